@@ -1,0 +1,293 @@
+"""One typed configuration for every job: a YAML file plus environment overrides.
+
+Resolution order (later wins):
+
+1. the dataclass defaults below (the Kaggle "loan-default-prediction" shape on a local folder),
+2. the YAML file (``--config`` / ``LOANPIPE_CONFIG``; ``conf/default.yaml`` is the shipped one),
+3. environment variables ``LOANPIPE__<SECTION>__<KEY>=value`` (values parsed as YAML scalars, so
+   ``LOANPIPE__SPARK__SHUFFLE_PARTITIONS=4`` is an int and ``LOANPIPE__SCHEMA__CATEGORICAL_COLUMNS=[a, b]``
+   a list).
+
+Secrets (S3 keys, SMTP passwords) are never part of this object: they are read from the environment (or an
+Airflow connection) at the point of use, so a config can be printed, logged or shipped safely.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ENV_PREFIX = "LOANPIPE__"
+CONFIG_ENV = "LOANPIPE_CONFIG"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_PATH = PROJECT_DIR / "conf" / "default.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is malformed; the message names the key and the source."""
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """Where the lake lives. ``root`` is a local folder or ``s3a://bucket/prefix``."""
+
+    root: str = "var/lake"
+    s3_endpoint: str | None = None
+    s3_region: str = "ru-central1"
+    s3_path_style: bool = True
+
+    @property
+    def is_s3(self) -> bool:
+        return self.root.startswith(("s3a://", "s3://"))
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    """How jobs get a SparkSession. ``master`` None means: whatever spark-submit was given."""
+
+    master: str | None = "local[2]"
+    app_name: str = "loanpipe"
+    driver_memory: str = "6g"
+    executor_memory: str | None = None
+    executor_cores: int | None = None
+    shuffle_partitions: int = 8
+    # JVM packages resolved from Maven Central (``spark.jars.packages``); cached in ``ivy_dir``.
+    catboost_spark_package: str = "ai.catboost:catboost-spark_4.0_2.13:1.2.10"
+    s3_packages: list[str] = field(
+        default_factory=lambda: [
+            "org.apache.hadoop:hadoop-aws:3.4.1",
+            "software.amazon.awssdk:bundle:2.24.6",
+        ]
+    )
+    ivy_dir: str = "~/.cache/loanpipe/ivy"
+    extra_conf: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TargetRule:
+    """The rule that turns the raw target into the binary label: ``target <op> threshold``."""
+
+    op: str = ">"
+    threshold: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.op not in (">", ">=", "<", "<=", "==", "!="):
+            raise ConfigError(f"schema.target_rule.op must be one of > >= < <= == != (got {self.op!r})")
+
+
+@dataclass(frozen=True)
+class SchemaConfig:
+    """The data's shape: which column is the id, which the target, which features are categorical.
+
+    ``feature_columns`` None means every column except the id, the target and ``exclude_columns``.
+    Categorical columns are stored as strings in the lake (string categoricals work as they are);
+    every other feature is stored as a double.
+    """
+
+    id_column: str = "id"
+    target_column: str = "loss"
+    target_rule: TargetRule = field(default_factory=TargetRule)
+    label_column: str = "default"
+    feature_columns: list[str] | None = None
+    categorical_columns: list[str] = field(default_factory=list)
+    exclude_columns: list[str] = field(default_factory=list)
+    # Integer targets (Kaggle's ``loss`` is 0..100) stay integers in the lake.
+    target_is_integer: bool = True
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """The train/test split made at ingest (stratified on the label, seeded)."""
+
+    test_fraction: float = 0.3
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ConfigError(f"split.test_fraction must be in (0, 1) (got {self.test_fraction})")
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """The synthetic Kaggle-shaped generator (see ``loanpipe.synth``)."""
+
+    rows: int = 20_000
+    full_rows: int = 105_471
+    seed: int = 2014
+    chunk_rows: int = 10_000
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """The new-data job: how much of ``test/`` one run date samples."""
+
+    fraction: float = 0.1
+    with_replacement: bool = False
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Training, selection, scoring and promotion parameters."""
+
+    # "auto": catboost-spark when its JVM package is on the classpath, else CatBoost's Python library.
+    engine: str = "auto"
+    iterations: int = 300
+    depth: int = 6
+    learning_rate: float = 0.08
+    thread_count: int = 2
+    seed: int = 7
+    top_k_features: int = 30
+    max_forward_features: int = 12
+    engineered_pairs: int = 10
+    train_sample_rows: int = 200_000
+    cutoff: float = 0.5
+    auc_floor: float = 0.75
+    significance: float = 0.05
+    validation_fraction: float = 0.5
+
+
+@dataclass(frozen=True)
+class Config:
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    spark: SparkConfig = field(default_factory=SparkConfig)
+    schema: SchemaConfig = field(default_factory=SchemaConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    source: str = "<defaults>"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **sections: Any) -> "Config":
+        """A copy with whole sections or section fields replaced: ``cfg.replace(storage={"root": p})``."""
+        changes = {}
+        for name, value in sections.items():
+            current = getattr(self, name)
+            changes[name] = dataclasses.replace(current, **value) if isinstance(value, dict) else value
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check/convert one value against a dataclass field type; raise ConfigError naming ``where``."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{where}: bad value {value!r}")
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return _build(tp, value, where)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (item_tp,) = typing.get_args(tp)
+        return [_coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return {str(k): str(v) for k, v in value.items()}
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    return value
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known keys are {sorted(names)}")
+    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def env_overrides(environ: typing.Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``LOANPIPE__SECTION__KEY[__SUBKEY]=value`` as a nested dict of YAML-parsed values."""
+    environ = os.environ if environ is None else environ
+    out: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [p.lower() for p in name[len(ENV_PREFIX):].split("__") if p]
+        if not path:
+            continue
+        try:
+            value = yaml.safe_load(raw) if raw != "" else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"environment variable {name}: not a YAML value ({exc})") from None
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return out
+
+
+def load_config(path: str | os.PathLike[str] | None = None, environ: typing.Mapping[str, str] | None = None) -> Config:
+    """Load the configuration from ``path`` (or $LOANPIPE_CONFIG, or the shipped default) plus env overrides."""
+    environ = os.environ if environ is None else environ
+    if path is None:
+        path = environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist; pass --config or set {CONFIG_ENV}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: top level must be a mapping of sections")
+    data = _deep_merge(data, env_overrides(environ))
+    data.pop("source", None)
+    try:
+        cfg = _build(Config, data, "")
+    except ConfigError as exc:
+        raise ConfigError(f"config {path}: {exc}") from None
+    return dataclasses.replace(cfg, source=str(path))

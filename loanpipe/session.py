@@ -1,0 +1,116 @@
+"""The one place that creates SparkSessions and knows which JVM packages the jobs need.
+
+Job code never hard-codes a master: ``spark.master`` comes from the configuration, and when it is null the
+session takes whatever ``spark-submit --master`` said (YARN on Yandex Data Proc, a standalone master, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from loanpipe.config import PROJECT_DIR, Config
+
+# Written by ``python -m loanpipe.jvm resolve``: which package groups resolved from Maven Central here.
+JVM_STATUS_FILE = PROJECT_DIR / ".cache" / "jvm-packages.json"
+
+
+def jvm_status() -> dict[str, Any]:
+    try:
+        return json.loads(JVM_STATUS_FILE.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def wanted_packages(cfg: Config) -> list[str]:
+    """Maven coordinates this configuration needs on the classpath and that are known to resolve here.
+
+    catboost-spark is added unless the engine is pinned to ``python``; the S3 packages only in S3 mode.
+    A group that ``loanpipe.jvm`` found unavailable (status ``unavailable``) is left out, so a session still
+    starts, and the engine falls back to CatBoost's Python library (see ``loanpipe.engine``).
+    """
+    status = jvm_status()
+    packages: list[str] = []
+    if cfg.model.engine != "python" and status.get("catboost", {}).get("status") != "unavailable":
+        packages.append(cfg.spark.catboost_spark_package)
+    if cfg.storage.is_s3 and status.get("s3", {}).get("status") != "unavailable":
+        packages.extend(cfg.spark.s3_packages)
+    return packages
+
+
+def ivy_dir(cfg: Config) -> str:
+    path = Path(cfg.spark.ivy_dir).expanduser()
+    return str(path if path.is_absolute() else (PROJECT_DIR / path))
+
+
+def session_conf(cfg: Config, packages: list[str] | None = None) -> dict[str, str]:
+    """Spark settings for this configuration (also used to build ``spark-submit --conf`` lines)."""
+    conf: dict[str, str] = {
+        "spark.sql.shuffle.partitions": str(cfg.spark.shuffle_partitions),
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.sources.partitionOverwriteMode": "dynamic",
+        "spark.sql.parquet.compression.codec": "snappy",
+        "spark.pyspark.python": os.environ.get("PYSPARK_PYTHON", sys.executable),
+        "spark.jars.ivy": ivy_dir(cfg),
+        "spark.ui.showConsoleProgress": "false",
+    }
+    if cfg.spark.executor_memory:
+        conf["spark.executor.memory"] = cfg.spark.executor_memory
+    if cfg.spark.executor_cores:
+        conf["spark.executor.cores"] = str(cfg.spark.executor_cores)
+    packages = wanted_packages(cfg) if packages is None else packages
+    if packages:
+        conf["spark.jars.packages"] = ",".join(packages)
+    if cfg.storage.is_s3:
+        conf.update(s3a_conf(cfg))
+    conf.update(cfg.spark.extra_conf)
+    return conf
+
+
+def s3a_conf(cfg: Config) -> dict[str, str]:
+    """s3a settings from the storage config; keys come from the environment, never from the config."""
+    s = cfg.storage
+    conf = {
+        "spark.hadoop.fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+        "spark.hadoop.fs.s3a.path.style.access": str(s.s3_path_style).lower(),
+        "spark.hadoop.fs.s3a.endpoint.region": s.s3_region,
+        "spark.hadoop.fs.s3a.aws.credentials.provider":
+            "software.amazon.awssdk.auth.credentials.EnvironmentVariableCredentialsProvider",
+    }
+    if s.s3_endpoint:
+        conf["spark.hadoop.fs.s3a.endpoint"] = s.s3_endpoint
+        conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] = str(s.s3_endpoint.startswith("https")).lower()
+    return conf
+
+
+def get_spark(cfg: Config, app_name: str | None = None, packages: list[str] | None = None) -> Any:
+    """Get (or create) the SparkSession for ``cfg``. Under spark-submit, the submitted master wins."""
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName(app_name or cfg.spark.app_name)
+    # Under spark-submit the driver JVM already exists (PYSPARK_GATEWAY_PORT) and was given its master.
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ
+    if cfg.spark.master and not submitted:
+        builder = builder.master(cfg.spark.master)
+        builder = builder.config("spark.driver.memory", cfg.spark.driver_memory)
+    for key, value in session_conf(cfg, packages).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
+
+
+def jvm_class_available(spark: Any, class_name: str) -> bool:
+    """True when ``class_name`` loads in the driver JVM (e.g. catboost-spark's classifier)."""
+    try:
+        spark.sparkContext._jvm.java.lang.Class.forName(
+            class_name, False, spark.sparkContext._jvm.Thread.currentThread().getContextClassLoader()
+        )
+        return True
+    except Exception:  # py4j wraps ClassNotFoundException
+        return False
