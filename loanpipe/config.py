@@ -172,7 +172,9 @@ class Config:
         changes = {}
         for name, value in sections.items():
             current = getattr(self, name)
-            changes[name] = dataclasses.replace(current, **value) if isinstance(value, dict) else value
+            if isinstance(value, dict):
+                value = _build(type(current), _deep_merge(dataclasses.asdict(current), value), name)
+            changes[name] = value
         return dataclasses.replace(self, **changes)
 
 
@@ -261,8 +263,8 @@ def env_overrides(environ: typing.Mapping[str, str] | None = None) -> dict[str, 
             continue
         try:
             value = yaml.safe_load(raw) if raw != "" else None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"environment variable {name}: not a YAML value ({exc})") from None
+        except yaml.YAMLError:
+            value = raw  # not YAML (e.g. ">="): take the text as it is
         node = out
         for part in path[:-1]:
             node = node.setdefault(part, {})

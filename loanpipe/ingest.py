@@ -35,6 +35,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from loanpipe import storage, synth
+from loanpipe.cli import run_job
 from loanpipe.config import Config, load_config
 from loanpipe.schema import DataSchema, SchemaError
 from loanpipe.storage import Lake
@@ -201,7 +202,7 @@ def _check_unique_ids(ids: np.ndarray, schema: DataSchema, path: Path) -> None:
         dup = values[counts > 1]
         rows = np.flatnonzero(ids == dup[0])[:3] + 1
         raise IngestError(
-            f"{path}: {len(dup)} duplicate id value(s) in column {schema.id_column!r}, e.g. {dup[0]!r} on data rows "
+            f"{path}: {len(dup)} duplicate id value(s) in column {schema.id_column!r}, e.g. {dup[0].item()!r} on data rows "
             f"{', '.join(map(str, rows))} (lines {', '.join(str(r + 1) for r in rows)}); ids must be unique: "
             "remove the duplicates"
         )
@@ -404,15 +405,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reset", action="store_true", help="also remove batches, scores, models and runs built on the old data")
     parser.add_argument("--force", action="store_true", help="ingest even if the same synthetic data is already there")
     args = parser.parse_args(argv)
-    try:
+
+    def job() -> dict[str, Any]:
         cfg = load_config(args.config)
         rows = cfg.synthetic.full_rows if args.full else args.rows
-        summary = run_ingest(cfg, csv_path=args.csv, rows=rows, seed=args.seed, reset=args.reset, force=args.force)
-    except (IngestError, SchemaError, ValueError, storage.StorageError) as exc:
-        print(f"ingest failed: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(summary, indent=2))
-    return 0
+        return run_ingest(cfg, csv_path=args.csv, rows=rows, seed=args.seed, reset=args.reset, force=args.force)
+
+    return run_job("ingest", job)
 
 
 if __name__ == "__main__":

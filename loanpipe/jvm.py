@@ -38,7 +38,7 @@ def resolve_group(cfg: Config, packages: list[str], timeout: int = 1500) -> dict
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "noop.py"
         script.write_text(NOOP)
-        cmd = [spark_submit(), "--master", "local[1]", "--packages", ",".join(packages),
+        cmd = [spark_submit(), "--master", "local", "--packages", ",".join(packages),
                "--conf", f"spark.jars.ivy={ivy_dir(cfg)}", str(script)]
         env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1", PYSPARK_PYTHON=sys.executable)
         start = time.monotonic()
@@ -49,7 +49,8 @@ def resolve_group(cfg: Config, packages: list[str], timeout: int = 1500) -> dict
         result["status"] = "ok"
     else:
         lines = [ln.strip() for ln in (proc.stderr + proc.stdout).splitlines()]
-        reasons = [ln for ln in lines if "not found" in ln or "unresolved dependency" in ln or "Exception" in ln]
+        reasons = ([ln for ln in lines if "unresolved dependency" in ln or "::" in ln and "not found" in ln]
+                   or [ln for ln in lines if "Exception" in ln or "not found" in ln])
         result["status"] = "unavailable"
         result["error"] = (reasons or lines[-3:] or ["spark-submit failed"])[0][:500]
     return result

@@ -53,6 +53,9 @@ def session_conf(cfg: Config, packages: list[str] | None = None) -> dict[str, st
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.sources.partitionOverwriteMode": "dynamic",
         "spark.sql.parquet.compression.codec": "snappy",
+        # ~770 columns: Parquet's per-column dictionaries cost more than they save (bench: 27 s -> 16 s to
+        # write 74k rows); snappy still compresses.
+        "spark.hadoop.parquet.enable.dictionary": "false",
         "spark.pyspark.python": os.environ.get("PYSPARK_PYTHON", sys.executable),
         "spark.jars.ivy": ivy_dir(cfg),
         "spark.ui.showConsoleProgress": "false",

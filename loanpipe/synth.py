@@ -167,7 +167,10 @@ def make_structure(seed: int) -> Structure:
 
 
 def _block(structure: Structure, seed: int, block: int, rows: int, first_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rows of one random block: its own RNG stream, so blocks can be made in any order or alone."""
+    """The first ``rows`` rows of one random block. Each block has its own RNG stream and always draws a full
+    block, so blocks can be made in any order or alone and a smaller data set is a prefix of a larger one."""
+    keep = rows
+    rows = BLOCK_ROWS
     s = structure
     rng = np.random.default_rng([seed, block])
     factors = rng.standard_normal((rows, N_FACTORS))
@@ -209,11 +212,11 @@ def _block(structure: Structure, seed: int, block: int, rows: int, first_id: int
     severity = np.ceil(np.exp(rng.normal(1.3, 1.05, size=rows)))
     loss = np.where(is_default, np.clip(severity, 1, 100), 0).astype(np.int64)
 
-    ids = np.arange(first_id, first_id + rows, dtype=np.int64)
-    frame = pd.DataFrame(values, columns=list(FEATURE_NAMES))
+    ids = np.arange(first_id, first_id + keep, dtype=np.int64)
+    frame = pd.DataFrame(values[:keep], columns=list(FEATURE_NAMES))
     frame.insert(0, ID_COLUMN, ids)
-    frame[TARGET_COLUMN] = loss
-    truth = pd.DataFrame({ID_COLUMN: ids, TRUTH_COLUMN: p_default})
+    frame[TARGET_COLUMN] = loss[:keep]
+    truth = pd.DataFrame({ID_COLUMN: ids, TRUTH_COLUMN: p_default[:keep]})
     return frame, truth
 
 

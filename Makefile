@@ -1,0 +1,32 @@
+# The README's two commands are `make run` (the pipeline, end to end, on the embedded local stack) and
+# `make test` (the test suite). Both set up what they need first (scripts/bootstrap.sh, idempotent).
+SHELL := /bin/bash
+PY := .venv/bin/python
+PYTEST_ARGS ?=
+ARGS ?=
+
+.PHONY: setup run ingest ingest-full test test-fast bench clean help
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/' | expand -t 16
+
+setup:  ## venv, pinned requirements, Debian packages, Spark JVM packages (idempotent)
+	@scripts/bootstrap.sh
+
+run: setup  ## run the pipeline end to end on the embedded local stack
+	@scripts/run_pipeline.sh $(ARGS)
+
+ingest: setup  ## put a demo-size synthetic lake under storage.root (ARGS="--full" or ARGS="--csv train_v2.csv")
+	@$(PY) -m loanpipe.ingest $(ARGS)
+
+test: setup  ## the whole test suite (what CI runs)
+	@scripts/run_tests.sh $(PYTEST_ARGS)
+
+test-fast: setup  ## the tests that need no Spark
+	@scripts/run_tests.sh -m "not spark" $(PYTEST_ARGS)
+
+bench: setup  ## benchmarks (print tables, write bench/results/*.json)
+	@$(PY) -m bench $(ARGS)
+
+clean:  ## remove local lake, logs and caches of this clone (not the venv)
+	rm -rf var .pytest_cache

@@ -1,0 +1,25 @@
+"""What every entry script shares: run a job, print its summary as JSON, turn known errors into exit code 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from loanpipe.config import ConfigError
+from loanpipe.schema import SchemaError
+from loanpipe.storage import StorageError
+
+# Errors that mean "bad input or settings": a message for the user, no traceback, exit code 2.
+USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, SchemaError, StorageError, ValueError)
+
+
+def run_job(name: str, job: Callable[[], dict[str, Any]]) -> int:
+    try:
+        summary = job()
+    except USER_ERRORS as exc:
+        print(f"{name} failed: {exc}", file=sys.stderr, flush=True)
+        return 2
+    print(json.dumps(summary, indent=2, default=str), flush=True)
+    return 0

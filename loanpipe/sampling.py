@@ -1,0 +1,219 @@
+"""The new-data job: sample one run date's batch from ``test/`` into ``test_sample/run_date=D/``.
+
+Production scoring receives a new batch of applications every day; this job emulates it. The batch keeps
+the ``loss`` label (outcomes that arrive later, used by evaluation and retraining, never by scoring).
+
+* **New data is new.** Rows already in another date's batch are not sampled again, so batches are disjoint.
+* **Leak emulation** (``with_replacement``): rows are drawn with replacement from all of ``test/``, so the same
+  application can appear twice, or in both an earlier batch and this one, or in ``train_sup/``. The summary
+  counts those repeats, so the leak is measured, not hidden.
+* **Deterministic and idempotent.** The seed defaults to one derived from the run date; which rows are taken is
+  decided by a hash of (id, seed), so a rerun for the same date (with the same other batches) gives the same
+  batch and replaces exactly that date's partition. The batch is written to staging and published at the end:
+  a failed run leaves every partition, including the previous version of its own, as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from loanpipe import storage
+from loanpipe.config import Config
+from loanpipe.schema import DataSchema, SchemaError
+from loanpipe.storage import Lake
+
+SUMMARY_DIR = "data_gen"
+
+
+class SamplingError(ValueError):
+    """The batch cannot be sampled; the message says why and what to do. Nothing was written."""
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    run_date: dt.date
+    fraction: float
+    seed: int
+    with_replacement: bool
+
+
+def default_seed(run_date: dt.date, base_seed: int) -> int:
+    """A seed that depends only on the run date (and the configured base seed)."""
+    return zlib.crc32(f"{run_date.isoformat()}:{base_seed}".encode()) & 0x7FFFFFFF
+
+
+def make_request(cfg: Config, run_date: str, fraction: float | None = None, seed: int | None = None,
+                 with_replacement: bool | None = None) -> SampleRequest:
+    """Validate the job's arguments (run date, fraction) against the configuration's defaults."""
+    date = storage.parse_run_date(run_date)
+    fraction = cfg.sampling.fraction if fraction is None else fraction
+    if not 0.0 < fraction <= 1.0:
+        raise SamplingError(f"fraction must be in (0, 1] (got {fraction}); e.g. 0.1 samples 10% of test/")
+    return SampleRequest(
+        run_date=date,
+        fraction=fraction,
+        seed=default_seed(date, cfg.split.seed) if seed is None else seed,
+        with_replacement=cfg.sampling.with_replacement if with_replacement is None else with_replacement,
+    )
+
+
+def load_test(cfg: Config, lake: Lake, spark: Any) -> tuple[Any, DataSchema]:
+    """``test/`` as a DataFrame, checked against the configured schema."""
+    uri = lake.uri(storage.TEST)
+    if not lake.has_data(uri):
+        raise SamplingError(f"{uri} is missing or empty: there is nothing to sample; run `make ingest` first")
+    df = spark.read.parquet(uri)
+    expected = expected_schema_config(cfg, lake)
+    try:
+        schema = DataSchema.from_columns(expected, df.columns, source=uri, id_is_string=dict(df.dtypes).get(
+            cfg.schema.id_column) == "string")
+        schema.check_spark_frame(df, uri)
+    except SchemaError as exc:
+        raise SamplingError(f"test/ does not match the configured schema: {exc}") from None
+    if schema.label_column not in df.columns:
+        raise SamplingError(f"{uri} has no {schema.label_column!r} column: it was not written by ingest; re-ingest it")
+    return df, schema
+
+
+def expected_schema_config(cfg: Config, lake: Lake) -> Any:
+    """The configured schema, with the feature list the lake was ingested with when the config leaves it open."""
+    import dataclasses
+
+    from loanpipe.ingest import SCHEMA_FILE
+
+    recorded = lake.uri(storage.ARTIFACTS, SCHEMA_FILE)
+    if cfg.schema.feature_columns is not None or not lake.exists(recorded):
+        return cfg.schema
+    features = [c for c in DataSchema.from_dict(lake.read_json(recorded)).features
+                if c not in set(cfg.schema.exclude_columns)]
+    return dataclasses.replace(cfg.schema, feature_columns=features)
+
+
+def other_batches_ids(lake: Lake, spark: Any, schema: DataSchema, run_date: dt.date) -> Any:
+    """Ids in the published batches of every other run date (narrow: id and run_date only)."""
+    from pyspark.sql import functions as F
+
+    others = [d for d in lake.list_partitions(storage.TEST_SAMPLE) if d != run_date.isoformat()]
+    uris = [lake.partition_uri(storage.TEST_SAMPLE, d) for d in others
+            if lake.is_published(lake.partition_uri(storage.TEST_SAMPLE, d))]
+    if not uris:
+        return None
+    frames = [spark.read.parquet(u).select(schema.id_column).withColumn("_from", F.lit(d))
+              for u, d in zip(uris, others)]
+    out = frames[0]
+    for f in frames[1:]:
+        out = out.unionByName(f)
+    return out
+
+
+def sample_batch(cfg: Config, lake: Lake, spark: Any, request: SampleRequest) -> dict[str, Any]:
+    """Sample, write and publish the batch for ``request.run_date``; return the summary."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    start = time.monotonic()
+    test, schema = load_test(cfg, lake, spark)
+    ident = schema.id_column
+    total = test.count()
+    needed = max(1, round(request.fraction * total))
+    earlier = other_batches_ids(lake, spark, schema, request.run_date)
+    key = F.xxhash64(F.col(ident).cast("string"), F.lit(request.seed))
+
+    if not request.with_replacement:
+        pool = test.select(ident)
+        if earlier is not None:
+            pool = pool.join(earlier.select(ident).distinct(), on=ident, how="left_anti")
+        available = pool.count()
+        if available < needed:
+            raise SamplingError(
+                f"only {available} unsampled rows are left in test/ ({total} rows, {total - available} already in "
+                f"other batches), but the batch needs {needed} (fraction {request.fraction}); lower --fraction, "
+                "pass --with-replacement, or re-ingest a larger lake"
+            )
+        chosen = pool.withColumn("_k", key).orderBy("_k", ident).limit(needed).select(ident)
+        batch = test.join(F.broadcast(chosen), on=ident, how="left_semi")
+    else:
+        # Draw `needed` row positions with replacement (numpy, seeded) and join them back: exact size, and the
+        # same application may come out more than once.
+        import numpy as np
+
+        numbered = test.select(ident).withColumn(
+            "_pos", F.row_number().over(Window.orderBy(key, F.col(ident))) - 1
+        )
+        positions = np.random.default_rng(request.seed).integers(0, total, size=needed)
+        picks = spark.createDataFrame([(int(p),) for p in positions], "_pos long")
+        chosen = picks.join(numbered, on="_pos").select(ident)
+        batch = test.join(F.broadcast(chosen), on=ident, how="inner")
+
+    batch = batch.select(*schema.lake_columns())
+    stage = lake.staging_uri(f"test_sample-{request.run_date.isoformat()}")
+    target = lake.partition_uri(storage.TEST_SAMPLE, request.run_date)
+    try:
+        batch.write.mode("overwrite").parquet(stage)
+        written = spark.read.parquet(stage)
+        stats = written.agg(
+            F.count("*").alias("rows"),
+            F.countDistinct(ident).alias("distinct"),
+            F.sum(schema.label_column).alias("defaults"),
+        ).first()
+        repeats = leak_counts(lake, spark, schema, written, earlier)
+        if int(stats["rows"]) != needed:
+            raise SamplingError(f"internal: wrote {stats['rows']} rows, expected {needed}; nothing was published")
+        lake.publish(stage, target)
+    finally:
+        lake.remove(stage)
+
+    rows = int(stats["rows"])
+    summary = {
+        "job": "data_gen",
+        "run_date": request.run_date.isoformat(),
+        "rows": rows,
+        "test_rows": total,
+        "fraction": request.fraction,
+        "seed": request.seed,
+        "with_replacement": request.with_replacement,
+        "defaults": int(stats["defaults"] or 0),
+        "default_rate": round(int(stats["defaults"] or 0) / rows, 6),
+        "repeated_rows": {"within_batch": rows - int(stats["distinct"]), **repeats},
+        "output_path": target,
+        "seconds": round(time.monotonic() - start, 2),
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    lake.write_json(summary_uri(lake, request.run_date), summary)
+    return summary
+
+
+def leak_counts(lake: Lake, spark: Any, schema: DataSchema, batch: Any, earlier: Any) -> dict[str, int]:
+    """Rows of ``batch`` whose id already appeared in other dates' batches or in ``train_sup/``."""
+    ident = schema.id_column
+    ids = batch.select(ident)
+    counts = {"in_other_batches": 0, "in_train_sup": 0}
+    if earlier is not None:
+        counts["in_other_batches"] = ids.join(earlier.select(ident).distinct(), on=ident, how="left_semi").count()
+    sup = lake.uri(storage.TRAIN_SUP)
+    if lake.has_data(sup):
+        sup_ids = spark.read.parquet(sup).select(ident).distinct()
+        counts["in_train_sup"] = ids.join(sup_ids, on=ident, how="left_semi").count()
+    return counts
+
+
+def summary_uri(lake: Lake, run_date: dt.date) -> str:
+    return lake.uri(storage.ARTIFACTS, SUMMARY_DIR, run_date.isoformat(), "summary.json")
+
+
+def run(run_date: str, fraction: float | None = None, seed: int | None = None, with_replacement: bool | None = None,
+        config_path: str | None = None, spark: Any = None) -> dict[str, Any]:
+    """The job as the entry script runs it: configuration, session, lake, sample, summary."""
+    from loanpipe.config import load_config
+    from loanpipe.session import get_spark
+    from loanpipe.storage import open_lake
+
+    cfg = load_config(config_path)
+    request = make_request(cfg, run_date, fraction, seed, with_replacement)  # validate before starting Spark
+    lake = open_lake(cfg.storage)
+    spark = spark or get_spark(cfg, app_name=f"loanpipe-data_gen-{request.run_date}", packages=[])
+    return sample_batch(cfg, lake, spark, request)

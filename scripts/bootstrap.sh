@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Idempotent set-up of everything the project needs on a fresh Debian machine:
+#   Debian packages (Java 17, OpenSSH server for the local "master node"), a virtualenv with the pinned
+#   requirements, this package (editable), and Spark's JVM packages resolved from Maven Central into a cache.
+# Safe to run again: each step is skipped when its stamp says it is done for the same inputs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PY=${PYTHON:-python3.11}
+VENV=$ROOT/.venv
+STAMPS=$ROOT/.cache/stamps
+mkdir -p "$STAMPS"
+log() { printf '[bootstrap] %s\n' "$*"; }
+
+# 1. Debian packages ------------------------------------------------------------------------------------------
+DEB_PACKAGES=(openjdk-17-jre-headless openssh-server openssh-client procps make)
+missing=()
+for p in "${DEB_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" != 0 ] && ! command -v sudo >/dev/null; then
+    log "missing Debian packages: ${missing[*]} (run as root or install them by hand)"; exit 1
+  fi
+  SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
+  log "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# 2. Python virtualenv ----------------------------------------------------------------------------------------
+req_hash=$(cat requirements.txt requirements.lock pyproject.toml | sha256sum | cut -c1-16)
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating virtualenv $VENV"
+  "$PY" -m venv "$VENV"
+fi
+if [ "$(cat "$STAMPS/pip" 2>/dev/null)" != "$req_hash" ]; then
+  log "installing Python requirements (pinned; first time about 2 minutes)"
+  {
+    "$VENV/bin/python" -m pip install -q --upgrade pip &&
+    "$VENV/bin/python" -m pip install -q -r requirements.txt -c requirements.lock &&
+    "$VENV/bin/python" -m pip install -q --no-deps -e .
+  } > .cache/pip.log 2>&1 || { tail -30 .cache/pip.log; log "pip install failed (full log: .cache/pip.log)"; exit 1; }
+  echo "$req_hash" > "$STAMPS/pip"
+fi
+
+# 3. Spark's JVM packages (catboost-spark; hadoop-aws + AWS SDK for s3a), cached outside the clone --------------
+export JAVA_HOME=${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")}
+"$VENV/bin/python" -m loanpipe.jvm resolve
+log "ready: $("$VENV/bin/python" --version), $("$VENV/bin/python" -c 'import pyspark; print("pyspark", pyspark.__version__)'), java $(java -version 2>&1 | head -1 | cut -d'"' -f2)"

@@ -1,0 +1,39 @@
+"""Shared fixtures: one local Spark session for the whole run, temporary lakes, small configs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from loanpipe.config import Config, load_config
+
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+
+@pytest.fixture(scope="session")
+def base_config() -> Config:
+    """The shipped default config, shrunk for tests (small Spark, few iterations)."""
+    cfg = load_config(environ={})
+    return cfg.replace(
+        spark={"master": "local[2]", "driver_memory": "3g", "shuffle_partitions": 2,
+               "extra_conf": {"spark.ui.enabled": "false"}},
+        model={"iterations": 60, "top_k_features": 20, "max_forward_features": 6},
+    )
+
+
+@pytest.fixture()
+def config(base_config: Config, tmp_path: Path) -> Config:
+    """The test config with a fresh, empty lake under tmp_path."""
+    return base_config.replace(storage={"root": str(tmp_path / "lake")})
+
+
+@pytest.fixture(scope="session")
+def spark(base_config: Config):
+    """One SparkSession for the run (local[2]; catboost-spark on the classpath when it resolved here)."""
+    from loanpipe.session import get_spark
+
+    session = get_spark(base_config, app_name="loanpipe-tests")
+    yield session
+    session.stop()

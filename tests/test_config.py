@@ -1,0 +1,113 @@
+"""The typed configuration: defaults, file, environment overrides, and errors that name the key."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from loanpipe.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
+
+
+def test_default_file_matches_the_dataclass_defaults() -> None:
+    cfg = load_config(environ={})
+    defaults = Config()
+    assert cfg.source == str(DEFAULT_CONFIG_PATH)
+    for section in ("storage", "spark", "schema", "split", "synthetic", "sampling", "model"):
+        assert getattr(cfg, section) == getattr(defaults, section), section
+
+
+def test_kaggle_shape_is_the_default() -> None:
+    cfg = load_config(environ={})
+    assert (cfg.schema.id_column, cfg.schema.target_column) == ("id", "loss")
+    assert (cfg.schema.target_rule.op, cfg.schema.target_rule.threshold) == (">", 0.0)
+    assert cfg.synthetic.full_rows == 105_471
+    assert cfg.sampling.fraction == 0.1 and cfg.sampling.with_replacement is False
+
+
+def test_environment_overrides_are_typed() -> None:
+    env = {
+        "LOANPIPE__STORAGE__ROOT": "s3a://bucket/loans",
+        "LOANPIPE__SPARK__MASTER": "null",
+        "LOANPIPE__SPARK__SHUFFLE_PARTITIONS": "4",
+        "LOANPIPE__SCHEMA__CATEGORICAL_COLUMNS": "[grade, purpose]",
+        "LOANPIPE__SCHEMA__TARGET_RULE__OP": ">=",
+        "LOANPIPE__MODEL__AUC_FLOOR": "0.8",
+        "UNRELATED": "x",
+    }
+    cfg = load_config(environ=env)
+    assert cfg.storage.root == "s3a://bucket/loans" and cfg.storage.is_s3
+    assert cfg.spark.master is None
+    assert cfg.spark.shuffle_partitions == 4
+    assert cfg.schema.categorical_columns == ["grade", "purpose"]
+    assert cfg.schema.target_rule.op == ">="
+    assert cfg.model.auc_floor == 0.8
+
+
+def test_config_file_for_another_dataset(tmp_path: Path) -> None:
+    path = tmp_path / "other.yaml"
+    path.write_text(
+        "schema:\n  id_column: loan_id\n  target_column: status\n  target_rule: {op: '==', threshold: 1}\n"
+        "  categorical_columns: [grade]\n  target_is_integer: true\nstorage:\n  root: /data/lake\n"
+    )
+    cfg = load_config(path, environ={})
+    assert cfg.schema.id_column == "loan_id" and cfg.schema.categorical_columns == ["grade"]
+    assert cfg.storage.root == "/data/lake"
+    assert cfg.spark == Config().spark  # untouched sections keep their defaults
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("storage:\n  rot: x\n", "unknown key(s) ['rot']"),
+        ("spark:\n  shuffle_partitions: many\n", "spark.shuffle_partitions: expected an integer"),
+        ("split:\n  test_fraction: 1.5\n", "split.test_fraction must be in (0, 1)"),
+        ("schema:\n  target_rule: {op: '~'}\n", "target_rule.op must be one of"),
+        ("- a\n- b\n", "top level must be a mapping"),
+        ("storage: [\n", "not valid YAML"),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path: Path, text: str, fragment: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, environ={})
+    assert fragment in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_missing_config_file_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="pass --config or set LOANPIPE_CONFIG"):
+        load_config(tmp_path / "nope.yaml", environ={})
+
+
+def test_bad_env_override_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match="model.iterations: expected an integer"):
+        load_config(environ={"LOANPIPE__MODEL__ITERATIONS": "lots"})
+
+
+def test_no_secrets_in_the_config_object() -> None:
+    """Secrets come from the environment at the point of use; the config has no place for them."""
+    names: list[str] = []
+
+    def walk(obj: object) -> None:
+        for f in dataclasses.fields(obj):  # type: ignore[arg-type]
+            names.append(f.name)
+            value = getattr(obj, f.name)
+            if dataclasses.is_dataclass(value):
+                walk(value)
+
+    walk(Config())
+    assert not [n for n in names if any(w in n for w in ("password", "secret", "access_key", "token"))]
+
+
+def test_no_hardcoded_local_master_in_job_code() -> None:
+    root = Path(__file__).resolve().parent.parent
+    offenders = [
+        str(p.relative_to(root))
+        for folder in ("loanpipe", "spark", "data_gen", "dags")
+        for p in (root / folder).rglob("*.py")
+        if "local[" in p.read_text() and p.name != "config.py"  # config.py holds the configurable default
+    ]
+    assert offenders == []

@@ -1,0 +1,160 @@
+"""Ingest: generator or CSV -> validated, split, explicitly typed Parquet in the lake; bad input is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from loanpipe import storage, synth
+from loanpipe.config import Config
+from loanpipe.ingest import IngestError, read_lake_schema, run_ingest
+from loanpipe.storage import open_lake
+
+pytestmark = pytest.mark.spark
+
+
+def write_kaggle_csv(path: Path, rows: int = 300, seed: int = 5) -> pd.DataFrame:
+    frame, _ = synth.generate(rows, seed)
+    frame.to_csv(path, index=False)
+    return frame
+
+
+def folder_digest(path: str) -> str:
+    digest = hashlib.sha256()
+    for root, _, files in sorted(os.walk(path)):
+        for name in sorted(files):
+            digest.update(name.encode())
+            digest.update(Path(root, name).read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def lake_config(base_config: Config, tmp_path_factory: pytest.TempPathFactory, spark) -> Config:
+    """One synthetic lake of 3,000 rows, ingested once for the module."""
+    cfg = base_config.replace(storage={"root": str(tmp_path_factory.mktemp("ingest") / "lake")})
+    run_ingest(cfg, rows=3000, seed=11, spark=spark)
+    return cfg
+
+
+def test_synthetic_ingest_writes_a_stratified_typed_split(lake_config: Config, spark) -> None:
+    lake = open_lake(lake_config.storage)
+    summary = lake.read_json(lake.uri(storage.ARTIFACTS, "ingest/summary.json"))
+    train = spark.read.parquet(lake.uri(storage.TRAIN))
+    test = spark.read.parquet(lake.uri(storage.TEST))
+    assert train.count() + test.count() == 3000 == summary["rows"]
+    assert test.count() == pytest.approx(900, abs=2)
+    rate_train = train.filter("default = 1").count() / train.count()
+    rate_test = test.filter("default = 1").count() / test.count()
+    assert abs(rate_train - rate_test) < 0.003  # stratified on the label
+    assert train.join(test, "id").count() == 0
+    types = dict(train.dtypes)
+    assert types["id"] == "bigint" and types["loss"] == "bigint" and types["default"] == "int"
+    assert types["f1"] == "double" and len(train.columns) == 772
+    assert lake.is_published(lake.uri(storage.TRAIN)) and lake.is_published(lake.uri(storage.TEST))
+    truth = spark.read.parquet(lake.uri(storage.ARTIFACTS, "truth"))
+    assert truth.count() == 3000 and truth.columns == ["id", "p_default"]
+    assert read_lake_schema(lake).features[:2] == ("f1", "f2")
+    assert os.listdir(lake.uri(storage.STAGING)) == []
+
+
+def test_same_synthetic_data_is_not_ingested_twice(lake_config: Config, spark) -> None:
+    summary = run_ingest(lake_config, rows=3000, seed=11, spark=spark)
+    assert "skipped" in summary
+
+
+def test_ingest_refuses_to_orphan_downstream_data(lake_config: Config, tmp_path: Path, spark) -> None:
+    root = tmp_path / "lake"
+    shutil.copytree(lake_config.storage.root, root)
+    cfg = lake_config.replace(storage={"root": str(root)})
+    (root / "test_sample" / "run_date=2026-01-01").mkdir(parents=True)
+    (root / "test_sample" / "run_date=2026-01-01" / "part-0.parquet").write_bytes(b"x")
+    with pytest.raises(IngestError, match="--reset"):
+        run_ingest(cfg, rows=2000, seed=3, spark=spark)
+
+
+def test_csv_ingest_with_string_categoricals_and_another_schema(config: Config, tmp_path: Path, spark) -> None:
+    """Another loan dataset, by configuration alone: other id/target names, a string category, a rule."""
+    csv_path = tmp_path / "loans.csv"
+    n = 400
+    pd.DataFrame({
+        "loan_id": [f"L{i:05d}" for i in range(n)],
+        "grade": [["A", "B", "C", None][i % 4] for i in range(n)],
+        "income": [1000.0 + i for i in range(n)],
+        "dti": [None if i % 7 == 0 else i / 10 for i in range(n)],
+        "status": [i % 5 for i in range(n)],
+    }).to_csv(csv_path, index=False)
+    cfg = config.replace(schema={"id_column": "loan_id", "target_column": "status", "categorical_columns": ["grade"],
+                                 "target_rule": {"op": ">=", "threshold": 3.0}})
+    summary = run_ingest(cfg, csv_path=str(csv_path), spark=spark)
+    assert summary["rows"] == n and summary["categorical"] == ["grade"]
+    assert summary["default_rate"] == pytest.approx(0.4)
+    lake = open_lake(cfg.storage)
+    train = spark.read.parquet(lake.uri(storage.TRAIN))
+    types = dict(train.dtypes)
+    assert types["loan_id"] == "string" and types["grade"] == "string" and types["income"] == "double"
+    assert summary["paths"]["truth"] is None
+
+
+BAD_INPUTS = {
+    "missing_id": (lambda f: f.drop(columns=["id"]), r"the id column 'id' is missing"),
+    "missing_target": (lambda f: f.drop(columns=["loss"]), r"the target column 'loss' is missing"),
+    "non_numeric": (lambda f: f.assign(f5=f["f5"].astype(object).where(f.index != 41, "abc")),
+                    r"line 43 \(data row 42\), column 'f5': value 'abc' is not a number"),
+    "duplicate_ids": (lambda f: f.assign(id=f["id"].where(f.index != 10, 3)),
+                      r"duplicate id value\(s\) in column 'id', e.g. 3 on data rows 3, 11"),
+    "empty_id": (lambda f: f.assign(id=f["id"].astype("Int64").where(f.index != 7, pd.NA)),
+                 r"line 9 \(data row 8\): the id column 'id' is empty"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_csv_is_refused_and_the_lake_is_untouched(case: str, lake_config: Config, tmp_path: Path, spark) -> None:
+    root = tmp_path / "lake"
+    shutil.copytree(lake_config.storage.root, root)
+    cfg = lake_config.replace(storage={"root": str(root)})
+    before = folder_digest(str(root))
+    frame, _ = synth.generate(60, 5)
+    mutate, message = BAD_INPUTS[case]
+    csv_path = tmp_path / f"{case}.csv"
+    mutate(frame).to_csv(csv_path, index=False)
+    with pytest.raises(IngestError, match=message) as err:
+        run_ingest(cfg, csv_path=str(csv_path), reset=True, spark=spark)
+    assert str(csv_path) in str(err.value)
+    assert folder_digest(str(root)) == before
+
+
+def test_empty_file_header_only_and_truncated_last_line(tmp_path: Path, config: Config, spark) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(IngestError, match="the file is empty"):
+        run_ingest(config, csv_path=str(empty), spark=spark)
+    frame, _ = synth.generate(30, 5)
+    header_only = tmp_path / "header.csv"
+    frame.iloc[:0].to_csv(header_only, index=False)
+    with pytest.raises(IngestError, match="no data rows"):
+        run_ingest(config, csv_path=str(header_only), spark=spark)
+    truncated = tmp_path / "truncated.csv"
+    text = frame.to_csv(index=False)
+    truncated.write_text(text[: len(text) - 2000])
+    with pytest.raises(IngestError, match=r"last line \(line 31, data row 30\) has \d+ of 771 fields: the file looks truncated"):
+        run_ingest(config, csv_path=str(truncated), spark=spark)
+    missing = tmp_path / "nope.csv"
+    with pytest.raises(IngestError, match="no such file"):
+        run_ingest(config, csv_path=str(missing), spark=spark)
+
+
+def test_real_format_csv_round_trip(tmp_path: Path, config: Config, spark) -> None:
+    csv_path = tmp_path / "train_v2.csv"
+    frame = write_kaggle_csv(csv_path, rows=500)
+    summary = run_ingest(config, csv_path=str(csv_path), spark=spark)
+    assert summary["rows"] == 500 and summary["features"] == 769
+    lake = open_lake(config.storage)
+    both = spark.read.parquet(lake.uri(storage.TRAIN)).unionByName(spark.read.parquet(lake.uri(storage.TEST))).toPandas()
+    both = both.sort_values("id").reset_index(drop=True)
+    pd.testing.assert_series_equal(both["f10"], frame["f10"], check_names=False)
+    assert (both["default"] == (frame["loss"] > 0).astype("int32")).all()
