@@ -1,0 +1,127 @@
+"""Model evaluation: ranking and calibration metrics, the paired DeLong test, and PSI drift.
+
+Pure numpy/scikit-learn functions on arrays, so the pipeline, the notebooks and the tests share them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from scipy import stats
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score, roc_curve
+
+
+def classification_metrics(y: np.ndarray, p: np.ndarray, cutoff: float = 0.5) -> dict[str, Any]:
+    """ROC AUC, PR AUC, Gini, KS, Brier, default rates and the confusion counts at ``cutoff``."""
+    y = np.asarray(y).astype(int)
+    p = np.asarray(p, dtype=float)
+    out: dict[str, Any] = {
+        "rows": int(len(y)),
+        "defaults": int(y.sum()),
+        "observed_default_rate": float(y.mean()) if len(y) else math.nan,
+        "mean_predicted_probability": float(p.mean()) if len(p) else math.nan,
+        "brier": float(brier_score_loss(y, p)) if len(y) else math.nan,
+    }
+    decided = p >= cutoff
+    out.update({
+        "cutoff": cutoff,
+        "true_positives": int((decided & (y == 1)).sum()),
+        "false_positives": int((decided & (y == 0)).sum()),
+        "false_negatives": int((~decided & (y == 1)).sum()),
+        "true_negatives": int((~decided & (y == 0)).sum()),
+    })
+    if 0 < y.sum() < len(y):
+        auc = float(roc_auc_score(y, p))
+        fpr, tpr, _ = roc_curve(y, p)
+        out.update({"roc_auc": auc, "gini": 2 * auc - 1, "ks": float(np.max(tpr - fpr)),
+                    "pr_auc": float(average_precision_score(y, p))})
+    else:  # one class only: ranking metrics are undefined, and say so
+        out.update({"roc_auc": None, "gini": None, "ks": None, "pr_auc": None})
+    return out
+
+
+def _midrank(x: np.ndarray) -> np.ndarray:
+    order = np.argsort(x, kind="mergesort")
+    xs = x[order]
+    n = len(x)
+    ranks = np.zeros(n)
+    i = 0
+    while i < n:
+        j = i
+        while j < n and xs[j] == xs[i]:
+            j += 1
+        ranks[i:j] = 0.5 * (i + j - 1) + 1
+        i = j
+    out = np.empty(n)
+    out[order] = ranks
+    return out
+
+
+def delong_test(y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray) -> dict[str, float]:
+    """Paired DeLong test of two correlated ROC AUCs on the same rows (DeLong et al. 1988; Sun & Xu 2014).
+
+    Returns both AUCs, their difference (b - a), its standard error, the z statistic, the two-sided p-value
+    and the one-sided p-value for "b is better than a".
+    """
+    y = np.asarray(y).astype(int)
+    pos, neg = y == 1, y == 0
+    m, n = int(pos.sum()), int(neg.sum())
+    if m == 0 or n == 0:
+        raise ValueError("DeLong test needs both classes among the rows")
+    scores = np.vstack([np.asarray(p_a, float), np.asarray(p_b, float)])
+    aucs, v01, v10 = [], [], []
+    for s in scores:
+        tx, ty = _midrank(s[pos]), _midrank(s[neg])
+        tz = _midrank(np.concatenate([s[pos], s[neg]]))
+        auc = (tz[:m].sum() - m * (m + 1) / 2) / (m * n)
+        aucs.append(auc)
+        v01.append((tz[:m] - tx) / n)
+        v10.append(1.0 - (tz[m:] - ty) / m)
+    sx = np.cov(np.vstack(v01)) if m > 1 else np.zeros((2, 2))
+    sy = np.cov(np.vstack(v10)) if n > 1 else np.zeros((2, 2))
+    cov = sx / m + sy / n
+    diff = aucs[1] - aucs[0]
+    var = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
+    se = math.sqrt(max(var, 0.0))
+    if se == 0.0:
+        z = 0.0 if diff == 0 else math.copysign(math.inf, diff)
+    else:
+        z = diff / se
+    return {
+        "auc_a": float(aucs[0]), "auc_b": float(aucs[1]), "difference": float(diff), "se": se, "z": float(z),
+        "p_two_sided": float(2 * stats.norm.sf(abs(z))), "p_b_better": float(stats.norm.sf(z)),
+    }
+
+
+def quantile_edges(values: np.ndarray, bins: int = 10) -> list[float]:
+    """Inner bin edges (deciles by default) of the finite values, de-duplicated: the PSI reference bins."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return []
+    edges = np.unique(np.quantile(v, np.linspace(0, 1, bins + 1)[1:-1]))
+    return [float(e) for e in edges]
+
+
+def bin_shares(values: np.ndarray, edges: list[float]) -> list[float]:
+    """Shares of rows per bin: one bin for missing values, then len(edges)+1 value bins."""
+    v = np.asarray(values, float)
+    missing = ~np.isfinite(v)
+    counts = [int(missing.sum())]
+    idx = np.searchsorted(np.asarray(edges), v[~missing], side="right")
+    counts += np.bincount(idx, minlength=len(edges) + 1).tolist()
+    total = max(len(v), 1)
+    return [c / total for c in counts]
+
+
+def psi(expected: list[float], actual: list[float], floor: float = 1e-4) -> float:
+    """Population stability index between two share vectors (same bins). <0.1 stable, 0.1-0.25 shift, >0.25 drift."""
+    e = np.clip(np.asarray(expected, float), floor, None)
+    a = np.clip(np.asarray(actual, float), floor, None)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def psi_label(value: float) -> str:
+    return "stable" if value < 0.1 else ("moderate shift" if value < 0.25 else "drift")

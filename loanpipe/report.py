@@ -1,0 +1,51 @@
+"""Plots for the run's artifacts: ROC curve and score histogram as PNG bytes (matplotlib, no display)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+
+def _figure():  # noqa: ANN202
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def roc_png(y: np.ndarray, curves: dict[str, np.ndarray], title: str) -> bytes:
+    """ROC curves of one or more score vectors on the same labels."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(5.5, 5), dpi=110)
+    for name, p in curves.items():
+        fpr, tpr, _ = roc_curve(y, p)
+        ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(y, p):.3f})")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
+    ax.set(xlabel="False positive rate", ylabel="True positive rate", title=title, xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc="lower right")
+    return _save(plt, fig)
+
+
+def score_hist_png(y: np.ndarray, p: np.ndarray, cutoff: float, title: str) -> bytes:
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(6.5, 4), dpi=110)
+    bins = np.linspace(0, 1, 41)
+    ax.hist(p[y == 0], bins=bins, alpha=0.6, label="no default", color="tab:blue")
+    ax.hist(p[y == 1], bins=bins, alpha=0.6, label="default", color="tab:red")
+    ax.axvline(cutoff, color="black", linestyle="--", linewidth=1, label=f"cut-off {cutoff:g}")
+    ax.set(xlabel="Predicted default probability", ylabel="Applications", title=title, yscale="log")
+    ax.legend()
+    return _save(plt, fig)
+
+
+def _save(plt, fig) -> bytes:  # noqa: ANN001
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
