@@ -1,0 +1,207 @@
+"""The daily app on a real local Spark: bootstrap, scoring, evaluation, promotion, reruns and bad batches."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pyspark.sql import functions as F
+
+from loanpipe import app, engine, storage, training
+from loanpipe.config import Config
+from loanpipe.ingest import read_lake_schema, run_ingest
+from loanpipe.model import ModelBundle, champion_version, load_model, save_model, set_champion
+from loanpipe.sampling import make_request, sample_batch
+from loanpipe.scoring import score_batch
+from loanpipe.storage import open_lake
+
+pytestmark = pytest.mark.spark
+D1, D2 = dt.date(2026, 11, 1), dt.date(2026, 11, 2)
+
+
+@pytest.fixture(scope="module")
+def small_config(base_config: Config) -> Config:
+    return base_config.replace(model={"iterations": 80, "top_k_features": 15, "max_forward_features": 6,
+                                      "engineered_pairs": 4, "auc_floor": 0.75})
+
+
+@pytest.fixture(scope="module")
+def pristine(small_config: Config, tmp_path_factory: pytest.TempPathFactory, spark) -> tuple[Path, dict]:
+    """A 6,000-row lake, batches for D1 and D2, and one app run for D1 (which bootstraps the champion)."""
+    root = tmp_path_factory.mktemp("app") / "lake"
+    cfg = small_config.replace(storage={"root": str(root)})
+    run_ingest(cfg, rows=6000, seed=31, spark=spark)
+    lake = open_lake(cfg.storage)
+    for d in (D1, D2):
+        sample_batch(cfg, lake, spark, make_request(cfg, d.isoformat(), fraction=0.25))
+    summary = app.run(cfg, lake, spark, D1)
+    return root, summary
+
+
+@pytest.fixture()
+def cfg(small_config: Config, pristine: tuple[Path, dict], tmp_path: Path) -> Config:
+    root = tmp_path / "lake"
+    shutil.copytree(pristine[0], root)
+    return small_config.replace(storage={"root": str(root)})
+
+
+def folder_digest(path: str) -> str:
+    digest = hashlib.sha256()
+    for base, _, files in sorted(os.walk(path)):
+        for name in sorted(files):
+            digest.update(os.path.relpath(os.path.join(base, name), path).encode())
+            digest.update(Path(base, name).read_bytes())
+    return digest.hexdigest()
+
+
+def test_first_run_bootstraps_a_versioned_champion(pristine: tuple[Path, dict], small_config: Config) -> None:
+    root, summary = pristine
+    lake = open_lake(small_config.replace(storage={"root": str(root)}).storage)
+    version = summary["champion"]["version"]
+    assert summary["champion"]["bootstrapped"] is True
+    champion = load_model(lake, version)
+    meta = champion.metadata
+    for key in ("training_data", "params", "features", "code_version", "created_at", "engine", "discovery"):
+        assert key in meta, key
+    assert meta["training_data"]["rows"] == 4200
+    assert meta["engine"] == summary["engine"] == ("catboost_spark" if meta["engine"] == "catboost_spark" else "python")
+    # the pipeline found engineered pair differences itself, and the model uses them
+    assert champion.spec.pairs and all(p["name"] in champion.spec.features for p in champion.spec.pairs)
+    assert meta["discovery"]["forward_selection"] and meta["discovery"]["importance_top"]
+    assert set(champion.spec.imputation) == set(champion.spec.raw_features)
+    assert Path(lake.uri(storage.ARTIFACTS, "models", version, "model.cbm")).stat().st_size > 1000
+
+
+def test_scores_evaluation_and_artifacts(pristine: tuple[Path, dict], small_config: Config, spark) -> None:
+    root, summary = pristine
+    lake = open_lake(small_config.replace(storage={"root": str(root)}).storage)
+    scores = spark.read.parquet(lake.partition_uri(storage.INFERENCE, D1))
+    assert dict(scores.dtypes) == {"id": "bigint", "p_default": "double", "decision": "int",
+                                   "model_version": "string", "scored_at": "timestamp"}
+    assert scores.count() == summary["batch"]["rows"] == summary["scores"]["rows"] == 450
+    assert scores.filter((F.col("p_default") < 0) | (F.col("p_default") > 1)).count() == 0
+    assert lake.is_published(lake.partition_uri(storage.INFERENCE, D1))
+    ev = summary["evaluation"]
+    for key in ("roc_auc", "pr_auc", "gini", "ks", "brier", "observed_default_rate", "mean_predicted_probability",
+                "oracle_auc"):
+        assert ev[key] is not None, key
+    assert 0.8 < ev["roc_auc"] <= ev["oracle_auc"] + 0.03  # a real model, below (or near) the best achievable
+    assert summary["status"] == "OK" and summary["alerts"] == []
+    assert summary["drift"]["score"]["psi"] < 0.25 and summary["drift"]["features"]
+    for name in ("roc_curve", "score_histogram", "metrics", "champion_vs_challenger"):
+        assert Path(summary["artifacts"][name]).stat().st_size > 0
+    assert Path(summary["artifacts"]["roc_curve"]).read_bytes()[:4] == b"\x89PNG"
+    assert lake.read_json(app.run_uri(lake, D1, "summary.json")) == summary
+    assert set(summary["seconds"]) >= {"check", "champion", "score", "evaluate", "train_sup", "challenger", "compare"}
+    ch = summary["challenger"]
+    assert {"champion_auc", "challenger_auc", "p_value", "promoted", "reason"} <= set(ch)
+
+
+def test_labels_are_not_used_for_scoring(cfg: Config, spark) -> None:
+    lake = open_lake(cfg.storage)
+    schema = read_lake_schema(lake)
+    champion = load_model(lake, champion_version(lake))
+    batch = spark.read.parquet(lake.partition_uri(storage.TEST_SAMPLE, D1))
+    when = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    base = score_batch(batch, champion, schema, 0.5, when).select("id", "p_default").toPandas().sort_values("id")
+    permuted = batch.withColumn("loss", F.lit(100)).withColumn("default", (F.rand(7) < 0.5).cast("int"))
+    again = score_batch(permuted, champion, schema, 0.5, when).select("id", "p_default").toPandas().sort_values("id")
+    assert np.array_equal(base["p_default"].to_numpy(), again["p_default"].to_numpy())
+    without = score_batch(batch.drop("loss", "default"), champion, schema, 0.5, when).count()
+    assert without == batch.count()
+
+
+def test_rerun_replaces_outputs_and_adds_nothing_twice(cfg: Config, spark) -> None:
+    lake = open_lake(cfg.storage)
+    first = lake.read_json(app.run_uri(lake, D1, "summary.json"))
+    second = app.run(cfg, lake, spark, D1)
+    assert second["train_sup"]["rows"] == first["train_sup"]["rows"] == 4200 + 450
+    assert spark.read.parquet(lake.uri(storage.TRAIN_SUP)).count() == 4650
+    assert spark.read.parquet(lake.partition_uri(storage.INFERENCE, D1)).count() == 450
+    assert lake.list_partitions(storage.INFERENCE) == [D1.isoformat()]
+    third = app.run(cfg, lake, spark, D2)  # the next date adds its own batch once
+    assert third["train_sup"]["rows"] == 4650 + 450 and third["train_sup"]["batches"] == ["2026-11-01", "2026-11-02"]
+    assert os.listdir(lake.uri(storage.STAGING)) == []
+
+
+def test_a_better_challenger_is_promoted_and_serves_next(cfg: Config, spark) -> None:
+    """Swap in a deliberately broken champion (trained on shuffled labels): the challenger must beat it,
+    be promoted, and score the next run."""
+    lake = open_lake(cfg.storage)
+    schema = read_lake_schema(lake)
+    good = load_model(lake, champion_version(lake))
+    train = spark.read.parquet(lake.uri(storage.TRAIN))
+    sample = train.select(*good.spec.raw_features, "default").toPandas()
+    shuffled = np.random.default_rng(0).permutation(sample["default"].to_numpy())
+    native = engine.train_python(good.spec.transform_pandas(sample), good.spec.features, shuffled,
+                                 training.base_params(cfg, iterations=30))
+    broken = ModelBundle("20261031-broken", good.spec, native, {**good.metadata, "role": "broken"})
+    save_model(lake, broken)
+    set_champion(lake, broken.version, "test: a broken champion", D1, good.version)
+    summary = app.run(cfg, lake, spark, D2)
+    ch = summary["challenger"]
+    assert summary["champion"]["version"] == "20261031-broken"
+    assert ch["promoted"] is True and ch["p_value"] < cfg.model.significance
+    assert ch["challenger_auc"] > ch["champion_auc"] + 0.2
+    assert champion_version(lake) == ch["version"] == summary["serving_after_run"]
+    assert summary["status"] == "ALERT" and "under the floor" in summary["alerts"][0]  # the broken model's AUC
+    rerun = app.run(cfg, lake, spark, D2)
+    assert rerun["champion"]["version"] == ch["version"]
+    versions = {r.model_version for r in spark.read.parquet(lake.partition_uri(storage.INFERENCE, D2))
+                .select("model_version").distinct().collect()}
+    assert versions == {ch["version"]}
+    history = lake.read_json(lake.uri(storage.ARTIFACTS, "models", "champion_history.json"))
+    promotion = next(h for h in history if h["version"] == ch["version"])
+    assert promotion["previous"] == "20261031-broken" and "challenger AUC" in promotion["reason"]
+
+
+def test_an_equal_challenger_is_not_promoted(pristine: tuple[Path, dict]) -> None:
+    _, summary = pristine
+    ch = summary["challenger"]
+    # same features, one more batch of data: not significantly better, so the champion stays
+    assert ch["promoted"] is False and ch["p_value"] >= 0.05 and "kept the champion" in ch["reason"]
+    assert summary["serving_after_run"] == summary["champion"]["version"]
+
+
+def _replace_batch(lake, spark, date: dt.date, transform) -> None:  # noqa: ANN001
+    uri = lake.partition_uri(storage.TEST_SAMPLE, date)
+    df = spark.read.parquet(uri)
+    tmp = lake.uri("tmp_batch")
+    transform(df).drop("run_date").write.mode("overwrite").parquet(tmp)
+    shutil.rmtree(uri)
+    shutil.move(tmp, uri)
+    Path(uri, storage.SUCCESS).write_text("x")
+
+
+BAD_BATCHES = {
+    "missing_columns": (lambda df: df.drop("f3", "f4"), r"missing column\(s\) \['f3', 'f4'\]"),
+    "extra_columns": (lambda df: df.withColumn("surprise", F.lit(1.0)), r"unexpected column\(s\) \['surprise'\]"),
+    "wrong_types": (lambda df: df.withColumn("f5", F.col("f5").cast("string")), r"f5: string \(expected a number\)"),
+    "null_ids": (lambda df: df.withColumn("id", F.when(F.col("id") % 7 == 0, None).otherwise(F.col("id"))),
+                 r"row\(s\) have an empty id column 'id'"),
+    "no_rows": (lambda df: df.limit(0), r"the batch has no rows"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_BATCHES))
+def test_bad_batch_is_refused_and_nothing_changes(case: str, cfg: Config, spark) -> None:
+    lake = open_lake(cfg.storage)
+    transform, message = BAD_BATCHES[case]
+    _replace_batch(lake, spark, D2, transform)
+    champion = champion_version(lake)
+    before = {f: folder_digest(lake.uri(f)) for f in (storage.INFERENCE, storage.TRAIN_SUP, storage.ARTIFACTS)}
+    with pytest.raises(app.BatchError, match=message):
+        app.run(cfg, lake, spark, D2)
+    assert champion_version(lake) == champion
+    assert {f: folder_digest(lake.uri(f)) for f in before} == before
+
+
+def test_missing_batch(cfg: Config, spark) -> None:
+    lake = open_lake(cfg.storage)
+    with pytest.raises(app.BatchError, match="no published batch for 2026-12-01.*run data_gen"):
+        app.run(cfg, lake, spark, dt.date(2026, 12, 1))
