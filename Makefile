@@ -3,7 +3,9 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 PYTEST_ARGS ?=
+RUN_DATE ?=
 ARGS ?=
+RUN_DATE ?=
 
 .PHONY: setup run ingest ingest-full test test-fast bench clean help
 
@@ -14,7 +16,7 @@ setup:  ## venv, pinned requirements, Debian packages, Spark JVM packages (idemp
 	@scripts/bootstrap.sh
 
 run: setup  ## run the pipeline end to end on the embedded local stack
-	@scripts/run_pipeline.sh $(ARGS)
+	@scripts/run_pipeline.sh $(RUN_DATE)
 
 ingest: setup  ## put a demo-size synthetic lake under storage.root (ARGS="--full" or ARGS="--csv train_v2.csv")
 	@$(PY) -m loanpipe.ingest $(ARGS)

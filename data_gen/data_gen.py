@@ -18,7 +18,7 @@ try:
 except ImportError:  # running from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from loanpipe.cli import run_job  # noqa: E402
+from loanpipe.cli import adopt_bundle_version, run_job  # noqa: E402
 from loanpipe import sampling  # noqa: E402
 
 
@@ -35,6 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    adopt_bundle_version(__file__)
     return run_job("data_gen", lambda: sampling.run(args.run_date, args.fraction, args.seed, args.with_replacement,
                                                      args.config))
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from loanpipe.config import ConfigError
@@ -13,6 +15,13 @@ from loanpipe.storage import StorageError
 
 # Errors that mean "bad input or settings": a message for the user, no traceback, exit code 2.
 USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, SchemaError, StorageError, ValueError)
+
+
+def adopt_bundle_version(script: str) -> None:
+    """A shipped bundle has a VERSION file beside its entry scripts: record it as the code version."""
+    version_file = Path(script).resolve().with_name("VERSION")
+    if version_file.is_file():
+        os.environ.setdefault("LOANPIPE_CODE_VERSION", version_file.read_text().strip())
 
 
 def run_job(name: str, job: Callable[[], dict[str, Any]]) -> int:

@@ -72,10 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.group and name not in args.group:
             continue
         known = status.get(name, {})
-        if known.get("packages") == packages and known.get("status") == "ok":
-            # Still run it: with a warm Ivy cache this is a few seconds and proves the cache is intact.
-            pass
-        elif known.get("packages") == packages and known.get("status") == "unavailable" and not args.retry_unavailable:
+        if known.get("packages") == packages and known.get("status") == "ok" and Path(ivy_dir(cfg), "jars").is_dir():
+            # Resolved before; a session re-resolves from the Ivy cache (or Maven Central) by itself if needed.
+            print(f"jvm: {name}: cached ({', '.join(packages)})")
+            continue
+        if known.get("packages") == packages and known.get("status") == "unavailable" and not args.retry_unavailable:
             print(f"jvm: {name}: recorded as unavailable ({known.get('error')}); --retry-unavailable to try again")
             continue
         print(f"jvm: resolving {name}: {', '.join(packages)} ...", flush=True)

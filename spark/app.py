@@ -20,7 +20,7 @@ except ImportError:  # running from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from loanpipe.app import main_run  # noqa: E402
-from loanpipe.cli import run_job  # noqa: E402
+from loanpipe.cli import adopt_bundle_version, run_job  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -32,6 +32,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    adopt_bundle_version(__file__)
     return run_job("app", lambda: main_run(args.run_date, args.config))
 
 
