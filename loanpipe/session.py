@@ -21,7 +21,7 @@ JVM_STATUS_FILE = PROJECT_DIR / ".cache" / "jvm-packages.json"
 def jvm_status() -> dict[str, Any]:
     try:
         return json.loads(JVM_STATUS_FILE.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (OSError, json.JSONDecodeError):  # absent, or PROJECT_DIR is inside a shipped zip
         return {}
 
 

@@ -49,7 +49,9 @@ def submit(shipped: Path, master: str, script: str, conf: Path, *args: str) -> d
     cmd = [SPARK_SUBMIT, "--master", master, "--driver-memory", "2g", "--py-files", str(shipped / "loanpipe.zip"),
            str(shipped / script), "--config", str(conf), *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, cwd=str(shipped.parent))
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    if proc.returncode != 0:
+        Path("/tmp/submit-fail.log").write_text(proc.stdout + "\n----\n" + proc.stderr)
+    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-3000:])
     return json.loads(proc.stdout[proc.stdout.index("{"):])
 
 
