@@ -154,6 +154,43 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    """The Spark cluster's master node as Airflow reaches it over SSH/SFTP, and how jobs are submitted there.
+
+    On Yandex Data Proc: ``master: yarn``, ``python``/``spark_submit`` as installed on the node, ``remote_dir`` in
+    the SSH user's home. ``env`` is exported before spark-submit (e.g. ``LOANPIPE__STORAGE__ROOT``); secrets
+    are not set here but in the node's own environment.
+    """
+
+    ssh_conn_id: str = "loanpipe_ssh"
+    remote_dir: str = "/home/loanpipe/loanpipe"
+    python: str = "python3"
+    spark_submit: str = "spark-submit"
+    master: str = "yarn"
+    deploy_mode: str = "client"
+    driver_memory: str = "4g"
+    packages: bool = True  # pass the configured JVM packages with --packages
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AirflowConfig:
+    """Schedules and task policies of the DAGs (read once when a DAG file is parsed)."""
+
+    schedule_new_data: str | None = "0 6 * * *"  # None: manual runs only
+    schedule_app: str | None = "30 6 * * *"
+    owner: str = "risk-ml"
+    retries: int = 2
+    retry_delay_seconds: int = 60
+    max_retry_delay_seconds: int = 600
+    execution_timeout_minutes: int = 60
+    batch_wait_timeout_minutes: int = 60
+    smtp_conn_id: str = "smtp_default"
+    # Recipients are read at run time from this environment variable (or the Airflow Variable of that name).
+    mail_to_variable: str = "LOANPIPE_MAIL_TO"
+
+
+@dataclass(frozen=True)
 class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
@@ -162,6 +199,8 @@ class Config:
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    airflow: AirflowConfig = field(default_factory=AirflowConfig)
     source: str = "<defaults>"
 
     def to_dict(self) -> dict[str, Any]:

@@ -13,7 +13,7 @@ mkdir -p "$STAMPS"
 log() { printf '[bootstrap] %s\n' "$*"; }
 
 # 1. Debian packages ------------------------------------------------------------------------------------------
-DEB_PACKAGES=(openjdk-17-jre-headless openssh-server openssh-client procps make)
+DEB_PACKAGES=(openjdk-17-jre-headless openssh-server openssh-client python3-venv procps make)
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

@@ -1,0 +1,68 @@
+"""### dag_app: score the day's batch, evaluate, retrain a challenger, promote, report
+
+1. **wait_for_batch**: waits (reschedule mode) until `test_sample/run_date=<date>/` is published.
+2. **build_bundle** / **sftp_bundle**: ship this release's code to the master node.
+3. **spark_submit_app**: over SSH, `spark-submit --packages <catboost-spark> app.py --run-date <date>`:
+   scores with the champion into `test_sample_inference/run_date=<date>/`, evaluates, rebuilds `train_sup/`,
+   trains a challenger and promotes it only if the paired DeLong test says it is better.
+4. **email_report**: HTML with the metrics, the champion/challenger decision and p-value, drift, the ROC curve
+   inline and where the scores are; the subject says OK or ALERT (AUC under `model.auc_floor`).
+
+Runs on `airflow.schedule_app`, after the new-data DAG. Trigger by hand with `run_date` to rescore a date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.providers.sftp.operators.sftp import SFTPOperator
+from airflow.providers.ssh.operators.ssh import SSHOperator
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.providers.standard.sensors.python import PythonSensor
+from airflow.sdk import DAG, Param
+
+from loanpipe import orchestration as orch
+from loanpipe.config import load_config
+
+CFG = load_config()
+EXEC_TIMEOUT_S = CFG.airflow.execution_timeout_minutes * 60
+
+with DAG(
+    dag_id="dag_app",
+    schedule=CFG.airflow.schedule_app,
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=orch.dag_defaults(CFG),
+    params={"run_date": Param(None, type=["null", "string"], format="date",
+                              description="Date to score (YYYY-MM-DD); empty = the run's logical date")},
+    doc_md=__doc__,
+    tags=["loanpipe", "model"],
+):
+    wait = PythonSensor(
+        task_id="wait_for_batch",
+        python_callable=orch.batch_ready,
+        op_kwargs={"run_date": orch.RUN_DATE_TEMPLATE},
+        mode="reschedule",
+        poke_interval=60,
+        timeout=CFG.airflow.batch_wait_timeout_minutes * 60,
+    )
+    build = PythonOperator(task_id="build_bundle", python_callable=orch.build_bundle)
+    upload = SFTPOperator(
+        task_id="sftp_bundle",
+        ssh_conn_id=CFG.cluster.ssh_conn_id,
+        local_filepath=orch.TARBALL_TEMPLATE,
+        remote_filepath=orch.remote_tarball(CFG),
+        operation="put",
+        create_intermediate_dirs=True,
+    )
+    run = SSHOperator(
+        task_id="spark_submit_app",
+        ssh_conn_id=CFG.cluster.ssh_conn_id,
+        command=orch.remote_command(CFG, "app"),
+        get_pty=True,  # closing the session (kill, timeout) hangs up the remote job too
+        cmd_timeout=EXEC_TIMEOUT_S,
+    )
+    report = PythonOperator(task_id="email_report", python_callable=orch.send_app_report)
+
+    wait >> build >> upload >> run >> report

@@ -1,0 +1,58 @@
+"""### dag_new_data: the day's batch of new applications
+
+1. **build_bundle**: this release's code as a versioned tarball (entry scripts + `loanpipe.zip` + conf).
+2. **sftp_bundle**: SFTP it to the Spark cluster's master node (`cluster.remote_dir/releases/`).
+3. **spark_submit_data_gen**: over SSH, `spark-submit data_gen.py --run-date <date>` samples 10% of `test/`
+   (new rows only) into `test_sample/run_date=<date>/`.
+4. **email_report**: rows, default rate, repeated rows, output path, duration.
+
+Runs on `airflow.schedule_new_data` (before the scoring DAG). Trigger by hand with `run_date` to (re)make
+any date's batch: a rerun replaces exactly that date's partition. Failures email the failing task and its log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.providers.sftp.operators.sftp import SFTPOperator
+from airflow.providers.ssh.operators.ssh import SSHOperator
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk import DAG, Param
+
+from loanpipe import orchestration as orch
+from loanpipe.config import load_config
+
+CFG = load_config()
+EXEC_TIMEOUT_S = CFG.airflow.execution_timeout_minutes * 60
+
+with DAG(
+    dag_id="dag_new_data",
+    schedule=CFG.airflow.schedule_new_data,
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=orch.dag_defaults(CFG),
+    params={"run_date": Param(None, type=["null", "string"], format="date",
+                              description="Date of the batch (YYYY-MM-DD); empty = the run's logical date")},
+    doc_md=__doc__,
+    tags=["loanpipe", "data"],
+):
+    build = PythonOperator(task_id="build_bundle", python_callable=orch.build_bundle)
+    upload = SFTPOperator(
+        task_id="sftp_bundle",
+        ssh_conn_id=CFG.cluster.ssh_conn_id,
+        local_filepath=orch.TARBALL_TEMPLATE,
+        remote_filepath=orch.remote_tarball(CFG),
+        operation="put",
+        create_intermediate_dirs=True,
+    )
+    run = SSHOperator(
+        task_id="spark_submit_data_gen",
+        ssh_conn_id=CFG.cluster.ssh_conn_id,
+        command=orch.remote_command(CFG, "data_gen"),
+        get_pty=True,  # closing the session (kill, timeout) hangs up the remote job too
+        cmd_timeout=EXEC_TIMEOUT_S,
+    )
+    report = PythonOperator(task_id="email_report", python_callable=orch.send_data_gen_report)
+
+    build >> upload >> run >> report

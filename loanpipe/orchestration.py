@@ -1,0 +1,250 @@
+"""What the Airflow DAGs do, as plain importable functions (the DAG files only wire them together).
+
+* ``build_bundle``: this release's code as one tarball (entry scripts + ``loanpipe.zip`` + conf + VERSION).
+* ``remote_command``: the shell command the SSH task runs on the master node: unpack the release, then
+  ``exec spark-submit`` (``exec`` so that closing the SSH session hangs up the job itself: a killed or
+  timed-out task leaves nothing running).
+* ``batch_ready``: the sensor's check that the run date's batch is published.
+* ``send_*_report`` / ``notify_failure``: the emails (HTML, the ROC curve inline), built from the run summaries
+  in the lake; they carry metrics and paths, never credentials.
+
+Nothing here imports Spark, pandas or Airflow at module level, so DAG files stay cheap to parse.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import shlex
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from loanpipe import storage
+from loanpipe.config import PROJECT_DIR, Config, load_config
+
+RUN_DATE_TEMPLATE = "{{ params.run_date or ds }}"
+VERSION_TEMPLATE = "{{ ti.xcom_pull(task_ids='build_bundle')['version'] }}"
+TARBALL_TEMPLATE = "{{ ti.xcom_pull(task_ids='build_bundle')['tarball'] }}"
+JOB_SCRIPTS = {"data_gen": "data_gen.py", "app": "app.py"}
+
+
+# -- shipping and running the code ------------------------------------------------------------------
+
+def build_bundle(out_dir: str | None = None) -> dict[str, str]:
+    """Build the release tarball; returns {version, tarball} (the XCom the SFTP and SSH tasks read)."""
+    from loanpipe.bundle import build
+
+    out = Path(out_dir or os.environ.get("LOANPIPE_DIST_DIR") or (PROJECT_DIR / "dist"))
+    folder = build(out)
+    version = (folder / "VERSION").read_text().strip()
+    tarball = out / f"loanpipe-{version}.tar.gz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        for item in sorted(folder.iterdir()):
+            tar.add(item, arcname=item.name)
+    return {"version": version, "tarball": str(tarball)}
+
+
+def remote_tarball(cfg: Config, version: str = VERSION_TEMPLATE) -> str:
+    return f"{cfg.cluster.remote_dir}/releases/{version}.tar.gz"
+
+
+def remote_command(cfg: Config, job: str, version: str = VERSION_TEMPLATE, run_date: str = RUN_DATE_TEMPLATE,
+                   extra_args: list[str] | None = None) -> str:
+    """The command the SSH task runs: unpack release ``version`` and spark-submit ``job`` for ``run_date``."""
+    if job not in JOB_SCRIPTS:
+        raise ValueError(f"job must be one of {sorted(JOB_SCRIPTS)} (got {job!r})")
+    c = cfg.cluster
+    release = f"{c.remote_dir}/releases/{version}"
+    submit = [c.spark_submit, "--master", c.master, "--deploy-mode", c.deploy_mode,
+              "--driver-memory", c.driver_memory, "--conf", f"spark.pyspark.python={c.python}",
+              "--conf", f"spark.pyspark.driver.python={c.python}"]
+    if c.packages and job == "app" and cfg.model.engine != "python":
+        submit += ["--packages", cfg.spark.catboost_spark_package]
+    if c.packages and cfg.storage.is_s3:
+        submit += ["--packages", ",".join(cfg.spark.s3_packages)]
+    submit += ["--py-files", "loanpipe.zip", JOB_SCRIPTS[job]]
+    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(c.env.items()))
+    args = " ".join(shlex.quote(a) for a in (extra_args or []))
+    return (
+        "set -e; "
+        f"mkdir -p {release} && tar -xzf {release}.tar.gz -C {release} && cd {release}; "
+        f"export LOANPIPE_CODE_VERSION={version} PYSPARK_PYTHON={shlex.quote(c.python)} {exports}; "
+        f"exec {' '.join(shlex.quote(s) for s in submit)} --run-date {run_date} --config conf/default.yaml {args}"
+    ).rstrip()
+
+
+def batch_ready(run_date: str, config_path: str | None = None) -> bool:
+    """True when the run date's batch is published in the lake (the scoring DAG's sensor)."""
+    cfg = load_config(config_path)
+    lake = storage.open_lake(cfg.storage)
+    return lake.is_published(lake.partition_uri(storage.TEST_SAMPLE, storage.parse_run_date(run_date)))
+
+
+# -- reports -----------------------------------------------------------------------------------------
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return html.escape(str(value))
+
+
+def _table(rows: list[tuple[str, Any]]) -> str:
+    cells = "".join(f"<tr><th align='left'>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>" for k, v in rows)
+    return f"<table border='1' cellpadding='4' cellspacing='0'>{cells}</table>"
+
+
+def data_gen_report(summary: dict[str, Any]) -> tuple[str, str]:
+    rep = summary["repeated_rows"]
+    leak = rep["within_batch"] + rep["in_other_batches"] + rep["in_train_sup"]
+    status = "ALERT" if leak else "OK"
+    subject = (f"[loanpipe] {status} new data {summary['run_date']}: {summary['rows']} rows, "
+               f"default rate {summary['default_rate']:.2%}")
+    body = (
+        f"<h2>New data batch {html.escape(summary['run_date'])}: {status}</h2>"
+        + _table([
+            ("rows", summary["rows"]), ("default rate", summary["default_rate"]),
+            ("sampled from", f"{summary['test_rows']} rows of test/ (fraction {summary['fraction']})"),
+            ("with replacement (leak emulation)", summary["with_replacement"]),
+            ("repeated rows within the batch", rep["within_batch"]),
+            ("rows already in other batches", rep["in_other_batches"]),
+            ("rows already in train_sup/", rep["in_train_sup"]),
+            ("output", summary["output_path"]), ("duration, s", summary["seconds"]),
+        ])
+    )
+    return subject, body
+
+
+def app_report(summary: dict[str, Any], roc_cid: str | None = "roc.png") -> tuple[str, str]:
+    ev, ch, dr = summary["evaluation"], summary["challenger"], summary["drift"]
+    auc = ev.get("roc_auc")
+    subject = (f"[loanpipe] {summary['status']} scoring {summary['run_date']}: AUC {_fmt(auc)}, "
+               f"{'challenger promoted' if ch.get('promoted') else 'champion kept'}")
+    alerts = "".join(f"<li>{html.escape(a)}</li>" for a in summary["alerts"])
+    drift_rows = [("score PSI", f"{dr['score']['psi']} ({dr['score']['status']})")] + [
+        (f"{name} PSI", f"{d['psi']} ({d['status']})") for name, d in sorted(dr["features"].items(),
+                                                                           key=lambda kv: -kv[1]["psi"])[:8]]
+    body = (
+        f"<h2>Scoring run {html.escape(summary['run_date'])}: {html.escape(summary['status'])}</h2>"
+        + (f"<ul style='color:#b00'>{alerts}</ul>" if alerts else "")
+        + "<h3>Metrics on the batch's labels</h3>"
+        + _table([
+            ("rows scored", summary["scores"]["rows"]), ("ROC AUC", auc), ("oracle AUC (synthetic truth)", ev.get("oracle_auc")),
+            ("PR AUC", ev.get("pr_auc")), ("Gini", ev.get("gini")), ("KS", ev.get("ks")), ("Brier", ev.get("brier")),
+            ("observed default rate", ev["observed_default_rate"]),
+            ("mean predicted probability", ev["mean_predicted_probability"]),
+            (f"defaults flagged at cut-off {summary['scores']['cutoff']}",
+             f"{ev['true_positives']} of {ev['defaults']} ({ev['false_positives']} false alarms)"),
+        ])
+        + "<h3>Champion and challenger</h3>"
+        + _table([
+            ("champion (scored this batch)", summary["champion"]["version"]),
+            ("challenger", ch.get("version")), ("test", ch.get("test")),
+            ("champion AUC (validation rows)", ch.get("champion_auc")),
+            ("challenger AUC (validation rows)", ch.get("challenger_auc")),
+            ("p-value (challenger better)", ch.get("p_value")), ("decision", ch.get("reason")),
+            ("serving from now on", summary["serving_after_run"]),
+        ])
+        + "<h3>Drift (PSI vs training)</h3>" + _table(drift_rows)
+        + (f"<h3>ROC curve</h3><img src='cid:{roc_cid}' alt='ROC curve' width='440'>" if roc_cid else "")
+        + "<h3>Where things are</h3>"
+        + _table([("scores", summary["scores"]["path"]), ("artifacts", summary["artifacts"].get("metrics", "").rsplit("/", 1)[0]),
+                  ("train_sup", f"{summary['train_sup']['path']} ({summary['train_sup']['rows']} rows)"),
+                  ("engine", summary["engine"]), ("duration, s", summary["seconds"]["total"])])
+    )
+    return subject, body
+
+
+def failure_report(dag_id: str, task_id: str, run_date: str, try_number: int, error: str, log_tail: str) -> tuple[str, str]:
+    subject = f"[loanpipe] FAILED {dag_id}.{task_id} for {run_date} (try {try_number})"
+    body = (
+        f"<h2>{html.escape(dag_id)}: task {html.escape(task_id)} failed</h2>"
+        + _table([("run date", run_date), ("try", try_number), ("error", error)])
+        + f"<h3>Last lines of the task log</h3><pre>{html.escape(log_tail)}</pre>"
+    )
+    return subject, body
+
+
+# -- Airflow callables (context in, email out) -------------------------------------------------------
+
+def context_run_date(context: dict[str, Any]) -> str:
+    params = context.get("params") or {}
+    return str(params.get("run_date") or context["ds"])
+
+
+def send_data_gen_report(config_path: str | None = None, **context: Any) -> str:
+    cfg = load_config(config_path)
+    lake = storage.open_lake(cfg.storage)
+    run_date = storage.parse_run_date(context_run_date(context))
+    from loanpipe.sampling import summary_uri
+
+    subject, body = data_gen_report(lake.read_json(summary_uri(lake, run_date)))
+    _send(cfg, subject, body, [])
+    return subject
+
+
+def send_app_report(config_path: str | None = None, **context: Any) -> str:
+    cfg = load_config(config_path)
+    lake = storage.open_lake(cfg.storage)
+    run_date = storage.parse_run_date(context_run_date(context))
+    summary = lake.read_json(lake.uri(storage.ARTIFACTS, "runs", run_date.isoformat(), "summary.json"))
+    roc = summary["artifacts"].get("roc_curve")
+    with tempfile.TemporaryDirectory() as tmp:
+        files = []
+        if roc:
+            path = Path(tmp) / "roc.png"
+            path.write_bytes(lake.read_bytes(roc))
+            files.append(str(path))
+        subject, body = app_report(summary, "roc.png" if roc else None)
+        _send(cfg, subject, body, files)
+    return subject
+
+
+def task_log_tail(ti: Any, lines: int = 40) -> str:
+    """The last lines of this try's log file, when the logs are on this machine."""
+    try:
+        from airflow.configuration import conf
+
+        base = Path(conf.get("logging", "base_log_folder"))
+        pattern = f"dag_id={ti.dag_id}/run_id={ti.run_id}/task_id={ti.task_id}/attempt={ti.try_number}.log"
+        found = sorted(base.glob(pattern))
+        if not found:
+            return "(task log not found on this machine)"
+        text = found[-1].read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+    except Exception as exc:  # noqa: BLE001 - a report must not fail because the log is unreadable
+        return f"(task log unreadable: {exc})"
+
+
+def notify_failure(context: dict[str, Any]) -> None:
+    """on_failure_callback: email the failing task, the error and the tail of its log."""
+    ti = context["ti"]
+    error = str(context.get("exception") or "unknown error")
+    subject, body = failure_report(ti.dag_id, ti.task_id, context_run_date(context), ti.try_number, error,
+                                   task_log_tail(ti))
+    _send(load_config(), subject, body, [])
+
+
+def _send(cfg: Config, subject: str, body: str, files: list[str]) -> None:
+    from bots.mail import send_mail
+
+    send_mail(subject, body, files=files, conn_id=cfg.airflow.smtp_conn_id, to_variable=cfg.airflow.mail_to_variable)
+
+
+def dag_defaults(cfg: Config) -> dict[str, Any]:
+    """default_args shared by the pipeline's DAGs: owner, retries with back-off, timeout, failure email."""
+    import datetime as dt
+
+    a = cfg.airflow
+    return {
+        "owner": a.owner,
+        "retries": a.retries,
+        "retry_delay": dt.timedelta(seconds=a.retry_delay_seconds),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": dt.timedelta(seconds=a.max_retry_delay_seconds),
+        "execution_timeout": dt.timedelta(minutes=a.execution_timeout_minutes),
+        "on_failure_callback": notify_failure,
+    }

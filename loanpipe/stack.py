@@ -1,0 +1,347 @@
+"""The embedded local stack: real parts on loopback, started and stopped by the project.
+
+* **master node**: a real OpenSSH server on 127.0.0.1:2222 with its own user (``loanpipe``), key
+  authentication and a pinned host key; the node has its own Python environment (``/opt/loanpipe-node/venv``,
+  Debian's Python 3.11 with the jobs' requirements: PySpark, CatBoost, ...) and runs Spark in local mode.
+* **mail**: a real SMTP server (aiosmtpd) that stores every message as a file in ``var/stack/mail/Maildir/new``.
+* **Airflow**: its own api-server (UI on http://127.0.0.1:28080), scheduler, dag-processor and triggerer, with
+  connections from ``AIRFLOW_CONN_*`` environment variables.
+* **the lake**: ``var/stack/lake``, owned by the node's user (the jobs write it; Airflow reads the summaries).
+
+    python -m loanpipe.stack start [--no-airflow] | stop | status | env
+
+Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from loanpipe.config import PROJECT_DIR
+
+STACK_DIR = Path(os.environ.get("LOANPIPE_STACK_DIR", PROJECT_DIR / "var" / "stack"))
+NODE_USER = "loanpipe"
+NODE_HOME = Path("/home") / NODE_USER
+NODE_VENV = Path(os.environ.get("LOANPIPE_NODE_VENV", "/opt/loanpipe-node/venv"))
+NODE_PYTHON = "/usr/bin/python3.11"
+SSH_PORT = int(os.environ.get("LOANPIPE_SSH_PORT", "2222"))
+SMTP_PORT = int(os.environ.get("LOANPIPE_SMTP_PORT", "1025"))
+API_PORT = int(os.environ.get("LOANPIPE_AIRFLOW_PORT", "28080"))
+AIRFLOW_SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+MAIL_TO = "risk-team@localhost"
+
+
+def venv_bin(name: str) -> str:
+    return str(PROJECT_DIR / ".venv" / "bin" / name)
+
+
+def java_home() -> str:
+    return os.environ.get("JAVA_HOME") or str(Path(os.path.realpath(shutil.which("java") or "/usr/bin/java")).parent.parent)
+
+
+def paths() -> dict[str, Path]:
+    return {
+        "ssh": STACK_DIR / "ssh", "mail": STACK_DIR / "mail" / "Maildir", "airflow": STACK_DIR / "airflow",
+        "pids": STACK_DIR / "pids", "logs": STACK_DIR / "logs", "lake": STACK_DIR / "lake",
+        "dist": STACK_DIR / "dist", "conf": STACK_DIR / "conf.yaml",
+    }
+
+
+def _run(cmd: list[str], **kw: Any) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _wait_port(port: int, what: str, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if _port_open(port):
+            return
+        time.sleep(0.3)
+    raise RuntimeError(f"{what} did not open 127.0.0.1:{port} within {seconds:.0f} s; see {paths()['logs']}")
+
+
+# -- the master node -------------------------------------------------------------------------------------
+
+def setup_node() -> None:
+    """The node's user, its Python environment and its release folder (idempotent)."""
+    try:
+        pwd.getpwnam(NODE_USER)
+    except KeyError:
+        _run(["useradd", "-m", "-s", "/bin/bash", NODE_USER])
+    _run(["usermod", "-p", "*", NODE_USER])  # key-only login (UsePAM no treats '!' as locked)
+    reqs = PROJECT_DIR / "requirements-jobs.txt"
+    stamp = NODE_VENV / ".loanpipe-requirements"
+    digest = hashlib.sha256(reqs.read_bytes() + (PROJECT_DIR / "requirements.lock").read_bytes()).hexdigest()
+    if not stamp.exists() or stamp.read_text() != digest:
+        NODE_VENV.parent.mkdir(parents=True, exist_ok=True)
+        if not (NODE_VENV / "bin" / "python").exists():
+            _run([NODE_PYTHON, "-m", "venv", str(NODE_VENV)])
+        pip = [str(NODE_VENV / "bin" / "python"), "-m", "pip", "install", "-q"]
+        _run([*pip, "--upgrade", "pip"])
+        _run([*pip, "-r", str(reqs), "-c", str(PROJECT_DIR / "requirements.lock")])
+        stamp.write_text(digest)
+    remote = NODE_HOME / "loanpipe"
+    remote.mkdir(parents=True, exist_ok=True)
+    shutil.chown(remote, NODE_USER, NODE_USER)
+
+
+def node_spark_home() -> str:
+    return str(NODE_VENV / "lib" / "python3.11" / "site-packages" / "pyspark")
+
+
+def give_lake_to_node() -> None:
+    """The jobs run as the node's user: it owns the lake."""
+    lake = paths()["lake"]
+    lake.mkdir(parents=True, exist_ok=True)
+    _run(["chown", "-R", f"{NODE_USER}:{NODE_USER}", str(lake)])
+
+
+def setup_ssh() -> dict[str, str]:
+    """Client key, host key, authorized_keys and sshd_config under var/stack/ssh (idempotent)."""
+    d = paths()["ssh"]
+    d.mkdir(parents=True, exist_ok=True)
+    for key in ("client_ed25519", "host_ed25519"):
+        if not (d / key).exists():
+            _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"loanpipe-{key}", "-f", str(d / key)])
+    (d / f"authorized_keys_{NODE_USER}").write_text((d / "client_ed25519.pub").read_text())
+    (d / "sshd_config").write_text(
+        f"Port {SSH_PORT}\nListenAddress 127.0.0.1\nHostKey {d / 'host_ed25519'}\nPidFile {paths()['pids'] / 'sshd.pid'}\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\nUsePAM no\n"
+        f"AuthorizedKeysFile {d}/authorized_keys_%u\nStrictModes no\nAllowUsers {NODE_USER}\n"
+        "Subsystem sftp internal-sftp\nLogLevel INFO\nClientAliveInterval 15\nClientAliveCountMax 4\n"
+    )
+    host_key = " ".join((d / "host_ed25519.pub").read_text().split()[:2])
+    return {"key_file": str(d / "client_ed25519"), "host_key": host_key}
+
+
+# -- configuration the stack's Airflow and jobs run with --------------------------------------------------
+
+def catboost_spark_resolves() -> bool:
+    from loanpipe.session import jvm_status
+
+    return jvm_status().get("catboost", {}).get("status") == "ok"
+
+
+def write_config() -> Path:
+    """var/stack/conf.yaml: the lake under var/stack, the node's environment, schedules to the minute."""
+    p = paths()
+    conf = {
+        "storage": {"root": str(p["lake"])},
+        "cluster": {
+            "ssh_conn_id": "loanpipe_ssh",
+            "remote_dir": str(NODE_HOME / "loanpipe"),
+            "python": str(NODE_VENV / "bin" / "python"),
+            "spark_submit": f"{node_spark_home()}/bin/spark-submit",
+            "master": "local[2]",
+            "driver_memory": "4g",
+            # --packages only when the artifact resolves here (Maven Central may not serve ai.catboost)
+            "packages": catboost_spark_resolves(),
+            "env": {
+                "LOANPIPE__STORAGE__ROOT": str(p["lake"]),
+                "LOANPIPE__SPARK__MASTER": "null",
+                "SPARK_HOME": node_spark_home(),
+                "JAVA_HOME": java_home(),
+                "SPARK_LOCAL_IP": "127.0.0.1",
+            },
+        },
+        "airflow": {"retries": 1, "retry_delay_seconds": 5, "max_retry_delay_seconds": 10,
+                    "execution_timeout_minutes": 30, "batch_wait_timeout_minutes": 5},
+    }
+    p["conf"].parent.mkdir(parents=True, exist_ok=True)
+    p["conf"].write_text("# written by `python -m loanpipe.stack`; do not edit\n" + yaml.safe_dump(conf, sort_keys=False))
+    return p["conf"]
+
+
+def env() -> dict[str, str]:
+    """Environment for Airflow's processes, `airflow` commands and the end-to-end tests."""
+    p = paths()
+    ssh = setup_ssh() if not (p["ssh"] / "host_ed25519.pub").exists() else {
+        "key_file": str(p["ssh"] / "client_ed25519"),
+        "host_key": " ".join((p["ssh"] / "host_ed25519.pub").read_text().split()[:2]),
+    }
+    ssh_conn = {"conn_type": "ssh", "host": "127.0.0.1", "port": SSH_PORT, "login": NODE_USER,
+                "extra": {"key_file": ssh["key_file"], "host_key": ssh["host_key"], "conn_timeout": "10"}}
+    smtp_conn = {"conn_type": "smtp", "host": "127.0.0.1", "port": SMTP_PORT,
+                 "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "loanpipe@localhost",
+                           "timeout": 10, "retry_limit": 1}}
+    return {
+        "AIRFLOW_HOME": str(p["airflow"]),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_DIR),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(API_PORT),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{API_PORT}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{API_PORT}/execution/",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        "AIRFLOW_CONN_LOANPIPE_SSH": json.dumps(ssh_conn),
+        "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(smtp_conn),
+        "LOANPIPE_MAIL_TO": MAIL_TO,
+        "LOANPIPE_CONFIG": str(p["conf"]),
+        "LOANPIPE_DIST_DIR": str(p["dist"]),
+        "JAVA_HOME": java_home(),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "PATH": f"{PROJECT_DIR / '.venv' / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+    }
+
+
+# -- processes ----------------------------------------------------------------------------------------
+
+def _start(name: str, cmd: list[str], extra_env: dict[str, str] | None = None) -> None:
+    p = paths()
+    p["pids"].mkdir(parents=True, exist_ok=True)
+    p["logs"].mkdir(parents=True, exist_ok=True)
+    if _alive(name):
+        return
+    log = open(p["logs"] / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            env={**os.environ, **(extra_env or {})}, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    (p["pids"] / f"{name}.pid").write_text(str(proc.pid))
+
+
+def _pid(name: str) -> int | None:
+    f = paths()["pids"] / f"{name}.pid"
+    try:
+        return int(f.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(name: str) -> bool:
+    pid = _pid(name)
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+
+
+def _stop(name: str, sig: int = signal.SIGTERM, wait: float = 20.0) -> None:
+    pid = _pid(name)
+    if pid is None:
+        return
+    for s in (sig, signal.SIGKILL):
+        try:
+            os.killpg(pid, s)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and _group_alive(pid):
+            time.sleep(0.2)
+        if not _group_alive(pid):
+            break
+    (paths()["pids"] / f"{name}.pid").unlink(missing_ok=True)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def start_sshd() -> None:
+    Path("/run/sshd").mkdir(exist_ok=True)
+    setup_ssh()
+    _start("sshd", ["/usr/sbin/sshd", "-D", "-e", "-f", str(paths()["ssh"] / "sshd_config")])
+    _wait_port(SSH_PORT, "sshd")
+
+
+def start_smtp() -> None:
+    paths()["mail"].parent.mkdir(parents=True, exist_ok=True)
+    _start("smtp", [venv_bin("python"), "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{SMTP_PORT}",
+                    "-c", "aiosmtpd.handlers.Mailbox", str(paths()["mail"])])
+    _wait_port(SMTP_PORT, "the SMTP server")
+
+
+def airflow_db_migrate(e: dict[str, str]) -> None:
+    Path(e["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    _run([venv_bin("airflow"), "db", "migrate"], env={**os.environ, **e}, timeout=600)
+
+
+def start_airflow() -> None:
+    e = env()
+    airflow_db_migrate(e)
+    for service in AIRFLOW_SERVICES:
+        _start(f"airflow-{service}", [venv_bin("airflow"), service], e)
+    _wait_port(API_PORT, "the Airflow api-server", 120)
+
+
+def start(airflow: bool = True) -> dict[str, Any]:
+    setup_node()
+    write_config()
+    start_sshd()
+    start_smtp()
+    if airflow:
+        start_airflow()
+    return status()
+
+
+def stop() -> dict[str, Any]:
+    for service in AIRFLOW_SERVICES:
+        _stop(f"airflow-{service}", signal.SIGINT, wait=20)
+    _stop("smtp")
+    _stop("sshd")
+    return status()
+
+
+def status() -> dict[str, Any]:
+    names = ["sshd", "smtp", *(f"airflow-{s}" for s in AIRFLOW_SERVICES)]
+    return {
+        "services": {n: ("running" if _alive(n) else "stopped") for n in names},
+        "ssh": f"{NODE_USER}@127.0.0.1:{SSH_PORT}",
+        "mail": str(paths()["mail"] / "new"),
+        "airflow_ui": f"http://127.0.0.1:{API_PORT}",
+        "lake": str(paths()["lake"]),
+        "config": str(paths()["conf"]),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["start", "stop", "status", "env"])
+    parser.add_argument("--no-airflow", action="store_true", help="start only sshd and the SMTP server")
+    args = parser.parse_args(argv)
+    if args.command == "start":
+        print(json.dumps(start(airflow=not args.no_airflow), indent=2))
+    elif args.command == "stop":
+        print(json.dumps(stop(), indent=2))
+    elif args.command == "status":
+        print(json.dumps(status(), indent=2))
+    else:
+        for k, v in env().items():
+            print(f"export {k}={json.dumps(v) if not v.startswith('{') else repr(v)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
