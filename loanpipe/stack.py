@@ -329,6 +329,7 @@ def status() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["start", "stop", "status", "env"])
+    parser.add_argument("--json", action="store_true", help="env: print a JSON object instead of export lines")
     parser.add_argument("--no-airflow", action="store_true", help="start only sshd and the SMTP server")
     args = parser.parse_args(argv)
     if args.command == "start":
@@ -337,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(stop(), indent=2))
     elif args.command == "status":
         print(json.dumps(status(), indent=2))
+    elif args.json:
+        print(json.dumps(env()))
     else:
         for k, v in env().items():
             print(f"export {k}={json.dumps(v) if not v.startswith('{') else repr(v)}")

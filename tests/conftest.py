@@ -10,6 +10,11 @@ import pytest
 from loanpipe.config import Config, load_config
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+# Airflow imported by the tests keeps its home (metadata DB, logs) inside the clone, away from ~/airflow.
+_ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("AIRFLOW_HOME", str(_ROOT / "var" / "test-airflow"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(_ROOT))
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,85 @@
+"""DAG policies: every DAG imports cleanly and cheaply, follows the house rules, and has the expected shape."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DAG_FILES = sorted([*ROOT.joinpath("dags").glob("dag_*.py"), *ROOT.joinpath("bots").glob("dag_*.py")])
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(ROOT))
+
+
+def test_no_import_errors(dagbag) -> None:
+    assert dagbag.import_errors == {}
+    assert {"dag_new_data", "dag_app", "dag_bots_test_email"} <= set(dagbag.dag_ids)
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_dag_file_does_no_work_at_import(path: Path) -> None:
+    """Parsing a DAG file imports neither Spark nor pandas, opens no lake, starts nothing."""
+    code = (f"import runpy, sys; runpy.run_path({str(path)!r}); "
+            "heavy = [m for m in ('pyspark', 'pandas', 'catboost', 'sklearn', 'boto3') if m in sys.modules]; "
+            "print('HEAVY', heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "HEAVY []" in out.stdout
+
+
+@pytest.mark.parametrize("dag_id", ["dag_new_data", "dag_app", "dag_bots_test_email"])
+def test_policies(dagbag, dag_id: str) -> None:
+    dag = dagbag.dags[dag_id]
+    assert dag.tags and "loanpipe" in dag.tags
+    assert dag.doc_md and len(dag.doc_md) > 50
+    assert dag.catchup is False
+    for task in dag.tasks:
+        assert task.owner and task.owner != "airflow", task.task_id
+        assert task.retries >= 1, task.task_id
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "edges"),
+    [
+        ("dag_new_data", {("build_bundle", "sftp_bundle"), ("sftp_bundle", "spark_submit_data_gen"),
+                          ("spark_submit_data_gen", "email_report")}),
+        ("dag_app", {("wait_for_batch", "build_bundle"), ("build_bundle", "sftp_bundle"),
+                     ("sftp_bundle", "spark_submit_app"), ("spark_submit_app", "email_report")}),
+        ("dag_bots_test_email", set()),
+    ],
+)
+def test_tasks_and_edges(dagbag, dag_id: str, edges: set[tuple[str, str]]) -> None:
+    dag = dagbag.dags[dag_id]
+    got = {(t.task_id, d) for t in dag.tasks for d in t.downstream_task_ids}
+    assert got == edges
+    assert {t for e in edges for t in e} <= set(dag.task_ids)
+    if dag_id == "dag_bots_test_email":
+        assert dag.task_ids == ["send_test_message"]
+
+
+def test_pipeline_dags_run_on_schedules_with_timeouts_and_failure_mail(dagbag) -> None:
+    from loanpipe.config import load_config
+    from loanpipe.orchestration import notify_failure
+
+    cfg = load_config()
+    for dag_id, cron in (("dag_new_data", cfg.airflow.schedule_new_data), ("dag_app", cfg.airflow.schedule_app)):
+        dag = dagbag.dags[dag_id]
+        assert cron and dag.schedule == cron  # the cron schedule from the configuration
+        assert "run_date" in dag.params
+        for task in dag.tasks:
+            assert task.execution_timeout is not None
+            assert task.retry_exponential_backoff
+            assert notify_failure in (task.on_failure_callback if isinstance(task.on_failure_callback, list)
+                                      else [task.on_failure_callback])
+    ssh = dagbag.dags["dag_app"].get_task("spark_submit_app")
+    assert ssh.get_pty is True and "exec " in ssh.command and "--run-date {{ params.run_date or ds }}" in ssh.command
+    sensor = dagbag.dags["dag_app"].get_task("wait_for_batch")
+    assert sensor.mode == "reschedule"

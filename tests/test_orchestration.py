@@ -1,0 +1,90 @@
+"""What the DAG tasks run: the remote command and the reports (no Airflow, no network)."""
+
+from __future__ import annotations
+
+import shlex
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from loanpipe import orchestration as orch
+from loanpipe.config import Config
+
+
+@pytest.fixture()
+def cfg() -> Config:
+    return Config().replace(cluster={"remote_dir": "/srv/lp", "python": "/opt/venv/bin/python",
+                                     "spark_submit": "/opt/spark/bin/spark-submit", "master": "yarn",
+                                     "env": {"LOANPIPE__STORAGE__ROOT": "s3a://bank-risk/loans", "X": "a b"}})
+
+
+def test_remote_command(cfg: Config) -> None:
+    cmd = orch.remote_command(cfg, "app", version="v1", run_date="2026-11-29")
+    assert cmd.startswith("set -e; mkdir -p /srv/lp/releases/v1 && tar -xzf /srv/lp/releases/v1.tar.gz")
+    assert "cd /srv/lp/releases/v1;" in cmd
+    assert "exec /opt/spark/bin/spark-submit --master yarn --deploy-mode client" in cmd
+    assert "--packages ai.catboost:catboost-spark_4.0_2.13:1.2.10" in cmd
+    assert "--py-files loanpipe.zip app.py --run-date 2026-11-29 --config conf/default.yaml" in cmd
+    assert "LOANPIPE__STORAGE__ROOT=s3a://bank-risk/loans" in cmd and "X='a b'" in cmd
+    shlex.split(cmd)  # well-formed shell
+    data_gen = orch.remote_command(cfg, "data_gen", version="v1", run_date="2026-11-29")
+    assert "catboost" not in data_gen and "data_gen.py" in data_gen
+    no_pkgs = orch.remote_command(cfg.replace(cluster={"packages": False}), "app", version="v1", run_date="d")
+    assert "--packages" not in no_pkgs
+    with pytest.raises(ValueError, match="job must be one of"):
+        orch.remote_command(cfg, "train")
+
+
+def test_templates_are_airflow_templates(cfg: Config) -> None:
+    cmd = orch.remote_command(cfg, "data_gen")
+    assert "{{ params.run_date or ds }}" in cmd and "{{ ti.xcom_pull(task_ids='build_bundle')['version'] }}" in cmd
+    assert orch.remote_tarball(cfg, "v2") == "/srv/lp/releases/v2.tar.gz"
+
+
+def test_build_bundle_tarball(tmp_path: Path) -> None:
+    out = orch.build_bundle(str(tmp_path))
+    with tarfile.open(out["tarball"]) as tar:
+        names = set(tar.getnames())
+    assert {"VERSION", "app.py", "data_gen.py", "loanpipe.zip", "conf/default.yaml"} <= names
+    assert out["version"] and out["tarball"].endswith(f"loanpipe-{out['version']}.tar.gz")
+
+
+def _app_summary(auc: float | None, status: str = "OK", promoted: bool = False) -> dict:
+    return {
+        "run_date": "2026-11-29", "status": status, "alerts": [] if status == "OK" else ["AUC 0.6 is under the floor 0.75"],
+        "engine": "python", "champion": {"version": "m1"}, "serving_after_run": "m2" if promoted else "m1",
+        "scores": {"rows": 10, "cutoff": 0.5, "path": "/lake/test_sample_inference/run_date=2026-11-29"},
+        "evaluation": {"roc_auc": auc, "oracle_auc": 0.99, "pr_auc": 0.8, "gini": 0.9, "ks": 0.8, "brier": 0.02,
+                       "observed_default_rate": 0.1, "mean_predicted_probability": 0.09, "true_positives": 1,
+                       "defaults": 1, "false_positives": 0},
+        "challenger": {"version": "m2", "test": "DeLong (paired)", "champion_auc": 0.9, "challenger_auc": 0.95,
+                       "p_value": 0.01 if promoted else 0.4, "promoted": promoted, "reason": "r <script>"},
+        "drift": {"score": {"psi": 0.01, "status": "stable"}, "features": {"f1": {"psi": 0.3, "status": "drift"}}},
+        "artifacts": {"metrics": "/lake/artifacts/runs/2026-11-29/metrics.json"},
+        "train_sup": {"path": "/lake/train_sup", "rows": 100}, "seconds": {"total": 12.5},
+    }
+
+
+def test_app_report_subject_and_body() -> None:
+    subject, body = orch.app_report(_app_summary(0.95))
+    assert subject == "[loanpipe] OK scoring 2026-11-29: AUC 0.9500, champion kept"
+    assert "cid:roc.png" in body and "DeLong" in body and "f1 PSI" in body and "test_sample_inference" in body
+    assert "<script>" not in body  # everything is escaped
+    subject, _ = orch.app_report(_app_summary(0.6, "ALERT", promoted=True))
+    assert subject.startswith("[loanpipe] ALERT scoring") and "challenger promoted" in subject
+
+
+def test_data_gen_report_flags_leaks() -> None:
+    summary = {"run_date": "2026-11-29", "rows": 100, "default_rate": 0.09, "test_rows": 1000, "fraction": 0.1,
+               "with_replacement": True, "output_path": "/lake/test_sample/run_date=2026-11-29", "seconds": 3.0,
+               "repeated_rows": {"within_batch": 2, "in_other_batches": 5, "in_train_sup": 0}}
+    subject, body = orch.data_gen_report(summary)
+    assert subject.startswith("[loanpipe] ALERT new data 2026-11-29: 100 rows")
+    assert "rows already in other batches" in body
+
+
+def test_failure_report() -> None:
+    subject, body = orch.failure_report("dag_app", "spark_submit_app", "2026-11-29", 2, "exit 1", "line <1>\nline 2")
+    assert subject == "[loanpipe] FAILED dag_app.spark_submit_app for 2026-11-29 (try 2)"
+    assert "line &lt;1&gt;" in body
