@@ -7,7 +7,7 @@ RUN_DATE ?=
 ARGS ?=
 RUN_DATE ?=
 
-.PHONY: setup run ingest ingest-full test test-fast bench clean help
+.PHONY: setup run jobs stack-up stack-down ingest test test-fast bench clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/' | expand -t 16
@@ -17,6 +17,15 @@ setup:  ## venv, pinned requirements, Debian packages, Spark JVM packages (idemp
 
 run: setup  ## run the pipeline end to end on the embedded local stack
 	@scripts/run_pipeline.sh $(RUN_DATE)
+
+jobs: setup  ## the jobs without Airflow: ingest, data_gen, app for RUN_DATE (local Spark)
+	@scripts/run_jobs.sh $(RUN_DATE)
+
+stack-up: setup  ## start the local stack (sshd, SMTP, Airflow UI on http://127.0.0.1:28080) and leave it up
+	@.venv/bin/python -m loanpipe.stack start --with-lake
+
+stack-down:  ## stop the local stack (no process left behind)
+	@.venv/bin/python -m loanpipe.stack stop
 
 ingest: setup  ## put a demo-size synthetic lake under storage.root (ARGS="--full" or ARGS="--csv train_v2.csv")
 	@$(PY) -m loanpipe.ingest $(ARGS)

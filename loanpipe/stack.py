@@ -110,10 +110,14 @@ def node_spark_home() -> str:
 
 
 def give_lake_to_node() -> None:
-    """The jobs run as the node's user: it owns the lake."""
+    """The jobs run as the node's user: it owns the lake (and must be able to reach it)."""
     lake = paths()["lake"]
     lake.mkdir(parents=True, exist_ok=True)
     _run(["chown", "-R", f"{NODE_USER}:{NODE_USER}", str(lake)])
+    check = subprocess.run(["su", NODE_USER, "-s", "/bin/sh", "-c", f"test -w {lake}"], capture_output=True)
+    if check.returncode != 0:
+        raise RuntimeError(f"the node user {NODE_USER!r} cannot write {lake}: a folder above it is not "
+                           "traversable by others; put the stack under a world-traversable path (LOANPIPE_STACK_DIR)")
 
 
 def setup_ssh() -> dict[str, str]:
@@ -123,11 +127,20 @@ def setup_ssh() -> dict[str, str]:
     for key in ("client_ed25519", "host_ed25519"):
         if not (d / key).exists():
             _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"loanpipe-{key}", "-f", str(d / key)])
-    (d / f"authorized_keys_{NODE_USER}").write_text((d / "client_ed25519.pub").read_text())
+    # The node user's own ~/.ssh/authorized_keys (sshd reads it as that user); other stacks' keys stay.
+    ssh_dir = NODE_HOME / ".ssh"
+    ssh_dir.mkdir(mode=0o700, exist_ok=True)
+    auth = ssh_dir / "authorized_keys"
+    pub = (d / "client_ed25519.pub").read_text().strip()
+    keys = auth.read_text().splitlines() if auth.exists() else []
+    if pub not in keys:
+        auth.write_text("\n".join([*keys, pub]) + "\n")
+    auth.chmod(0o600)
+    _run(["chown", "-R", f"{NODE_USER}:{NODE_USER}", str(ssh_dir)])
     (d / "sshd_config").write_text(
         f"Port {SSH_PORT}\nListenAddress 127.0.0.1\nHostKey {d / 'host_ed25519'}\nPidFile {paths()['pids'] / 'sshd.pid'}\n"
         "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\nUsePAM no\n"
-        f"AuthorizedKeysFile {d}/authorized_keys_%u\nStrictModes no\nAllowUsers {NODE_USER}\n"
+        f"AuthorizedKeysFile .ssh/authorized_keys\nAllowUsers {NODE_USER}\n"
         "Subsystem sftp internal-sftp\nLogLevel INFO\nClientAliveInterval 15\nClientAliveCountMax 4\n"
     )
     host_key = " ".join((d / "host_ed25519.pub").read_text().split()[:2])
@@ -326,14 +339,137 @@ def status() -> dict[str, Any]:
     }
 
 
+# -- the REST API (what `make run` and the tests use to drive the real scheduler) ----------------------------
+
+def api(method: str, path: str, body: dict | None = None, token: str | None = None, port: int = API_PORT) -> Any:
+    import urllib.request
+
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Content-Type": "application/json"})
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read() or b"{}")
+
+
+def api_token(port: int = API_PORT) -> str:
+    """A token from the local stack's simple auth manager (all users are admins on this loopback-only stack)."""
+    return api("GET", "/auth/token", port=port)["access_token"]
+
+
+def trigger_and_wait(dag_id: str, conf: dict[str, Any] | None = None, timeout: float = 1800, port: int = API_PORT,
+                     log=print) -> dict[str, Any]:  # noqa: ANN001
+    """Unpause ``dag_id``, trigger a manual run with ``conf`` through the REST API, wait for it to finish."""
+    import urllib.error
+
+    token = api_token(port)
+    deadline = time.monotonic() + 300
+    while True:  # the dag-processor has to parse the DAG first
+        try:
+            api("GET", f"/api/v2/dags/{dag_id}", token=token, port=port)
+            break
+        except urllib.error.HTTPError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{dag_id} did not appear in Airflow within 300 s; see {paths()['logs']}") from None
+            time.sleep(2)
+    api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False}, token, port)
+    run = api("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf or {}}, token, port)
+    run_id = run["dag_run_id"]
+    log(f"triggered {dag_id} run {run_id} with {conf or {}}")
+    deadline = time.monotonic() + timeout
+    state = run.get("state")
+    while state not in ("success", "failed"):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{dag_id} run {run_id} still {state} after {timeout:.0f} s")
+        time.sleep(3)
+        state = api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}", token=token, port=port)["state"]
+    tis = api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances", token=token, port=port)
+    return {"dag_id": dag_id, "run_id": run_id, "state": state,
+            "tasks": {t["task_id"]: t["state"] for t in tis.get("task_instances", [])}}
+
+
+def ingest_demo_lake(rows: int | None = None) -> dict[str, Any]:
+    """The demo lake under var/stack/lake (skipped when the same data is there), owned by the node's user."""
+    e = env()
+    cmd = [venv_bin("python"), "-m", "loanpipe.ingest"] + (["--rows", str(rows)] if rows else [])
+    out = subprocess.run(cmd, env={**os.environ, **e}, capture_output=True, text=True, timeout=1800)
+    if out.returncode != 0:
+        raise RuntimeError(f"ingest failed: {out.stderr.strip().splitlines()[-1:]}")
+    give_lake_to_node()
+    return json.loads(out.stdout)
+
+
+def run_pipeline(run_date: str, keep: bool = False) -> dict[str, Any]:
+    """The README's main command: stack up, demo lake, dag_new_data then dag_app for ``run_date`` through the
+    real scheduler, then where the scores, artifacts and email are."""
+    from loanpipe.storage import parse_run_date
+
+    parse_run_date(run_date)
+    started = time.monotonic()
+    print("stack: starting sshd (master node), SMTP server, Airflow ...", flush=True)
+    start(airflow=True)
+    try:
+        lake_info = ingest_demo_lake()
+        print(f"lake: {lake_info['paths']['train']} ... ({lake_info['rows']} rows"
+              f"{', already there' if 'skipped' in lake_info else ''})", flush=True)
+        results = []
+        for dag_id in ("dag_new_data", "dag_app"):
+            result = trigger_and_wait(dag_id, {"run_date": run_date})
+            print(f"{dag_id}: {result['state']} {result['tasks']}", flush=True)
+            results.append(result)
+            if result["state"] != "success":
+                raise RuntimeError(f"{dag_id} {result['state']}; task logs under {paths()['airflow'] / 'logs'}")
+    finally:
+        if not keep:
+            stop()
+    p = paths()
+    box = p["mail"] / "new"
+    mails = sorted(box.iterdir(), key=lambda f: f.stat().st_mtime) if box.is_dir() else []
+    summary_file = p["lake"] / "artifacts" / "runs" / run_date / "summary.json"
+    summary = json.loads(summary_file.read_text())
+    return {
+        "run_date": run_date,
+        "status": summary["status"],
+        "auc": summary["evaluation"]["roc_auc"],
+        "oracle_auc": summary["evaluation"]["oracle_auc"],
+        "challenger": summary["challenger"]["reason"],
+        "scores": summary["scores"]["path"],
+        "artifacts": str(summary_file.parent),
+        "emails": [str(m) for m in mails[-2:]],
+        "airflow_ui": f"http://127.0.0.1:{API_PORT}" + ("" if keep else " (stopped; `make stack-up` keeps it up)"),
+        "seconds": round(time.monotonic() - started, 1),
+        "dag_runs": results,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["start", "stop", "status", "env"])
+    parser.add_argument("command", choices=["start", "stop", "status", "env", "run"])
+    parser.add_argument("--date", help="run: the run date (default: today, UTC)")
+    parser.add_argument("--keep", action="store_true", help="run: leave the stack up afterwards")
     parser.add_argument("--json", action="store_true", help="env: print a JSON object instead of export lines")
     parser.add_argument("--no-airflow", action="store_true", help="start only sshd and the SMTP server")
+    parser.add_argument("--with-lake", action="store_true", help="start: also ingest the demo lake (if absent)")
     args = parser.parse_args(argv)
+    try:
+        return _dispatch(args)
+    except (RuntimeError, subprocess.CalledProcessError, ValueError) as exc:
+        detail = exc.stderr if isinstance(exc, subprocess.CalledProcessError) else ""
+        print(f"stack {args.command} failed: {exc} {detail or ''}".strip(), file=sys.stderr)
+        return 1
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "start":
-        print(json.dumps(start(airflow=not args.no_airflow), indent=2))
+        state = start(airflow=not args.no_airflow)
+        if args.with_lake:
+            ingest_demo_lake()
+        print(json.dumps(state, indent=2))
+    elif args.command == "run":
+        import datetime as dt
+
+        print(json.dumps(run_pipeline(args.date or dt.datetime.now(dt.UTC).date().isoformat(), args.keep), indent=2))
     elif args.command == "stop":
         print(json.dumps(stop(), indent=2))
     elif args.command == "status":

@@ -1,0 +1,182 @@
+"""End to end through real parts: an OpenSSH server standing in for the master node, a real SMTP server, Airflow.
+
+Both DAGs run for a date (`airflow dags test`: the real task runner, SFTP, SSH and SMTP); then the faults
+(remote job fails, SSH server down), the kill/timeout behaviour of the SSH task, and one DAG through the real
+scheduler and REST API. The stack lives in a temporary folder on its own ports.
+"""
+
+from __future__ import annotations
+
+import json
+import mailbox
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+AIRFLOW = str(Path(PY).with_name("airflow"))
+PORTS = {"LOANPIPE_SSH_PORT": "2231", "LOANPIPE_SMTP_PORT": "1031", "LOANPIPE_AIRFLOW_PORT": "28091"}
+D1, D2, D3 = "2026-11-20", "2026-11-21", "2026-11-22"
+
+
+def _clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "LOANPIPE", "PYSPARK"))}
+    return env
+
+
+@pytest.fixture(scope="module")
+def stack():
+    # Inside the clone, not pytest's private tmp: the node's user must reach the lake (pytest's tmp is 0700).
+    stack_dir = ROOT / "var" / f"e2e-stack-{os.getpid()}"
+    shutil.rmtree(stack_dir, ignore_errors=True)
+    base = {**_clean_env(), **PORTS, "LOANPIPE_STACK_DIR": str(stack_dir)}
+    out = subprocess.run([PY, "-m", "loanpipe.stack", "start", "--no-airflow"], env=base, capture_output=True,
+                         text=True, timeout=900, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    stack_env = json.loads(subprocess.run([PY, "-m", "loanpipe.stack", "env", "--json"], env=base, capture_output=True,
+                                          text=True, timeout=60, cwd=ROOT, check=True).stdout)
+    env = {**base, **stack_env}
+    ingest = subprocess.run([PY, "-m", "loanpipe.ingest", "--rows", "6000"], env=env, capture_output=True, text=True,
+                            timeout=600, cwd=ROOT)
+    assert ingest.returncode == 0, ingest.stderr[-3000:]
+    subprocess.run([PY, "-c", "from loanpipe import stack; stack.give_lake_to_node()"], env=base, check=True, cwd=ROOT)
+    subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True, timeout=600, cwd=ROOT)
+    yield env
+    subprocess.run([PY, "-m", "loanpipe.stack", "stop"], env=base, capture_output=True, timeout=300, cwd=ROOT)
+    if os.environ.get("LOANPIPE_KEEP_E2E") != "1":
+        shutil.rmtree(stack_dir, ignore_errors=True)
+
+
+def dags_test(env: dict[str, str], dag_id: str, run_date: str) -> str:
+    out = subprocess.run([AIRFLOW, "dags", "test", dag_id, run_date, "-c", json.dumps({"run_date": run_date})],
+                         env=env, capture_output=True, text=True, timeout=1200, cwd=ROOT)
+    text = out.stdout + out.stderr
+    Path(env["LOANPIPE_STACK_DIR"], "logs", f"dags-test-{dag_id}-{run_date}.log").write_text(text)
+    finished = [ln for ln in text.splitlines() if "DagRun Finished" in ln]
+    assert finished, text[-4000:]
+    return "success" if "state=success" in finished[-1] else "failed"
+
+
+def mails(env: dict[str, str]) -> list:
+    box = mailbox.Maildir(str(Path(env["LOANPIPE_STACK_DIR"]) / "mail" / "Maildir"), factory=None, create=False)
+    return sorted(box, key=lambda m: m["Date"] or "")
+
+
+def html_of(msg) -> str:  # noqa: ANN001
+    return next(p.get_payload(decode=True).decode() for p in msg.walk() if p.get_content_type() == "text/html")
+
+
+def lake(env: dict[str, str]) -> Path:
+    return Path(env["LOANPIPE_STACK_DIR"]) / "lake"
+
+
+def test_both_dags_end_to_end(stack: dict[str, str]) -> None:
+    assert dags_test(stack, "dag_new_data", D1) == "success"
+    assert dags_test(stack, "dag_app", D1) == "success"
+    root = lake(stack)
+    batch = pd.read_parquet(root / "test_sample" / f"run_date={D1}")
+    scores = pd.read_parquet(root / "test_sample_inference" / f"run_date={D1}")
+    assert len(scores) == len(batch) == 180
+    assert set(scores.columns) == {"id", "p_default", "decision", "model_version", "scored_at"}
+    summary = json.loads((root / "artifacts" / "runs" / D1 / "summary.json").read_text())
+    assert summary["scores"]["rows"] == 180 and summary["evaluation"]["roc_auc"] > 0.8
+    meta_dir = root / "artifacts" / "models" / summary["champion"]["version"]
+    assert json.loads((meta_dir / "metadata.json").read_text())["code_version"]  # the shipped release ran
+    # the release really went over SFTP to the node's home and ran there as the node's user
+    releases = list(Path("/home/loanpipe/loanpipe/releases").glob("*.tar.gz"))
+    assert releases
+    assert (root / "test_sample_inference").stat().st_uid == __import__("pwd").getpwnam("loanpipe").pw_uid
+
+    received = mails(stack)
+    subjects = [m["Subject"] for m in received]
+    assert any(s.startswith(f"[loanpipe] OK new data {D1}: 180 rows") for s in subjects), subjects
+    report = next(m for m in received if f"scoring {D1}" in m["Subject"])
+    assert report["Subject"].startswith(("[loanpipe] OK scoring", "[loanpipe] ALERT scoring"))
+    body = html_of(report)
+    for needle in ("ROC AUC", "DeLong", "cid:roc.png", f"run_date={D1}", "PSI"):
+        assert needle in body, needle
+    assert any(p.get("Content-ID") == "<roc.png>" for p in report.walk())
+    secrets = [Path(stack["LOANPIPE_STACK_DIR"], "ssh", "client_ed25519").read_text().splitlines()[1],
+               json.loads(stack["AIRFLOW_CONN_LOANPIPE_SSH"])["extra"]["host_key"].split()[1][:40], "BEGIN OPENSSH"]
+    for msg in received:
+        raw = msg.as_string()
+        assert not any(s in raw for s in secrets)
+
+
+def test_remote_job_failure_fails_the_task_and_publishes_nothing(stack: dict[str, str]) -> None:
+    root = lake(stack)
+    hidden = root / "_test_hidden"
+    shutil.move(root / "test", hidden)  # data_gen on the node now exits 2: "test/ is missing or empty"
+    try:
+        before = len(mails(stack))
+        assert dags_test(stack, "dag_new_data", D2) == "failed"
+        assert not (root / "test_sample" / f"run_date={D2}").exists()
+        new = mails(stack)[before:]
+        failure = [m for m in new if "FAILED dag_new_data.spark_submit_data_gen" in m["Subject"]]
+        assert failure, [m["Subject"] for m in new]
+        assert "exit status" in html_of(failure[-1]) or "error" in html_of(failure[-1])
+    finally:
+        shutil.move(hidden, root / "test")
+
+
+def test_ssh_server_down_retries_then_fails_with_an_email(stack: dict[str, str]) -> None:
+    base = {k: v for k, v in stack.items() if not k.startswith("AIRFLOW")}
+    subprocess.run([PY, "-c", "from loanpipe import stack; stack._stop('sshd')"], env=base, check=True, cwd=ROOT)
+    try:
+        before = len(mails(stack))
+        assert dags_test(stack, "dag_new_data", D3) == "failed"
+        new = mails(stack)[before:]
+        failure = [m["Subject"] for m in new if "FAILED dag_new_data.sftp_bundle" in m["Subject"]]
+        assert failure, [m["Subject"] for m in new]
+        assert any("(try 2)" in s for s in failure), failure  # retried once before failing
+        assert not (lake(stack) / "test_sample" / f"run_date={D3}").exists()
+    finally:
+        subprocess.run([PY, "-c", "from loanpipe import stack; stack.start_sshd()"], env=base, check=True, cwd=ROOT)
+
+
+def test_timed_out_ssh_command_leaves_nothing_running(stack: dict[str, str]) -> None:
+    """The SSH task runs the job with get_pty and `exec`: when Airflow's session closes (timeout, kill),
+    the remote process is hung up, not orphaned."""
+    code = (
+        "import os\n"
+        "from airflow.providers.ssh.hooks.ssh import SSHHook\n"
+        "hook = SSHHook(ssh_conn_id='loanpipe_ssh')\n"
+        "client = hook.get_conn()\n"
+        "try:\n"
+        "    hook.exec_ssh_client_command(client, 'exec sleep 417', get_pty=True, environment=None, timeout=3)\n"
+        "except Exception as exc:\n"
+        "    print('raised', type(exc).__name__)\n"
+        "finally:\n"
+        "    client.close()\n"
+    )
+    out = subprocess.run([PY, "-c", code], env=stack, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert "raised" in out.stdout, out.stdout + out.stderr[-2000:]
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        left = subprocess.run(["pgrep", "-u", "loanpipe", "-f", "sleep 417"], capture_output=True, text=True)
+        if left.returncode != 0:
+            break
+        time.sleep(0.5)
+    assert left.returncode != 0, f"remote process still running: {left.stdout}"
+
+
+def test_a_dag_through_the_real_scheduler_and_rest_api(stack: dict[str, str]) -> None:
+    base = {k: v for k, v in stack.items() if not k.startswith("AIRFLOW")}
+    subprocess.run([PY, "-c", "from loanpipe import stack; stack.start_airflow()"], env=base, check=True, cwd=ROOT,
+                   timeout=300)
+    before = len(mails(stack))
+    code = ("import json; from loanpipe import stack; "
+            "print(json.dumps(stack.trigger_and_wait('dag_bots_test_email', timeout=240, log=lambda m: None)))")
+    out = subprocess.run([PY, "-c", code], env=base, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["state"] == "success" and result["tasks"] == {"send_test_message": "success"}
+    assert any(m["Subject"] == "[loanpipe] Testing success" for m in mails(stack)[before:])
