@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.providers.sftp.operators.sftp import SFTPOperator
-from airflow.providers.ssh.operators.ssh import SSHOperator
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.providers.standard.sensors.python import PythonSensor
 from airflow.sdk import DAG, Param
@@ -25,7 +23,6 @@ from loanpipe import orchestration as orch
 from loanpipe.config import load_config
 
 CFG = load_config()
-EXEC_TIMEOUT_S = CFG.airflow.execution_timeout_minutes * 60
 
 with DAG(
     dag_id="dag_app",
@@ -47,22 +44,7 @@ with DAG(
         poke_interval=60,
         timeout=CFG.airflow.batch_wait_timeout_minutes * 60,
     )
-    build = PythonOperator(task_id="build_bundle", python_callable=orch.build_bundle)
-    upload = SFTPOperator(
-        task_id="sftp_bundle",
-        ssh_conn_id=CFG.cluster.ssh_conn_id,
-        local_filepath=orch.TARBALL_TEMPLATE,
-        remote_filepath=orch.remote_tarball(CFG),
-        operation="put",
-        create_intermediate_dirs=True,
-    )
-    run = SSHOperator(
-        task_id="spark_submit_app",
-        ssh_conn_id=CFG.cluster.ssh_conn_id,
-        command=orch.remote_command(CFG, "app"),
-        get_pty=True,  # closing the session (kill, timeout) hangs up the remote job too
-        cmd_timeout=EXEC_TIMEOUT_S,
-    )
+    build, upload, run = orch.ship_and_submit(CFG, "app")
     report = PythonOperator(task_id="email_report", python_callable=orch.send_app_report)
 
     wait >> build >> upload >> run >> report

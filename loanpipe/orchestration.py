@@ -248,3 +248,29 @@ def dag_defaults(cfg: Config) -> dict[str, Any]:
         "execution_timeout": dt.timedelta(minutes=a.execution_timeout_minutes),
         "on_failure_callback": notify_failure,
     }
+
+
+def ship_and_submit(cfg: Config, job: str) -> tuple[Any, Any, Any]:
+    """The three tasks both DAGs share: build the bundle, SFTP it to the master node, spark-submit ``job`` there
+    over SSH. Call inside a ``with DAG(...)`` block; returns (build, upload, run) for the DAG to chain."""
+    from airflow.providers.sftp.operators.sftp import SFTPOperator
+    from airflow.providers.ssh.operators.ssh import SSHOperator
+    from airflow.providers.standard.operators.python import PythonOperator
+
+    build = PythonOperator(task_id="build_bundle", python_callable=build_bundle)
+    upload = SFTPOperator(
+        task_id="sftp_bundle",
+        ssh_conn_id=cfg.cluster.ssh_conn_id,
+        local_filepath=TARBALL_TEMPLATE,
+        remote_filepath=remote_tarball(cfg),
+        operation="put",
+        create_intermediate_dirs=True,
+    )
+    run = SSHOperator(
+        task_id=f"spark_submit_{job}",
+        ssh_conn_id=cfg.cluster.ssh_conn_id,
+        command=remote_command(cfg, job),
+        get_pty=True,  # closing the session (kill, timeout) hangs up the remote job too
+        cmd_timeout=cfg.airflow.execution_timeout_minutes * 60,
+    )
+    return build, upload, run
