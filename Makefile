@@ -7,7 +7,7 @@ RUN_DATE ?=
 ARGS ?=
 RUN_DATE ?=
 
-.PHONY: setup run jobs stack-up stack-down ingest test test-fast bench clean help
+.PHONY: setup run jobs stack-up stack-down ingest notebooks test test-fast bench clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/' | expand -t 16
@@ -35,6 +35,10 @@ test: setup  ## the whole test suite (what CI runs)
 
 test-fast: setup  ## the tests that need no Spark
 	@scripts/run_tests.sh -m "not spark" $(PYTEST_ARGS)
+
+notebooks: setup  ## execute both notebooks on the default data (100,000 rows) and keep the outputs in place
+	@.venv/bin/papermill model/model.ipynb model/model.ipynb -k loanpipe --cwd model
+	@.venv/bin/papermill spark/spark_model.ipynb spark/spark_model.ipynb -k loanpipe --cwd spark
 
 bench: setup  ## benchmarks (print tables, write bench/results/*.json)
 	@$(PY) -m bench $(ARGS)

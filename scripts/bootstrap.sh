@@ -37,7 +37,8 @@ if [ "$(cat "$STAMPS/pip" 2>/dev/null)" != "$req_hash" ]; then
   {
     "$VENV/bin/python" -m pip install -q --upgrade pip &&
     "$VENV/bin/python" -m pip install -q -r requirements.txt -c requirements.lock &&
-    "$VENV/bin/python" -m pip install -q --no-deps -e .
+    "$VENV/bin/python" -m pip install -q --no-deps -e . &&
+    "$VENV/bin/python" -m ipykernel install --sys-prefix --name loanpipe --display-name "Python (loanpipe)"
   } > .cache/pip.log 2>&1 || { tail -30 .cache/pip.log; log "pip install failed (full log: .cache/pip.log)"; exit 1; }
   echo "$req_hash" > "$STAMPS/pip"
 fi

@@ -108,6 +108,7 @@ def test_no_hardcoded_local_master_in_job_code() -> None:
         str(p.relative_to(root))
         for folder in ("loanpipe", "spark", "data_gen", "dags")
         for p in (root / folder).rglob("*.py")
-        if "local[" in p.read_text() and p.name != "config.py"  # config.py holds the configurable default
+        # config.py holds the configurable default; stack.py writes the local stack's configuration
+        if "local[" in p.read_text() and p.name not in ("config.py", "stack.py")
     ]
     assert offenders == []
