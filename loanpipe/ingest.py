@@ -20,7 +20,6 @@ import csv
 import datetime as dt
 import hashlib
 import io
-import json
 import sys
 import tempfile
 import time
@@ -271,7 +270,6 @@ def with_split(df: Any, schema: DataSchema, test_fraction: float, seed: int) -> 
 
 def publish_split(cfg: Config, staged: Staged, lake: Lake, spark: Any) -> dict[str, Any]:
     """Split the staged rows, write train/ and test/ (and truth) to the lake atomically; return a summary."""
-    from pyspark.sql import functions as F
 
     start = time.monotonic()
     schema = staged.schema

@@ -117,8 +117,10 @@ def fit(cfg: Config, spark: Any, train_df: Any, spec: fx.FeatureSpec, schema: Da
 
     Returns the native model and a driver-side sample of the transformed training frame (for the PSI reference).
     """
+    from pyspark.sql import functions as F
+
     label = schema.label_column
-    transformed = train_df.select(F_col(label), *spec.spark_columns())
+    transformed = train_df.select(F.col(label), *spec.spark_columns())
     params = base_params(cfg)
     if engine == "catboost_spark":
         native = engines.train_catboost_spark(transformed, spec.features, label, params, spec.categorical)
@@ -127,12 +129,6 @@ def fit(cfg: Config, spark: Any, train_df: Any, spec: fx.FeatureSpec, schema: Da
         sample = collect_sample(transformed, [label, *spec.features], cfg.model.train_sample_rows, cfg.model.seed)
         native = engines.train_python(sample, spec.features, sample[label].to_numpy(dtype=int), params, spec.categorical)
     return native, sample
-
-
-def F_col(name: str) -> Any:  # noqa: N802 - tiny helper so the module imports without pyspark at import time
-    from pyspark.sql import functions as F
-
-    return F.col(name)
 
 
 def reference(spec: fx.FeatureSpec, sample: pd.DataFrame, scores: np.ndarray) -> dict[str, Any]:

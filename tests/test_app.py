@@ -133,7 +133,6 @@ def test_a_better_challenger_is_promoted_and_serves_next(cfg: Config, spark) -> 
     """Swap in a deliberately broken champion (trained on shuffled labels): the challenger must beat it,
     be promoted, and score the next run."""
     lake = open_lake(cfg.storage)
-    schema = read_lake_schema(lake)
     good = load_model(lake, champion_version(lake))
     train = spark.read.parquet(lake.uri(storage.TRAIN))
     sample = train.select(*good.spec.raw_features, "default").toPandas()
