@@ -285,8 +285,8 @@ def compare(cfg: Config, spark: Any, schema: DataSchema, batch: Any, holdout: An
     """Champion vs challenger on the same held-out batch rows: paired DeLong test, promotion decision."""
     rows = batch.join(holdout, on=schema.id_column, how="left_semi").dropDuplicates([schema.id_column])
     labels = rows.select(schema.id_column, schema.label_column)
-    a = predict_frame(rows, champion, schema, "string" if schema.id_is_string else "long").withColumnRenamed("p_default", "p_a")
-    b = predict_frame(rows, chall, schema, "string" if schema.id_is_string else "long").withColumnRenamed("p_default", "p_b")
+    a = predict_frame(rows, champion, schema).withColumnRenamed("p_default", "p_a")
+    b = predict_frame(rows, chall, schema).withColumnRenamed("p_default", "p_b")
     pdf = labels.join(a, schema.id_column).join(b, schema.id_column).toPandas()
     y = pdf[schema.label_column].to_numpy(dtype=int)
     out: dict[str, Any] = {"validation_rows": int(len(pdf)), "significance": cfg.model.significance, "test": "DeLong (paired)"}

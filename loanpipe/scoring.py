@@ -18,7 +18,7 @@ from loanpipe.schema import DataSchema
 _MODEL_CACHE: dict[str, Any] = {}
 
 
-def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, id_type: str = "long") -> Any:
+def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema) -> Any:
     """Spark DataFrame [id, p_default] for the rows of ``df`` (which needs the id and the model's raw columns)."""
     spark = df.sparkSession
     spec = bundle.spec
@@ -40,6 +40,7 @@ def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, id_type: str
             proba = model.predict_proba(pdf[features])[:, 1]
             yield pd.DataFrame({ident: pdf[ident], "p_default": proba})
 
+    id_type = "string" if schema.id_is_string else "long"
     return inputs.mapInPandas(predict, schema=f"{ident} {id_type}, p_default double")
 
 
@@ -47,8 +48,7 @@ def score_batch(batch: Any, bundle: ModelBundle, schema: DataSchema, cutoff: flo
     """The business's output: id, default probability, decision at ``cutoff``, model version, scoring time."""
     from pyspark.sql import functions as F
 
-    id_type = "string" if schema.id_is_string else "long"
-    return predict_frame(batch, bundle, schema, id_type).select(
+    return predict_frame(batch, bundle, schema).select(
         schema.id_column,
         "p_default",
         (F.col("p_default") >= F.lit(cutoff)).cast("int").alias("decision"),
