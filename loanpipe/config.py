@@ -42,6 +42,16 @@ class StorageConfig:
     s3_endpoint: str | None = None
     s3_region: str = "ru-central1"
     s3_path_style: bool = True
+    # boto3: attempts per call (standard retry mode: exponential back-off on throttling, 5xx, connection errors)
+    s3_max_attempts: int = 5
+    s3_timeout_seconds: int = 10
+    # Airflow connection holding the keys for Airflow's own reads (sensor, reports): login = access key id,
+    # password = secret key. Absent connection -> the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
+    s3_conn_id: str | None = "loanpipe_s3"
+
+    def __post_init__(self) -> None:
+        if self.s3_max_attempts < 1:
+            raise ConfigError(f"storage.s3_max_attempts must be at least 1 (got {self.s3_max_attempts})")
 
     @property
     def is_s3(self) -> bool:
@@ -169,8 +179,12 @@ class ClusterConfig:
     master: str = "yarn"
     deploy_mode: str = "client"
     driver_memory: str = "4g"
-    packages: bool = True  # pass the configured JVM packages with --packages
+    packages: bool = True  # pass catboost-spark with --packages
+    s3_packages: bool = True  # S3 mode: pass hadoop-aws + AWS SDK with --packages (false if the cluster ships them)
     env: dict[str, str] = field(default_factory=dict)
+    # A file on the node sourced before spark-submit when it exists (e.g. the S3 keys, mode 600): secrets stay
+    # on the node and never pass through Airflow's command lines or logs.
+    env_file: str | None = None
 
 
 @dataclass(frozen=True)

@@ -381,7 +381,7 @@ def run_ingest(cfg: Config, csv_path: str | None = None, rows: int | None = None
         if spark is None:
             from loanpipe.session import get_spark
 
-            spark = get_spark(cfg, app_name="loanpipe-ingest", packages=[])
+            spark = get_spark(cfg, app_name="loanpipe-ingest", catboost=False)
         lake.ensure_layout()
         if reset:
             reset_downstream(lake)

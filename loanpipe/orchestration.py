@@ -60,25 +60,53 @@ def remote_command(cfg: Config, job: str, version: str = VERSION_TEMPLATE, run_d
     submit = [c.spark_submit, "--master", c.master, "--deploy-mode", c.deploy_mode,
               "--driver-memory", c.driver_memory, "--conf", f"spark.pyspark.python={c.python}",
               "--conf", f"spark.pyspark.driver.python={c.python}"]
+    packages = []  # one --packages flag: spark-submit keeps only the last one given
     if c.packages and job == "app" and cfg.model.engine != "python":
-        submit += ["--packages", cfg.spark.catboost_spark_package]
-    if c.packages and cfg.storage.is_s3:
-        submit += ["--packages", ",".join(cfg.spark.s3_packages)]
+        packages.append(cfg.spark.catboost_spark_package)
+    if c.s3_packages and cfg.storage.is_s3:
+        packages.extend(cfg.spark.s3_packages)
+    if packages:
+        submit += ["--packages", ",".join(packages)]
     submit += ["--py-files", "loanpipe.zip", JOB_SCRIPTS[job]]
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(c.env.items()))
     args = " ".join(shlex.quote(a) for a in (extra_args or []))
+    env_file = shlex.quote(c.env_file) if c.env_file else ""
+    source = f"if [ -r {env_file} ]; then set -a; . {env_file}; set +a; fi; " if env_file else ""
     return (
         "set -e; "
         f"mkdir -p {release} && tar -xzf {release}.tar.gz -C {release} && cd {release}; "
+        f"{source}"
         f"export LOANPIPE_CODE_VERSION={version} PYSPARK_PYTHON={shlex.quote(c.python)} {exports}; "
         f"exec {' '.join(shlex.quote(s) for s in submit)} --run-date {run_date} --config conf/default.yaml {args}"
     ).rstrip()
 
 
+def airflow_credentials(cfg: Config) -> storage.S3Credentials | None:
+    """S3 keys for Airflow's own reads from the connection ``storage.s3_conn_id`` (login = access key id,
+    password = secret key); None (-> the environment) when S3 is not used or the connection is not defined."""
+    if not cfg.storage.is_s3 or not cfg.storage.s3_conn_id:
+        return None
+    try:
+        from airflow.sdk import BaseHook
+
+        conn = BaseHook.get_connection(cfg.storage.s3_conn_id)
+    except Exception:  # not defined (AirflowNotFoundException), or not running under Airflow
+        return None
+    if not conn.login or not conn.password:
+        return None
+    token = (conn.extra_dejson or {}).get("aws_session_token")
+    return storage.S3Credentials(conn.login, conn.password, token)
+
+
+def open_lake(cfg: Config) -> storage.Lake:
+    """The lake as Airflow's tasks see it (keys from the Airflow connection when there is one)."""
+    return storage.open_lake(cfg.storage, credentials=airflow_credentials(cfg))
+
+
 def batch_ready(run_date: str, config_path: str | None = None) -> bool:
     """True when the run date's batch is published in the lake (the scoring DAG's sensor)."""
     cfg = load_config(config_path)
-    lake = storage.open_lake(cfg.storage)
+    lake = open_lake(cfg)
     return lake.is_published(lake.partition_uri(storage.TEST_SAMPLE, storage.parse_run_date(run_date)))
 
 
@@ -177,7 +205,7 @@ def context_run_date(context: dict[str, Any]) -> str:
 
 def send_data_gen_report(config_path: str | None = None, **context: Any) -> str:
     cfg = load_config(config_path)
-    lake = storage.open_lake(cfg.storage)
+    lake = open_lake(cfg)
     run_date = storage.parse_run_date(context_run_date(context))
     from loanpipe.sampling import summary_uri
 
@@ -188,7 +216,7 @@ def send_data_gen_report(config_path: str | None = None, **context: Any) -> str:
 
 def send_app_report(config_path: str | None = None, **context: Any) -> str:
     cfg = load_config(config_path)
-    lake = storage.open_lake(cfg.storage)
+    lake = open_lake(cfg)
     run_date = storage.parse_run_date(context_run_date(context))
     summary = lake.read_json(lake.uri(storage.ARTIFACTS, "runs", run_date.isoformat(), "summary.json"))
     roc = summary["artifacts"].get("roc_curve")

@@ -215,5 +215,5 @@ def run(run_date: str, fraction: float | None = None, seed: int | None = None, w
     cfg = load_config(config_path)
     request = make_request(cfg, run_date, fraction, seed, with_replacement)  # validate before starting Spark
     lake = open_lake(cfg.storage)
-    spark = spark or get_spark(cfg, app_name=f"loanpipe-data_gen-{request.run_date}", packages=[])
+    spark = spark or get_spark(cfg, app_name=f"loanpipe-data_gen-{request.run_date}", catboost=False)
     return sample_batch(cfg, lake, spark, request)

@@ -25,7 +25,7 @@ def jvm_status() -> dict[str, Any]:
         return {}
 
 
-def wanted_packages(cfg: Config) -> list[str]:
+def wanted_packages(cfg: Config, catboost: bool = True) -> list[str]:
     """Maven coordinates this configuration needs on the classpath and that are known to resolve here.
 
     catboost-spark is added unless the engine is pinned to ``python``; the S3 packages only in S3 mode.
@@ -34,7 +34,7 @@ def wanted_packages(cfg: Config) -> list[str]:
     """
     status = jvm_status()
     packages: list[str] = []
-    if cfg.model.engine != "python" and status.get("catboost", {}).get("status") != "unavailable":
+    if catboost and cfg.model.engine != "python" and status.get("catboost", {}).get("status") != "unavailable":
         packages.append(cfg.spark.catboost_spark_package)
     if cfg.storage.is_s3 and status.get("s3", {}).get("status") != "unavailable":
         packages.extend(cfg.spark.s3_packages)
@@ -46,7 +46,7 @@ def ivy_dir(cfg: Config) -> str:
     return str(path if path.is_absolute() else (PROJECT_DIR / path))
 
 
-def session_conf(cfg: Config, packages: list[str] | None = None) -> dict[str, str]:
+def session_conf(cfg: Config, packages: list[str] | None = None, catboost: bool = True) -> dict[str, str]:
     """Spark settings for this configuration (also used to build ``spark-submit --conf`` lines)."""
     conf: dict[str, str] = {
         "spark.sql.shuffle.partitions": str(cfg.spark.shuffle_partitions),
@@ -64,7 +64,7 @@ def session_conf(cfg: Config, packages: list[str] | None = None) -> dict[str, st
         conf["spark.executor.memory"] = cfg.spark.executor_memory
     if cfg.spark.executor_cores:
         conf["spark.executor.cores"] = str(cfg.spark.executor_cores)
-    packages = wanted_packages(cfg) if packages is None else packages
+    packages = wanted_packages(cfg, catboost) if packages is None else packages
     if packages:
         conf["spark.jars.packages"] = ",".join(packages)
     if cfg.storage.is_s3:
@@ -74,14 +74,18 @@ def session_conf(cfg: Config, packages: list[str] | None = None) -> dict[str, st
 
 
 def s3a_conf(cfg: Config) -> dict[str, str]:
-    """s3a settings from the storage config; keys come from the environment, never from the config."""
+    """s3a settings from the storage config. Keys are never set here: S3A's default credential chain reads
+    ``fs.s3a.access.key`` from the cluster's own properties, then AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY from
+    the environment, then the instance's role (Data Proc's service account)."""
     s = cfg.storage
     conf = {
         "spark.hadoop.fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
         "spark.hadoop.fs.s3a.path.style.access": str(s.s3_path_style).lower(),
         "spark.hadoop.fs.s3a.endpoint.region": s.s3_region,
-        "spark.hadoop.fs.s3a.aws.credentials.provider":
-            "software.amazon.awssdk.auth.credentials.EnvironmentVariableCredentialsProvider",
+        # fail in seconds, not minutes, when the endpoint is down (S3A's defaults retry for several minutes)
+        "spark.hadoop.fs.s3a.attempts.maximum": str(s.s3_max_attempts),
+        "spark.hadoop.fs.s3a.retry.limit": str(s.s3_max_attempts),
+        "spark.hadoop.fs.s3a.connection.establish.timeout": f"{s.s3_timeout_seconds}s",
     }
     if s.s3_endpoint:
         conf["spark.hadoop.fs.s3a.endpoint"] = s.s3_endpoint
@@ -89,8 +93,10 @@ def s3a_conf(cfg: Config) -> dict[str, str]:
     return conf
 
 
-def get_spark(cfg: Config, app_name: str | None = None, packages: list[str] | None = None) -> Any:
-    """Get (or create) the SparkSession for ``cfg``. Under spark-submit, the submitted master wins."""
+def get_spark(cfg: Config, app_name: str | None = None, packages: list[str] | None = None,
+              catboost: bool = True) -> Any:
+    """Get (or create) the SparkSession for ``cfg``. Under spark-submit, the submitted master wins.
+    ``catboost=False``: a job that trains nothing (ingest, data_gen) does not load catboost-spark."""
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -101,7 +107,7 @@ def get_spark(cfg: Config, app_name: str | None = None, packages: list[str] | No
     if cfg.spark.master and not submitted:
         builder = builder.master(cfg.spark.master)
         builder = builder.config("spark.driver.memory", cfg.spark.driver_memory)
-    for key, value in session_conf(cfg, packages).items():
+    for key, value in session_conf(cfg, packages, catboost).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")

@@ -6,9 +6,14 @@
 * **mail**: a real SMTP server (aiosmtpd) that stores every message as a file in ``var/stack/mail/Maildir/new``.
 * **Airflow**: its own api-server (UI on http://127.0.0.1:28080), scheduler, dag-processor and triggerer, with
   connections from ``AIRFLOW_CONN_*`` environment variables.
-* **the lake**: ``var/stack/lake``, owned by the node's user (the jobs write it; Airflow reads the summaries).
+* **object storage**: a real S3-compatible server (MinIO, built by ``scripts/install_minio.sh``) on
+  127.0.0.1:9000 with its own keys (``var/stack/s3/credentials.json``, mode 600) and the bucket ``loanpipe``;
+  its web console on :9001.
+* **the lake**: ``var/stack/lake``, owned by the node's user (the jobs write it; Airflow reads the summaries), or
+  in S3 mode (``--storage s3`` / ``LOANPIPE_STACK_STORAGE=s3``) ``s3a://loanpipe/lake`` on that server. The node
+  reads its S3 keys from its own ``~/.config/loanpipe/s3.env``; Airflow from the connection ``loanpipe_s3``.
 
-    python -m loanpipe.stack start [--no-airflow] | stop | status | env
+    python -m loanpipe.stack start [--no-airflow] [--storage local|s3] | stop | status | env | run
 
 Nothing here runs at import time.
 """
@@ -20,6 +25,7 @@ import hashlib
 import json
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -41,6 +47,11 @@ NODE_PYTHON = "/usr/bin/python3.11"
 SSH_PORT = int(os.environ.get("LOANPIPE_SSH_PORT", "2222"))
 SMTP_PORT = int(os.environ.get("LOANPIPE_SMTP_PORT", "1025"))
 API_PORT = int(os.environ.get("LOANPIPE_AIRFLOW_PORT", "28080"))
+S3_PORT = int(os.environ.get("LOANPIPE_S3_PORT", "9000"))
+S3_BUCKET = "loanpipe"
+S3_ROOT = f"s3a://{S3_BUCKET}/lake"
+NODE_S3_ENV = NODE_HOME / ".config" / "loanpipe" / "s3.env"
+STORAGE_MODES = ("local", "s3")
 AIRFLOW_SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 MAIL_TO = "risk-team@localhost"
 
@@ -58,6 +69,7 @@ def paths() -> dict[str, Path]:
         "ssh": STACK_DIR / "ssh", "mail": STACK_DIR / "mail" / "Maildir", "airflow": STACK_DIR / "airflow",
         "pids": STACK_DIR / "pids", "logs": STACK_DIR / "logs", "lake": STACK_DIR / "lake",
         "dist": STACK_DIR / "dist", "conf": STACK_DIR / "conf.yaml",
+        "s3": STACK_DIR / "s3" / "data", "s3_credentials": STACK_DIR / "s3" / "credentials.json",
     }
 
 
@@ -155,11 +167,32 @@ def catboost_spark_resolves() -> bool:
     return jvm_status().get("catboost", {}).get("status") == "ok"
 
 
-def write_config() -> Path:
-    """var/stack/conf.yaml: the lake under var/stack, the node's environment, schedules to the minute."""
+def storage_mode(requested: str | None = None) -> str:
+    """local (a folder under var/stack) or s3 (the bucket on the stack's S3 server)."""
+    mode = requested or os.environ.get("LOANPIPE_STACK_STORAGE") or "local"
+    if mode not in STORAGE_MODES:
+        raise ValueError(f"storage mode must be one of {STORAGE_MODES} (got {mode!r}; LOANPIPE_STACK_STORAGE)")
+    return mode
+
+
+def s3_endpoint() -> str:
+    return f"http://127.0.0.1:{S3_PORT}"
+
+
+def storage_settings(mode: str) -> dict[str, Any]:
+    if mode == "s3":
+        return {"root": S3_ROOT, "s3_endpoint": s3_endpoint(), "s3_conn_id": "loanpipe_s3"}
+    return {"root": str(paths()["lake"])}
+
+
+def write_config(mode: str | None = None) -> Path:
+    """var/stack/conf.yaml: the lake (a folder under var/stack or the stack's bucket), the node's environment,
+    schedules to the minute."""
     p = paths()
+    mode = storage_mode(mode)
+    store = storage_settings(mode)
     conf = {
-        "storage": {"root": str(p["lake"])},
+        "storage": store,
         "cluster": {
             "ssh_conn_id": "loanpipe_ssh",
             "remote_dir": str(NODE_HOME / "loanpipe"),
@@ -169,8 +202,9 @@ def write_config() -> Path:
             "driver_memory": "4g",
             # --packages only when the artifact resolves here (Maven Central may not serve ai.catboost)
             "packages": catboost_spark_resolves(),
+            "env_file": str(NODE_S3_ENV),
             "env": {
-                "LOANPIPE__STORAGE__ROOT": str(p["lake"]),
+                **{f"LOANPIPE__STORAGE__{k.upper()}": str(v) for k, v in store.items()},
                 "LOANPIPE__SPARK__MASTER": "null",
                 "SPARK_HOME": node_spark_home(),
                 "JAVA_HOME": java_home(),
@@ -194,6 +228,9 @@ def env() -> dict[str, str]:
     }
     ssh_conn = {"conn_type": "ssh", "host": "127.0.0.1", "port": SSH_PORT, "login": NODE_USER,
                 "extra": {"key_file": ssh["key_file"], "host_key": ssh["host_key"], "conn_timeout": "10"}}
+    keys = s3_credentials()
+    s3_conn = {"conn_type": "aws", "login": keys["access_key"], "password": keys["secret_key"],
+               "extra": {"endpoint_url": s3_endpoint(), "region_name": "ru-central1"}}
     smtp_conn = {"conn_type": "smtp", "host": "127.0.0.1", "port": SMTP_PORT,
                  "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "loanpipe@localhost",
                            "timeout": 10, "retry_limit": 1}}
@@ -212,6 +249,7 @@ def env() -> dict[str, str]:
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         "AIRFLOW_CONN_LOANPIPE_SSH": json.dumps(ssh_conn),
         "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(smtp_conn),
+        "AIRFLOW_CONN_LOANPIPE_S3": json.dumps(s3_conn),
         "LOANPIPE_MAIL_TO": MAIL_TO,
         "LOANPIPE_CONFIG": str(p["conf"]),
         "LOANPIPE_DIST_DIR": str(p["dist"]),
@@ -219,6 +257,82 @@ def env() -> dict[str, str]:
         "SPARK_LOCAL_IP": "127.0.0.1",
         "PATH": f"{PROJECT_DIR / '.venv' / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}",
     }
+
+
+# -- object storage -------------------------------------------------------------------------------------
+
+def s3_credentials() -> dict[str, str]:
+    """The local S3 server's keys: generated once per stack, kept in a file only its owner can read."""
+    f = paths()["s3_credentials"]
+    if not f.exists():
+        f.parent.mkdir(parents=True, exist_ok=True)
+        keys = {"access_key": "loanpipe" + secrets.token_hex(6), "secret_key": secrets.token_urlsafe(30)}
+        fd = os.open(f, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(keys, fh)
+    return json.loads(f.read_text())
+
+
+def s3_env() -> dict[str, str]:
+    """The keys as the standard AWS environment variables (for commands run by hand against the stack's S3)."""
+    keys = s3_credentials()
+    return {"AWS_ACCESS_KEY_ID": keys["access_key"], "AWS_SECRET_ACCESS_KEY": keys["secret_key"]}
+
+
+def minio_bin() -> str:
+    out = subprocess.run([str(PROJECT_DIR / "scripts" / "install_minio.sh")], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"no S3 server binary: {out.stderr.strip()[-500:]}")
+    return out.stdout.strip()
+
+
+def write_node_s3_env() -> None:
+    """The node's own copy of the S3 keys (sourced by the SSH task before spark-submit; mode 600)."""
+    keys = s3_credentials()
+    NODE_S3_ENV.parent.mkdir(parents=True, exist_ok=True)
+    NODE_S3_ENV.write_text(f"AWS_ACCESS_KEY_ID={keys['access_key']}\nAWS_SECRET_ACCESS_KEY={keys['secret_key']}\n")
+    NODE_S3_ENV.chmod(0o600)
+    _run(["chown", "-R", f"{NODE_USER}:{NODE_USER}", str(NODE_HOME / ".config")])
+
+
+def start_s3() -> None:
+    keys = s3_credentials()
+    data = paths()["s3"]
+    data.mkdir(parents=True, exist_ok=True)
+    _start("minio", [minio_bin(), "server", str(data), "--address", f"127.0.0.1:{S3_PORT}",
+                     "--console-address", f"127.0.0.1:{S3_PORT + 1}", "--quiet"],
+           {"MINIO_ROOT_USER": keys["access_key"], "MINIO_ROOT_PASSWORD": keys["secret_key"],
+            "MINIO_BROWSER": "on", "MINIO_UPDATE": "off"})
+    _wait_port(S3_PORT, "the S3 server (MinIO)")
+    ensure_bucket()
+    write_node_s3_env()
+
+
+def ensure_bucket(bucket: str = S3_BUCKET) -> None:
+    """Create the stack's bucket once the server answers (idempotent)."""
+    from botocore.exceptions import ClientError, EndpointConnectionError
+
+    from loanpipe.config import StorageConfig
+    from loanpipe.storage import S3Credentials, s3_client
+
+    keys = s3_credentials()
+    client = s3_client(StorageConfig(root=S3_ROOT, s3_endpoint=s3_endpoint()),
+                       S3Credentials(keys["access_key"], keys["secret_key"]))
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            client.head_bucket(Bucket=bucket)
+            return
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket"):
+                client.create_bucket(Bucket=bucket)
+                return
+            if time.monotonic() > deadline:
+                raise
+        except EndpointConnectionError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.5)  # MinIO answers 503 for a moment while it initialises
 
 
 # -- processes ----------------------------------------------------------------------------------------
@@ -309,11 +423,12 @@ def start_airflow() -> None:
     _wait_port(API_PORT, "the Airflow api-server", 120)
 
 
-def start(airflow: bool = True) -> dict[str, Any]:
+def start(airflow: bool = True, mode: str | None = None) -> dict[str, Any]:
     setup_node()
-    write_config()
+    write_config(mode)
     start_sshd()
     start_smtp()
+    start_s3()
     if airflow:
         start_airflow()
     return status()
@@ -324,19 +439,38 @@ def stop() -> dict[str, Any]:
         _stop(f"airflow-{service}", signal.SIGINT, wait=20)
     _stop("smtp")
     _stop("sshd")
+    _stop("minio")
     return status()
 
 
 def status() -> dict[str, Any]:
-    names = ["sshd", "smtp", *(f"airflow-{s}" for s in AIRFLOW_SERVICES)]
+    names = ["sshd", "smtp", "minio", *(f"airflow-{s}" for s in AIRFLOW_SERVICES)]
     return {
         "services": {n: ("running" if _alive(n) else "stopped") for n in names},
         "ssh": f"{NODE_USER}@127.0.0.1:{SSH_PORT}",
         "mail": str(paths()["mail"] / "new"),
         "airflow_ui": f"http://127.0.0.1:{API_PORT}",
-        "lake": str(paths()["lake"]),
+        "s3": f"{s3_endpoint()} (console http://127.0.0.1:{S3_PORT + 1}; keys in {paths()['s3_credentials']})",
+        "lake": _configured_root(),
         "config": str(paths()["conf"]),
     }
+
+
+def _configured_root() -> str:
+    try:
+        return yaml.safe_load(paths()["conf"].read_text())["storage"]["root"]
+    except (OSError, KeyError, TypeError):
+        return str(paths()["lake"])
+
+
+def stack_lake() -> Any:
+    """The lake the stack is configured for, opened with the stack's keys."""
+    from loanpipe.config import load_config
+    from loanpipe.storage import S3Credentials, open_lake
+
+    cfg = load_config(str(paths()["conf"]))
+    keys = s3_credentials()
+    return open_lake(cfg.storage, S3Credentials(keys["access_key"], keys["secret_key"]) if cfg.storage.is_s3 else None)
 
 
 # -- the REST API (what `make run` and the tests use to drive the real scheduler) ----------------------------
@@ -393,14 +527,15 @@ def ingest_demo_lake(rows: int | None = None) -> dict[str, Any]:
     """The demo lake under var/stack/lake (skipped when the same data is there), owned by the node's user."""
     e = env()
     cmd = [venv_bin("python"), "-m", "loanpipe.ingest"] + (["--rows", str(rows)] if rows else [])
-    out = subprocess.run(cmd, env={**os.environ, **e}, capture_output=True, text=True, timeout=1800)
+    out = subprocess.run(cmd, env={**os.environ, **e, **s3_env()}, capture_output=True, text=True, timeout=1800)
     if out.returncode != 0:
         raise RuntimeError(f"ingest failed: {out.stderr.strip().splitlines()[-1:]}")
-    give_lake_to_node()
+    if not _configured_root().startswith("s3a://"):
+        give_lake_to_node()
     return json.loads(out.stdout)
 
 
-def run_pipeline(run_date: str, keep: bool = False) -> dict[str, Any]:
+def run_pipeline(run_date: str, keep: bool = False, mode: str | None = None) -> dict[str, Any]:
     """The README's main command: stack up, demo lake, dag_new_data then dag_app for ``run_date`` through the
     real scheduler, then where the scores, artifacts and email are."""
     from loanpipe.storage import parse_run_date
@@ -408,7 +543,7 @@ def run_pipeline(run_date: str, keep: bool = False) -> dict[str, Any]:
     parse_run_date(run_date)
     started = time.monotonic()
     print("stack: starting sshd (master node), SMTP server, Airflow ...", flush=True)
-    start(airflow=True)
+    start(airflow=True, mode=mode)
     try:
         lake_info = ingest_demo_lake()
         print(f"lake: {lake_info['paths']['train']} ... ({lake_info['rows']} rows"
@@ -426,16 +561,20 @@ def run_pipeline(run_date: str, keep: bool = False) -> dict[str, Any]:
     p = paths()
     box = p["mail"] / "new"
     mails = sorted(box.iterdir(), key=lambda f: f.stat().st_mtime) if box.is_dir() else []
-    summary_file = p["lake"] / "artifacts" / "runs" / run_date / "summary.json"
-    summary = json.loads(summary_file.read_text())
+    from loanpipe import storage
+
+    lake = stack_lake()
+    summary_uri = lake.uri(storage.ARTIFACTS, "runs", run_date, "summary.json")
+    summary = lake.read_json(summary_uri)
     return {
         "run_date": run_date,
+        "storage": lake.describe(),
         "status": summary["status"],
         "auc": summary["evaluation"]["roc_auc"],
         "oracle_auc": summary["evaluation"]["oracle_auc"],
         "challenger": summary["challenger"]["reason"],
         "scores": summary["scores"]["path"],
-        "artifacts": str(summary_file.parent),
+        "artifacts": summary_uri.rsplit("/", 1)[0],
         "emails": [str(m) for m in mails[-2:]],
         "airflow_ui": f"http://127.0.0.1:{API_PORT}" + ("" if keep else " (stopped; `make stack-up` keeps it up)"),
         "seconds": round(time.monotonic() - started, 1),
@@ -449,7 +588,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--date", help="run: the run date (default: today, UTC)")
     parser.add_argument("--keep", action="store_true", help="run: leave the stack up afterwards")
     parser.add_argument("--json", action="store_true", help="env: print a JSON object instead of export lines")
-    parser.add_argument("--no-airflow", action="store_true", help="start only sshd and the SMTP server")
+    parser.add_argument("--no-airflow", action="store_true", help="start only sshd, the SMTP and the S3 server")
+    parser.add_argument("--storage", choices=STORAGE_MODES,
+                        help="start/run: the lake in a local folder or in the stack's S3 bucket "
+                             "(default: $LOANPIPE_STACK_STORAGE or local)")
     parser.add_argument("--with-lake", action="store_true", help="start: also ingest the demo lake (if absent)")
     args = parser.parse_args(argv)
     try:
@@ -462,14 +604,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "start":
-        state = start(airflow=not args.no_airflow)
+        state = start(airflow=not args.no_airflow, mode=args.storage)
         if args.with_lake:
             ingest_demo_lake()
         print(json.dumps(state, indent=2))
     elif args.command == "run":
         import datetime as dt
 
-        print(json.dumps(run_pipeline(args.date or dt.datetime.now(dt.UTC).date().isoformat(), args.keep), indent=2))
+        print(json.dumps(run_pipeline(args.date or dt.datetime.now(dt.UTC).date().isoformat(), args.keep,
+                                             args.storage), indent=2))
     elif args.command == "stop":
         print(json.dumps(stop(), indent=2))
     elif args.command == "status":

@@ -10,9 +10,16 @@ Layout (same names locally and in a bucket)::
     <root>/artifacts/                  plots, metrics, models, run summaries, reports
     <root>/_staging/                   work in progress; never read by anyone (Spark skips ``_`` paths)
 
-Every write goes to ``_staging/<unique>/`` first and is *published* at the end: a folder is swapped in by
-rename (local) so readers see the old version or the new one, never half of one; a failed job leaves the
-previous version in place.
+Every write goes to ``_staging/<unique>/`` first and is *published* at the end, and a published folder carries
+a ``_SUCCESS`` marker whose content is the manifest of its files:
+
+* local folder (:class:`Lake`): the folder is swapped in by rename, so readers see the old version or the new
+  one, never half of one; a failed job leaves the previous version in place.
+* S3 prefix (:class:`S3Lake`; Spark writes through ``s3a://``, small objects go through boto3): S3 has no
+  rename, so publishing removes the marker, copies the new objects in (server side), deletes what is left of
+  the old version and writes the marker last. Readers that honour the marker (the jobs, the sensor,
+  ``loanpipe.fetch_scores``) never read a half-published folder; a copy that fails is rolled back to the old
+  version and its marker.
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ import json
 import os
 import shutil
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +136,8 @@ class Lake:
         src, dst = self._local(staging), self._local(target)
         if not src.is_dir():
             raise StorageError(f"nothing to publish: staging folder {staging} does not exist")
-        (src / SUCCESS).write_text(dt.datetime.now(dt.UTC).isoformat())
+        files = sorted(str(f.relative_to(src)) for f in src.rglob("*") if f.is_file() and f.name != SUCCESS)
+        (src / SUCCESS).write_text(manifest_json(files))
         dst.parent.mkdir(parents=True, exist_ok=True)
         old = None
         if dst.exists():
@@ -153,16 +162,292 @@ class Lake:
     def is_published(self, uri: str) -> bool:
         return self._local(uri).joinpath(SUCCESS).exists()
 
+    def published_files(self, uri: str) -> list[str]:
+        """The files of the published folder ``uri`` (URIs), from its manifest; refuses unpublished folders."""
+        marker = f"{uri.rstrip('/')}/{SUCCESS}"
+        if not self.is_published(uri):
+            raise StorageError(f"{uri} has no {SUCCESS} marker: it is still being written, or the run that wrote it "
+                               "failed; pick another date or rerun that date")
+        files = parse_manifest(self.read_bytes(marker))
+        if files is None:  # written by an older release or by Spark's committer: list the folder
+            files = sorted(k for k in self.list_files(uri) if k.rsplit("/", 1)[-1] != SUCCESS)
+            return [f"{uri.rstrip('/')}/{k}" for k in files]
+        return [f"{uri.rstrip('/')}/{k}" for k in files]
+
+    def list_files(self, uri: str) -> list[str]:
+        """Every file under ``uri``, relative to it."""
+        path = self._local(uri)
+        return sorted(str(f.relative_to(path)) for f in path.rglob("*") if f.is_file()) if path.is_dir() else []
+
     def ensure_layout(self) -> None:
         for folder in FOLDERS:
             self._local(self.uri(folder)).mkdir(parents=True, exist_ok=True)
 
+    def describe(self) -> str:
+        return f"local folder {self.root}"
 
-def open_lake(storage: StorageConfig) -> Lake:
-    """The lake for a storage config: a local folder (absolute path) or an S3 prefix."""
+
+def manifest_json(files: list[str]) -> str:
+    """The content of a ``_SUCCESS`` marker: when the folder was published and exactly which files it holds."""
+    return json.dumps({"published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "files": files})
+
+
+def parse_manifest(data: bytes) -> list[str] | None:
+    try:
+        files = json.loads(data or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return files.get("files") if isinstance(files, dict) else None
+
+
+# -- S3 ------------------------------------------------------------------------------------------------
+
+S3_AUTH_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "InvalidToken",
+                 "ExpiredToken", "AllAccessDisabled"}
+
+
+@dataclass(frozen=True)
+class S3Credentials:
+    """Keys handed over explicitly (e.g. from an Airflow connection); None = boto3's usual chain (environment,
+    ~/.aws, instance metadata)."""
+
+    access_key: str = field(repr=False)
+    secret_key: str = field(repr=False)
+    session_token: str | None = field(default=None, repr=False)
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3a://bucket/a/b`` -> (``bucket``, ``a/b``)."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep or scheme not in ("s3a", "s3", "s3n"):
+        raise StorageError(f"{uri} is not an S3 URI (expected s3a://bucket/prefix)")
+    bucket, _, key = rest.partition("/")
+    if not bucket:
+        raise StorageError(f"{uri} names no bucket (expected s3a://bucket/prefix)")
+    return bucket, key.strip("/")
+
+
+@dataclass(frozen=True)
+class S3Lake(Lake):
+    """The lake in an S3 bucket (Yandex Object Storage, AWS S3, MinIO ...). ``root`` is ``s3a://bucket/prefix``."""
+
+    client: Any = field(default=None, compare=False, repr=False)
+    endpoint: str | None = None
+
+    @property
+    def bucket(self) -> str:
+        return split_s3_uri(self.root)[0]
+
+    def _key(self, uri: str) -> str:
+        bucket, key = split_s3_uri(uri)
+        if bucket != self.bucket:
+            raise StorageError(f"{uri} is outside the lake's bucket {self.bucket}")
+        return key
+
+    def _where(self, key: str) -> str:
+        what = f"s3://{self.bucket}/{key}" if key else f"bucket {self.bucket} (lake {self.root})"
+        return f"{what} at {self.endpoint or 'the default AWS endpoint'}"
+
+    def _call(self, what: str, key: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run one boto3 call; failures become StorageErrors naming the bucket, the key and what to check.
+        (boto3 itself retries throttling, 5xx and connection errors with exponential back-off first.)"""
+        from botocore.exceptions import (BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError,
+                                         NoCredentialsError, ReadTimeoutError)
+
+        try:
+            return fn(*args, **kwargs)
+        except ClientError as exc:
+            err = exc.response.get("Error", {})
+            code = str(err.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
+            if code == "NoSuchBucket" or (code == "404" and not key):
+                raise StorageError(f"{what}: bucket {self.bucket!r} does not exist at {self.endpoint or 'AWS'}; "
+                                   "create it, or fix storage.root (LOANPIPE__STORAGE__ROOT)") from None
+            if code in S3_AUTH_CODES:
+                raise StorageError(
+                    f"{what}: access denied to {self._where(key)} ({code}); check the keys "
+                    "(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or the Airflow connection in storage.s3_conn_id), "
+                    "that they belong to this endpoint and region, and the bucket's policy") from None
+            if code in ("NoSuchKey", "404"):
+                raise StorageError(f"{what}: {self._where(key)} does not exist") from None
+            raise StorageError(f"{what}: {self._where(key)} failed: {code} {err.get('Message', '')}".strip()) from None
+        except NoCredentialsError:
+            raise StorageError(f"{what}: no S3 credentials for {self._where(key)}; set AWS_ACCESS_KEY_ID and "
+                               "AWS_SECRET_ACCESS_KEY (or the Airflow connection in storage.s3_conn_id)") from None
+        except (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError) as exc:
+            raise StorageError(f"{what}: cannot reach the S3 endpoint for {self._where(key)} after retries ({exc}); "
+                               "check storage.s3_endpoint (LOANPIPE__STORAGE__S3_ENDPOINT) and that the "
+                               "service is up and reachable from this machine") from None
+        except BotoCoreError as exc:
+            raise StorageError(f"{what}: {self._where(key)}: {exc}") from None
+
+    # -- reads ---------------------------------------------------------------------------------------
+    def _iter_keys(self, prefix: str) -> Iterator[dict[str, Any]]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        pages = self._call("list", prefix, lambda: list(paginator.paginate(Bucket=self.bucket, Prefix=prefix)))
+        for page in pages:
+            yield from page.get("Contents", [])
+
+    def _head(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=key)
+            return True
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
+                return False
+            return self._call("head", key, self.client.head_object, Bucket=self.bucket, Key=key) is not None
+
+    def exists(self, uri: str) -> bool:
+        key = self._key(uri)
+        if key and self._head(key):
+            return True
+        prefix = f"{key}/" if key else ""
+        resp = self._call("list", prefix, self.client.list_objects_v2, Bucket=self.bucket, Prefix=prefix, MaxKeys=1)
+        return resp.get("KeyCount", 0) > 0
+
+    def has_data(self, uri: str) -> bool:
+        prefix = self._key(uri) + "/"
+        return any(o["Key"].endswith(".parquet") for o in self._iter_keys(prefix))
+
+    def list_partitions(self, folder: str) -> list[str]:
+        prefix = self._key(self.uri(folder)) + "/"
+        paginator = self.client.get_paginator("list_objects_v2")
+        pages = self._call("list", prefix, lambda: list(paginator.paginate(Bucket=self.bucket, Prefix=prefix,
+                                                                          Delimiter="/")))
+        names = [cp["Prefix"][len(prefix):].rstrip("/") for page in pages for cp in page.get("CommonPrefixes", [])]
+        start = f"{PARTITION_KEY}="
+        return sorted(n[len(start):] for n in names if n.startswith(start))
+
+    def list_files(self, uri: str) -> list[str]:
+        prefix = self._key(uri) + "/"
+        return sorted(o["Key"][len(prefix):] for o in self._iter_keys(prefix))
+
+    def read_bytes(self, uri: str) -> bytes:
+        key = self._key(uri)
+        body = self._call("read", key, self.client.get_object, Bucket=self.bucket, Key=key)["Body"]
+        return self._call("read", key, body.read)
+
+    def is_published(self, uri: str) -> bool:
+        return self._head(f"{self._key(uri)}/{SUCCESS}")
+
+    # -- writes --------------------------------------------------------------------------------------
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        """One PUT: S3 replaces an object atomically."""
+        key = self._key(uri)
+        self._call("write", key, self.client.put_object, Bucket=self.bucket, Key=key, Body=data)
+
+    def upload_file(self, local_path: str | Path, uri: str) -> None:
+        key = self._key(uri)
+        self._call("upload", key, self.client.upload_file, str(local_path), self.bucket, key)
+
+    def _copy(self, src: str, dst: str) -> None:
+        self._call("copy", dst, self.client.copy_object, Bucket=self.bucket, Key=dst,
+                   CopySource={"Bucket": self.bucket, "Key": src})
+
+    def _delete(self, keys: list[str]) -> None:
+        for i in range(0, len(keys), 1000):
+            chunk = [{"Key": k} for k in keys[i:i + 1000]]
+            resp = self._call("delete", keys[i], self.client.delete_objects, Bucket=self.bucket,
+                              Delete={"Objects": chunk, "Quiet": True})
+            if resp.get("Errors"):
+                first = resp["Errors"][0]
+                raise StorageError(f"delete: {self._where(first.get('Key', ''))} failed: {first.get('Code')} "
+                                   f"{first.get('Message', '')} ({len(resp['Errors'])} objects not deleted)")
+
+    def remove(self, uri: str) -> None:
+        key = self._key(uri)
+        keys = [o["Key"] for o in self._iter_keys(key + "/")]
+        if key and self._head(key):
+            keys.append(key)
+        self._delete(keys)
+
+    def publish(self, staging: str, target: str) -> None:
+        """Replace the folder ``target`` with ``staging`` and mark it done (see the module docstring).
+
+        Order: drop the marker -> copy the new objects in -> delete the old version's other objects -> write
+        the marker (the manifest). If a copy fails, the new objects are deleted again, overwritten old objects
+        are restored from a backup and the old marker is put back, so the old version is intact.
+        """
+        src, dst = self._key(staging), self._key(target)
+        new = [k for k in self.list_files(staging) if k.rsplit("/", 1)[-1] != SUCCESS]
+        if not new:
+            raise StorageError(f"nothing to publish: staging folder {staging} is empty or does not exist")
+        old = self.list_files(target)
+        marker = f"{dst}/{SUCCESS}"
+        old_marker = self.read_bytes(f"{target}/{SUCCESS}") if SUCCESS in old else None
+        clash = sorted(set(new) & set(old))
+        backup = f"{self._key(self.staging_uri('previous'))}"
+        for rel in clash:  # objects with the same name get overwritten: keep a copy to roll back to
+            self._copy(f"{dst}/{rel}", f"{backup}/{rel}")
+        if old_marker is not None:
+            self._delete([marker])
+        copied: list[str] = []
+        try:
+            for rel in new:
+                self._copy(f"{src}/{rel}", f"{dst}/{rel}")
+                copied.append(rel)
+        except Exception:
+            self._delete([f"{dst}/{rel}" for rel in copied if rel not in clash])
+            for rel in clash:
+                self._copy(f"{backup}/{rel}", f"{dst}/{rel}")
+            if old_marker is not None:
+                self.write_bytes(f"{target}/{SUCCESS}", old_marker)
+            self._delete([f"{backup}/{rel}" for rel in clash])
+            raise
+        self._delete([f"{dst}/{rel}" for rel in old if rel not in new and rel != SUCCESS])
+        self.write_bytes(f"{target}/{SUCCESS}", manifest_json(new).encode())
+        self._delete([f"{backup}/{rel}" for rel in clash] + [f"{src}/{k}" for k in self.list_files(staging)])
+
+    def ensure_layout(self) -> None:
+        """S3 has no folders: check that the bucket is there and the keys work instead."""
+        self.check()
+
+    def check(self) -> None:
+        """Fail fast, before Spark starts, when the endpoint is down, the keys are wrong or the bucket is missing."""
+        self._call("check bucket", "", self.client.head_bucket, Bucket=self.bucket)
+
+    def describe(self) -> str:
+        return f"bucket {self.bucket} at {self.endpoint or 'AWS'} ({self.root})"
+
+
+def s3_client(storage: StorageConfig, credentials: S3Credentials | None = None) -> Any:
+    """A boto3 S3 client for the configured endpoint: path-style addressing, SigV4, standard retry mode
+    (exponential back-off with jitter on throttling, 5xx and connection errors)."""
+    import boto3
+    from botocore.config import Config as BotoConfig
+
+    conf = BotoConfig(
+        region_name=storage.s3_region,
+        signature_version="s3v4",
+        s3={"addressing_style": "path" if storage.s3_path_style else "auto"},
+        retries={"mode": "standard", "max_attempts": storage.s3_max_attempts},
+        connect_timeout=storage.s3_timeout_seconds,
+        read_timeout=max(storage.s3_timeout_seconds, 60),
+        # S3-compatible stores (Yandex, MinIO) differ in their support of the newer default checksums.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    kwargs: dict[str, Any] = {"config": conf}
+    if storage.s3_endpoint:
+        kwargs["endpoint_url"] = storage.s3_endpoint
+    if credentials is not None:
+        kwargs.update(aws_access_key_id=credentials.access_key, aws_secret_access_key=credentials.secret_key,
+                      aws_session_token=credentials.session_token)
+    return boto3.session.Session().client("s3", **kwargs)
+
+
+def open_lake(storage: StorageConfig, credentials: S3Credentials | None = None, check: bool = True) -> Lake:
+    """The lake for a storage config: a local folder (absolute path) or an S3 prefix.
+
+    For S3 the bucket is checked at once (``check``), so a wrong endpoint, wrong keys or a missing bucket fail
+    here with a clear message instead of deep inside a Spark job.
+    """
     if storage.is_s3:
-        raise StorageError(
-            f"storage.root {storage.root} is an S3 URI, but this release handles local folders only; "
-            "set storage.root (or LOANPIPE__STORAGE__ROOT) to a local folder"
-        )
+        bucket, prefix = split_s3_uri(storage.root)
+        lake = S3Lake(f"s3a://{bucket}/{prefix}".rstrip("/"), client=s3_client(storage, credentials),
+                      endpoint=storage.s3_endpoint)
+        if check:
+            lake.check()
+        return lake
     return Lake(str(Path(storage.root).expanduser().resolve()))

@@ -46,4 +46,7 @@ fi
 # 3. Spark's JVM packages (catboost-spark; hadoop-aws + AWS SDK for s3a), cached outside the clone --------------
 export JAVA_HOME=${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")}
 "$VENV/bin/python" -m loanpipe.jvm resolve
+
+# 4. The local S3-compatible server for S3 mode (MinIO, built once with Go; see scripts/install_minio.sh) --------
+scripts/install_minio.sh > "$ROOT/.cache/minio-path"
 log "ready: $("$VENV/bin/python" --version), $("$VENV/bin/python" -c 'import pyspark; print("pyspark", pyspark.__version__)'), java $(java -version 2>&1 | head -1 | cut -d'"' -f2)"

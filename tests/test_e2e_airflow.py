@@ -23,7 +23,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 AIRFLOW = str(Path(PY).with_name("airflow"))
-PORTS = {"LOANPIPE_SSH_PORT": "2231", "LOANPIPE_SMTP_PORT": "1031", "LOANPIPE_AIRFLOW_PORT": "28091"}
+PORTS = {"LOANPIPE_SSH_PORT": "2231", "LOANPIPE_SMTP_PORT": "1031", "LOANPIPE_AIRFLOW_PORT": "28091",
+         "LOANPIPE_S3_PORT": "19031", "LOANPIPE_STACK_STORAGE": "local"}
 D1, D2, D3 = "2026-11-20", "2026-11-21", "2026-11-22"
 
 
@@ -78,9 +79,19 @@ def lake(env: dict[str, str]) -> Path:
     return Path(env["LOANPIPE_STACK_DIR"]) / "lake"
 
 
+def record_timing(mode: str, seconds: float) -> None:
+    """Wall time of both DAGs for one date, per storage mode (compared in the S3 issue's closing note)."""
+    out = ROOT / "var" / "e2e-timings.json"
+    data = json.loads(out.read_text()) if out.exists() else {}
+    data[mode] = round(seconds, 1)
+    out.write_text(json.dumps(data, indent=2))
+
+
 def test_both_dags_end_to_end(stack: dict[str, str]) -> None:
+    started = time.monotonic()
     assert dags_test(stack, "dag_new_data", D1) == "success"
     assert dags_test(stack, "dag_app", D1) == "success"
+    record_timing("local", time.monotonic() - started)
     root = lake(stack)
     batch = pd.read_parquet(root / "test_sample" / f"run_date={D1}")
     scores = pd.read_parquet(root / "test_sample_inference" / f"run_date={D1}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import shlex
 import tarfile
 from pathlib import Path
@@ -34,6 +36,32 @@ def test_remote_command(cfg: Config) -> None:
     assert "--packages" not in no_pkgs
     with pytest.raises(ValueError, match="job must be one of"):
         orch.remote_command(cfg, "train")
+
+
+def test_remote_command_in_s3_mode(cfg: Config) -> None:
+    s3 = cfg.replace(storage={"root": "s3a://bank-risk/loans"}, cluster={"env_file": "/home/lp/.config/s3 env"})
+    cmd = orch.remote_command(s3, "app", version="v1", run_date="2026-11-29")
+    # one --packages flag (spark-submit keeps only the last): catboost-spark and the s3a packages together
+    assert cmd.count("--packages") == 1
+    assert "--packages ai.catboost:catboost-spark_4.0_2.13:1.2.10,org.apache.hadoop:hadoop-aws:3.4.1," in cmd
+    # the node's own key file is sourced when present; no key ever appears on the command line
+    assert "if [ -r '/home/lp/.config/s3 env' ]; then set -a; . '/home/lp/.config/s3 env'; set +a; fi;" in cmd
+    assert "AWS_SECRET" not in cmd
+    data_gen = orch.remote_command(s3.replace(cluster={"s3_packages": False}), "data_gen", version="v1", run_date="d")
+    assert "--packages" not in data_gen
+    local = orch.remote_command(cfg, "data_gen", version="v1", run_date="d")
+    assert "hadoop-aws" not in local and "set -a" not in local
+
+
+def test_airflow_reads_s3_keys_from_its_connection(cfg: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    s3 = cfg.replace(storage={"root": "s3a://bank-risk/loans"})
+    monkeypatch.setenv("AIRFLOW_CONN_LOANPIPE_S3", json.dumps({"conn_type": "aws", "login": "AKID", "password": "SECRET"}))
+    creds = orch.airflow_credentials(s3)
+    assert creds is not None and (creds.access_key, creds.secret_key) == ("AKID", "SECRET")
+    assert "SECRET" not in repr(creds)
+    monkeypatch.delenv("AIRFLOW_CONN_LOANPIPE_S3")
+    assert orch.airflow_credentials(s3) is None  # -> the environment
+    assert orch.airflow_credentials(cfg) is None  # local lake: nothing to read
 
 
 def test_templates_are_airflow_templates(cfg: Config) -> None:

@@ -84,6 +84,21 @@ def test_run_date_must_be_iso(bad: str) -> None:
         parse_run_date(bad)
 
 
-def test_s3_root_is_refused_with_a_clear_message() -> None:
-    with pytest.raises(StorageError, match="S3 URI"):
-        open_lake(StorageConfig(root="s3a://bucket/prefix"))
+@pytest.mark.parametrize("root", ["s3a://", "s3a:///prefix", "gs://bucket/x"])
+def test_malformed_s3_roots_are_refused(root: str) -> None:
+    with pytest.raises(StorageError, match="S3 URI|names no bucket"):
+        storage.split_s3_uri(root)
+
+
+def test_published_folder_carries_its_manifest(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path))
+    stage = lake.staging_uri("t")
+    os.makedirs(f"{stage}/sub")
+    Path(stage, "a.parquet").write_text("a")
+    Path(stage, "sub", "b.parquet").write_text("b")
+    target = lake.uri("train")
+    lake.publish(stage, target)
+    assert lake.published_files(target) == [f"{target}/a.parquet", f"{target}/sub/b.parquet"]
+    os.remove(Path(target, "_SUCCESS"))
+    with pytest.raises(StorageError, match="no _SUCCESS marker"):
+        lake.published_files(target)

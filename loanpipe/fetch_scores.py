@@ -1,0 +1,123 @@
+"""Fetch the scores of one run date (or of the latest complete one) from ``test_sample_inference/`` as CSV.
+
+For the business: no Spark, no Airflow, just the lake's settings and read access to it::
+
+    python -m loanpipe.fetch_scores --date 2026-11-29 --out scores.csv
+    python -m loanpipe.fetch_scores --latest            # CSV on stdout
+    LOANPIPE__STORAGE__ROOT=s3a://bucket/lake LOANPIPE__STORAGE__S3_ENDPOINT=https://storage.yandexcloud.net \\
+        AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... python -m loanpipe.fetch_scores --latest --out s.csv
+
+Only published partitions are read: a partition without its ``_SUCCESS`` marker (being written, or left by a
+failed run) is refused, and exactly the files named in the marker's manifest are read, so a partition being
+replaced while we read is either read whole or reported ("... changed while reading"), never mixed.
+Exit codes: 0 done, 2 nothing to fetch or bad input, 1 storage failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from loanpipe import storage
+from loanpipe.config import load_config
+from loanpipe.storage import Lake, StorageError
+
+
+class NothingToFetch(StorageError):
+    """No published scores for the requested date."""
+
+
+def complete_dates(lake: Lake) -> list[str]:
+    """Run dates whose scores are published (marker present), oldest first."""
+    return [d for d in lake.list_partitions(storage.INFERENCE)
+            if lake.is_published(lake.partition_uri(storage.INFERENCE, d))]
+
+
+def resolve_date(lake: Lake, run_date: str | None) -> str:
+    if run_date is None:
+        dates = complete_dates(lake)
+        if not dates:
+            raise NothingToFetch(f"no complete scores in {lake.uri(storage.INFERENCE)} yet (no partition has its "
+                                 f"{storage.SUCCESS} marker); run the scoring DAG first")
+        return dates[-1]
+    storage.parse_run_date(run_date)
+    uri = lake.partition_uri(storage.INFERENCE, run_date)
+    if not lake.is_published(uri):
+        present = lake.exists(uri)
+        raise NothingToFetch(
+            f"{uri} " + ("has no _SUCCESS marker: it is still being written or its run failed; rerun the scoring DAG "
+                         "for that date or fetch another one" if present else "does not exist: no scores for that date")
+            + f" (complete dates: {', '.join(complete_dates(lake)[-5:]) or 'none'})")
+    return run_date
+
+
+def read_scores(lake: Lake, run_date: str) -> Any:
+    """The published scores of ``run_date`` as a pandas DataFrame (exactly the manifest's Parquet files)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    uri = lake.partition_uri(storage.INFERENCE, run_date)
+    files = [f for f in lake.published_files(uri) if f.endswith(".parquet")]
+    tables = []
+    for f in files:
+        try:
+            data = lake.read_bytes(f)
+        except StorageError as exc:
+            raise StorageError(f"{uri} changed while reading ({exc}): the partition was replaced or deleted; "
+                               "fetch again") from None
+        tables.append(pq.read_table(io.BytesIO(data)))
+    if not tables:
+        raise NothingToFetch(f"{uri} is published but holds no Parquet files")
+    df = pa.concat_tables(tables).to_pandas()
+    return df.sort_values("id").reset_index(drop=True) if "id" in df.columns else df
+
+
+def fetch(lake: Lake, run_date: str | None, out: str | None) -> dict[str, Any]:
+    date = resolve_date(lake, run_date)
+    df = read_scores(lake, date)
+    if out in (None, "-"):
+        df.to_csv(sys.stdout, index=False)
+    else:  # write beside the target, then rename: a failed fetch never leaves half a CSV
+        target = Path(out)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        try:
+            with os.fdopen(fd, "w", newline="") as fh:
+                df.to_csv(fh, index=False)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    return {"run_date": date, "rows": len(df), "source": lake.partition_uri(storage.INFERENCE, date),
+            "out": out or "-"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--date", help="run date YYYY-MM-DD")
+    which.add_argument("--latest", action="store_true", help="the latest complete run date (the default)")
+    parser.add_argument("--out", help="CSV file to write (default: stdout)")
+    parser.add_argument("--config", help="YAML config (default: conf/default.yaml + LOANPIPE__* overrides)")
+    args = parser.parse_args(argv)
+    try:
+        lake = storage.open_lake(load_config(args.config).storage)
+        info = fetch(lake, args.date, args.out)
+    except (NothingToFetch, ValueError) as exc:
+        print(f"fetch_scores: {exc}", file=sys.stderr)
+        return 2
+    except StorageError as exc:
+        print(f"fetch_scores: {exc}", file=sys.stderr)
+        return 1
+    print(f"fetched {info['rows']} scores of {info['run_date']} from {info['source']} -> {info['out']}",
+          file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
