@@ -7,10 +7,10 @@ RUN_DATE ?=
 ARGS ?=
 RUN_DATE ?=
 
-.PHONY: setup run jobs stack-up stack-down ingest notebooks test test-fast bench clean help
+.PHONY: setup run run-s3 scores jobs stack-up stack-down ingest notebooks test test-fast bench clean help
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/' | expand -t 16
+	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/' | expand -t 16
 
 setup:  ## venv, pinned requirements, Debian packages, Spark JVM packages (idempotent)
 	@scripts/bootstrap.sh
@@ -18,11 +18,17 @@ setup:  ## venv, pinned requirements, Debian packages, Spark JVM packages (idemp
 run: setup  ## run the pipeline end to end on the embedded local stack
 	@scripts/run_pipeline.sh $(RUN_DATE)
 
+run-s3: setup  ## the same with the lake in the local S3 server's bucket (s3a://loanpipe/lake)
+	@STORAGE=s3 scripts/run_pipeline.sh $(RUN_DATE)
+
+scores:  ## the latest complete scores from the stack's lake as CSV (ARGS="--date D --out f.csv")
+	@.venv/bin/python -m loanpipe.stack scores $(ARGS)
+
 jobs: setup  ## the jobs without Airflow: ingest, data_gen, app for RUN_DATE (local Spark)
 	@scripts/run_jobs.sh $(RUN_DATE)
 
-stack-up: setup  ## start the local stack (sshd, SMTP, Airflow UI on http://127.0.0.1:28080) and leave it up
-	@.venv/bin/python -m loanpipe.stack start --with-lake
+stack-up: setup  ## start the local stack (sshd, SMTP, S3, Airflow UI on :28080) and leave it up (STORAGE=s3)
+	@.venv/bin/python -m loanpipe.stack start --with-lake --storage $${STORAGE:-local}
 
 stack-down:  ## stop the local stack (no process left behind)
 	@.venv/bin/python -m loanpipe.stack stop

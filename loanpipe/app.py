@@ -198,7 +198,7 @@ def run(cfg: Config, lake: Lake, spark: Any, run_date: dt.date) -> dict[str, Any
 
     with timer.step("score"):
         scored_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
-        scores = score_batch(batch, champion, schema, cfg.model.cutoff, scored_at)
+        scores = score_batch(batch, champion, schema, cfg.model.cutoff, scored_at, cfg.model.scoring_udf)
         stage = lake.staging_uri(f"inference-{run_date}")
         target = lake.partition_uri(storage.INFERENCE, run_date)
         try:

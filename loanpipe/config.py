@@ -158,6 +158,7 @@ class ModelConfig:
     engineered_pairs: int = 10
     train_sample_rows: int = 200_000
     cutoff: float = 0.5
+    scoring_udf: str = "arrow"  # mapInArrow (measured fastest, bench/scoring.py) or "pandas" (mapInPandas)
     auc_floor: float = 0.75
     significance: float = 0.05
     validation_fraction: float = 0.5

@@ -1,7 +1,11 @@
-"""Scoring on Spark: the model's preprocessing as column expressions, CatBoost in ``mapInPandas``.
+"""Scoring on Spark: the model's preprocessing as column expressions, CatBoost in ``mapInArrow`` (or
+``mapInPandas``).
 
 Only the id and the raw columns the model needs are read; the label is never selected. The native model is
-broadcast once and loaded once per Python worker; Arrow moves the (narrow) feature batches.
+broadcast once and loaded once per Python worker; Arrow moves the (narrow) feature batches. ``mapInArrow``
+hands CatBoost a float matrix straight from the Arrow columns (no pandas frame per batch); it is the default
+because bench/scoring.py measured it faster (see the README). Models with categorical inputs use the pandas
+path, which keeps their string columns as they are.
 """
 
 from __future__ import annotations
@@ -18,8 +22,14 @@ from loanpipe.schema import DataSchema
 _MODEL_CACHE: dict[str, Any] = {}
 
 
-def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema) -> Any:
-    """Spark DataFrame [id, p_default] for the rows of ``df`` (which needs the id and the model's raw columns)."""
+UDF_KINDS = ("arrow", "pandas")
+
+
+def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, udf: str = "arrow") -> Any:
+    """Spark DataFrame [id, p_default] for the rows of ``df`` (which needs the id and the model's raw columns).
+    ``udf``: ``arrow`` (mapInArrow, numeric models) or ``pandas`` (mapInPandas)."""
+    if udf not in UDF_KINDS:
+        raise ValueError(f"scoring udf must be one of {UDF_KINDS} (got {udf!r})")
     spark = df.sparkSession
     spec = bundle.spec
     ident = schema.id_column
@@ -40,15 +50,37 @@ def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema) -> Any:
             proba = model.predict_proba(pdf[features])[:, 1]
             yield pd.DataFrame({ident: pdf[ident], "p_default": proba})
 
+    def predict_arrow(batches: Iterator[Any]) -> Iterator[Any]:
+        import numpy as np
+        import pyarrow as pa
+
+        model = _MODEL_CACHE.get(version)
+        if model is None:
+            from loanpipe.engine import load_native
+
+            model = _MODEL_CACHE[version] = load_native(blob.value)
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            x = np.column_stack([batch.column(f).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+                                 for f in features])
+            proba = model.predict_proba(x)[:, 1]
+            yield pa.RecordBatch.from_arrays([batch.column(ident), pa.array(proba, pa.float64())],
+                                             names=[ident, "p_default"])
+
     id_type = "string" if schema.id_is_string else "long"
-    return inputs.mapInPandas(predict, schema=f"{ident} {id_type}, p_default double")
+    out_schema = f"{ident} {id_type}, p_default double"
+    if udf == "arrow" and not spec.categorical:
+        return inputs.mapInArrow(predict_arrow, schema=out_schema)
+    return inputs.mapInPandas(predict, schema=out_schema)
 
 
-def score_batch(batch: Any, bundle: ModelBundle, schema: DataSchema, cutoff: float, scored_at: dt.datetime) -> Any:
+def score_batch(batch: Any, bundle: ModelBundle, schema: DataSchema, cutoff: float, scored_at: dt.datetime,
+                udf: str = "arrow") -> Any:
     """The business's output: id, default probability, decision at ``cutoff``, model version, scoring time."""
     from pyspark.sql import functions as F
 
-    return predict_frame(batch, bundle, schema).select(
+    return predict_frame(batch, bundle, schema, udf).select(
         schema.id_column,
         "p_default",
         (F.col("p_default") >= F.lit(cutoff)).cast("int").alias("decision"),

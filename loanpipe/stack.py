@@ -584,8 +584,9 @@ def run_pipeline(run_date: str, keep: bool = False, mode: str | None = None) -> 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["start", "stop", "status", "env", "run"])
-    parser.add_argument("--date", help="run: the run date (default: today, UTC)")
+    parser.add_argument("command", choices=["start", "stop", "status", "env", "run", "scores"])
+    parser.add_argument("--date", help="run: the run date (default: today, UTC); scores: the date (default: latest)")
+    parser.add_argument("--out", help="scores: CSV file to write (default: stdout)")
     parser.add_argument("--keep", action="store_true", help="run: leave the stack up afterwards")
     parser.add_argument("--json", action="store_true", help="env: print a JSON object instead of export lines")
     parser.add_argument("--no-airflow", action="store_true", help="start only sshd, the SMTP and the S3 server")
@@ -596,7 +597,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return _dispatch(args)
-    except (RuntimeError, subprocess.CalledProcessError, ValueError) as exc:
+    except (RuntimeError, subprocess.CalledProcessError, ValueError) as exc:  # StorageError is a RuntimeError
         detail = exc.stderr if isinstance(exc, subprocess.CalledProcessError) else ""
         print(f"stack {args.command} failed: {exc} {detail or ''}".strip(), file=sys.stderr)
         return 1
@@ -615,6 +616,12 @@ def _dispatch(args: argparse.Namespace) -> int:
                                              args.storage), indent=2))
     elif args.command == "stop":
         print(json.dumps(stop(), indent=2))
+    elif args.command == "scores":  # the business's fetch, against whatever lake the stack was set up with
+        from loanpipe import fetch_scores
+
+        info = fetch_scores.fetch(stack_lake(), args.date, args.out)
+        print(f"fetched {info['rows']} scores of {info['run_date']} from {info['source']} -> {info['out']}",
+              file=sys.stderr)
     elif args.command == "status":
         print(json.dumps(status(), indent=2))
     elif args.json:

@@ -114,6 +114,10 @@ def test_labels_are_not_used_for_scoring(cfg: Config, spark) -> None:
     assert np.array_equal(base["p_default"].to_numpy(), again["p_default"].to_numpy())
     without = score_batch(batch.drop("loss", "default"), champion, schema, 0.5, when).count()
     assert without == batch.count()
+    # the two Spark scoring paths give the same probabilities
+    by_pandas = score_batch(batch, champion, schema, 0.5, when, udf="pandas").select("id", "p_default")
+    assert np.allclose(by_pandas.toPandas().sort_values("id")["p_default"].to_numpy(), base["p_default"].to_numpy(),
+                       rtol=0, atol=1e-12)
 
 
 def test_rerun_replaces_outputs_and_adds_nothing_twice(cfg: Config, spark) -> None:
