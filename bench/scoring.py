@@ -1,88 +1,140 @@
-"""Scoring throughput: the pipeline's Spark path (read -> preprocess -> mapInPandas CatBoost -> write) against
-plain CatBoost ``predict_proba`` on an in-memory array (the hardware's limit), on the same rows.
+"""Scoring throughput, read to write, over the same Parquet batches at 1x, 4x and 16x the Kaggle test size
+(31,642 rows x 772 columns, copies with new ids), by every path we have, against the hardware's limit:
 
-    .venv/bin/python bench/scoring.py --lake var/lake [--repeat 3]
+* catboost-spark's model ``transform`` (skipped, and said so, when its JVM package does not resolve here);
+* the pipeline's path with ``mapInArrow`` (the default) and with ``mapInPandas``: read the batch's Parquet
+  (only id + the model's raw columns), preprocess as Spark columns, broadcast CatBoost model, write Parquet;
+* the limit: CatBoost ``predict_proba`` on an in-memory float matrix of the same rows (no I/O, no Spark).
 
-Needs a lake with a champion (run the app once). Scores all of ``test/``. Prints a table (median of --repeat
-runs) and writes bench/results/scoring.json.
+All in one Spark session (local[2]), median of ``--repeat`` runs after a warm-up; ratios are to the limit.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
-import json
-import platform
-import statistics
-import sys
 import time
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.common import WORK, header, median, save, table
+
+SCALES = (1, 4, 16)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lake", default=str(ROOT / "var" / "lake"))
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args(argv)
+def scaled_inputs(test_uri: str, scales: tuple[int, ...]) -> dict[int, Path]:
+    """var/bench/scoring-<k>x/: k copies of test/ with ids shifted (written once with pyarrow, then reused)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
 
-    import catboost
-    import pyspark
+    out: dict[int, Path] = {}
+    table_ = None
+    for k in scales:
+        folder = WORK / f"scoring-{k}x"
+        done = folder / "_SUCCESS"
+        if not done.exists():
+            if table_ is None:
+                table_ = ds.dataset(test_uri, format="parquet").to_table()
+            folder.mkdir(parents=True, exist_ok=True)
+            for j in range(k):
+                ids = pc.add(table_.column("id"), pa.scalar(j * 1_000_000_000, table_.schema.field("id").type))
+                pq.write_table(table_.set_column(table_.schema.get_field_index("id"), "id", ids),
+                               folder / f"part-{j:03d}.parquet", use_dictionary=False)
+            done.write_text("")
+        out[k] = folder
+    return out
+
+
+def run(info: dict[str, Any], lake_root: str, repeat: int, scales: tuple[int, ...] = SCALES) -> dict[str, Any]:
+    import numpy as np
 
     from loanpipe import storage
     from loanpipe.config import load_config
     from loanpipe.ingest import read_lake_schema
     from loanpipe.model import champion_version, load_model
     from loanpipe.scoring import score_batch
-    from loanpipe.session import get_spark
+    from loanpipe.session import get_spark, jvm_class_available, jvm_status
 
-    cfg = load_config().replace(storage={"root": args.lake})
+    cfg = load_config(environ={}).replace(storage={"root": lake_root}, spark={"master": "local[2]"})
     lake = storage.open_lake(cfg.storage)
-    schema = read_lake_schema(lake)
-    bundle = load_model(lake, champion_version(lake))
-    spark = get_spark(cfg, app_name="bench-scoring", packages=[])
-    test_uri = lake.uri(storage.TEST)
-    rows = spark.read.parquet(test_uri).count()
-    out_uri = lake.uri(storage.STAGING, "bench-scoring")
+    version = champion_version(lake)
+    if version is None:
+        raise RuntimeError(f"{lake_root} has no champion: run the cycle benchmark first (python -m bench cycle)")
+    schema, bundle = read_lake_schema(lake), load_model(lake, version)
+    inputs = scaled_inputs(lake.uri(storage.TEST), scales)
+    spark = get_spark(cfg, app_name="bench-scoring")
+    print(header(f"scoring throughput, read to write (median of {repeat}; model {version}, "
+                 f"{len(bundle.spec.features)} features from {len(bundle.spec.raw_features)} raw columns)", info),
+          flush=True)
+    when = dt.datetime.now(dt.UTC)
+    out_uri = str(WORK / "scoring-out")
 
-    def spark_path() -> float:
+    def spark_path(udf: str, src: Path) -> float:
         start = time.perf_counter()
-        batch = spark.read.parquet(test_uri)
-        score_batch(batch, bundle, schema, 0.5, dt.datetime.now(dt.UTC)).write.mode("overwrite").parquet(out_uri)
+        batch = spark.read.parquet(str(src))
+        score_batch(batch, bundle, schema, 0.5, when, udf).write.mode("overwrite").parquet(out_uri)
         return time.perf_counter() - start
 
-    frame = spark.read.parquet(test_uri).select(*bundle.spec.raw_features).toPandas()
-    x = bundle.spec.transform_pandas(frame)[bundle.spec.features]
-    model = bundle.predictor()
+    catboost_spark = jvm_class_available(spark, "ai.catboost.spark.CatBoostClassificationModel")
 
-    def limit() -> float:
+    def catboost_spark_path(src: Path) -> float:
+        from catboost_spark import CatBoostClassificationModel  # noqa: PLC0415 - only where it resolves
+        from pyspark.ml.feature import VectorAssembler
+
+        model_path = WORK / "model.cbm"
+        model_path.write_bytes(bundle.native)
+        model = CatBoostClassificationModel.loadNativeModel(str(model_path))
         start = time.perf_counter()
-        model.predict_proba(x)
+        batch = spark.read.parquet(str(src)).select("id", *bundle.spec.spark_columns())
+        assembled = VectorAssembler(inputCols=list(bundle.spec.features), outputCol="features").transform(batch)
+        model.transform(assembled).select("id", "probability").write.mode("overwrite").parquet(out_uri)
         return time.perf_counter() - start
 
-    spark_path()  # warm-up: JVM, codegen, Python workers
-    limit()
-    results = {}
-    for name, fn in (("spark: read, preprocess, mapInPandas CatBoost, write", spark_path),
-                     ("limit: CatBoost predict_proba on an in-memory frame", limit)):
-        times = [fn() for _ in range(args.repeat)]
-        results[name] = {"median_s": round(statistics.median(times), 3), "rows_per_s": round(rows / statistics.median(times))}
+    base = spark.read.parquet(str(inputs[scales[0]])).select(*bundle.spec.raw_features).toPandas()
+    x1 = bundle.spec.transform_pandas(base)[bundle.spec.features].to_numpy(dtype=np.float64)
+    predictor = bundle.predictor()
+    results: list[dict[str, Any]] = []
+    for k in scales:
+        rows = spark.read.parquet(str(inputs[k])).count()
+        x = np.tile(x1, (k, 1))
+        paths: dict[str, Any] = {
+            "pipeline: mapInArrow (default)": lambda src=inputs[k]: spark_path("arrow", src),
+            "pipeline: mapInPandas": lambda src=inputs[k]: spark_path("pandas", src),
+            "limit: predict_proba in memory": lambda x=x: _timed(lambda: predictor.predict_proba(x)),
+        }
+        if catboost_spark:
+            paths["catboost-spark transform"] = lambda src=inputs[k]: catboost_spark_path(src)
+        for name, fn in paths.items():
+            fn()  # warm-up (JVM code generation, Python workers, model load)
+            times = [fn() for _ in range(repeat)]
+            results.append({"scale": k, "rows": rows, "path": name, "median_s": median(times),
+                            "rows_per_s": round(rows / median(times))})
+        if not catboost_spark:
+            status = jvm_status().get("catboost", {})
+            results.append({"scale": k, "rows": rows, "path": "catboost-spark transform", "median_s": None,
+                            "rows_per_s": None, "skipped": f"not measured: {status.get('error', 'not on the classpath')}"})
+        print(f"   {k}x done", flush=True)
+    spark.stop()
     lake.remove(out_uri)
-    limit_rate = results["limit: CatBoost predict_proba on an in-memory frame"]["rows_per_s"]
-    header = (f"scoring {rows} rows x {len(bundle.spec.features)} model features | pyspark {pyspark.__version__}, "
-              f"catboost {catboost.__version__}, python {platform.python_version()}, {platform.machine()}, "
-              f"median of {args.repeat}")
-    print(header)
-    print(f"{'path':<58} {'median s':>9} {'rows/s':>10} {'vs limit':>9}")
-    for name, r in results.items():
-        print(f"{name:<58} {r['median_s']:>9.3f} {r['rows_per_s']:>10} {r['rows_per_s'] / limit_rate:>9.3f}")
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "scoring.json").write_text(json.dumps({"header": header, "rows": rows, "results": results}, indent=2))
-    return 0
+
+    limit = {r["scale"]: r["rows_per_s"] for r in results if r["path"].startswith("limit")}
+    rows_out = []
+    for r in results:
+        ratio = "" if r["rows_per_s"] is None else f"{r['rows_per_s'] / limit[r['scale']]:.3f}"
+        rows_out.append([r["path"], f"{r['scale']}x", r["rows"],
+                         r["median_s"] if r["median_s"] is not None else "skipped",
+                         r["rows_per_s"] if r["rows_per_s"] is not None else "-", ratio])
+    print(table(["path", "size", "rows", "median s", "rows/s", "vs limit"], rows_out))
+    skipped = [r["skipped"] for r in results if "skipped" in r]
+    if skipped:
+        print(f"   catboost-spark: {skipped[0]}")
+    result = {"machine": info, "repeat": repeat, "model": version, "results": results}
+    print(f"   -> {save('scoring', result)}\n", flush=True)
+    return result
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _timed(fn: Any) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start

@@ -535,7 +535,7 @@ def ingest_demo_lake(rows: int | None = None) -> dict[str, Any]:
     return json.loads(out.stdout)
 
 
-def run_pipeline(run_date: str, keep: bool = False, mode: str | None = None) -> dict[str, Any]:
+def run_pipeline(run_date: str, keep: bool = False, mode: str | None = None, rows: int | None = None) -> dict[str, Any]:
     """The README's main command: stack up, demo lake, dag_new_data then dag_app for ``run_date`` through the
     real scheduler, then where the scores, artifacts and email are."""
     from loanpipe.storage import parse_run_date
@@ -545,7 +545,7 @@ def run_pipeline(run_date: str, keep: bool = False, mode: str | None = None) -> 
     print("stack: starting sshd (master node), SMTP server, Airflow ...", flush=True)
     start(airflow=True, mode=mode)
     try:
-        lake_info = ingest_demo_lake()
+        lake_info = ingest_demo_lake(rows)
         print(f"lake: {lake_info['paths']['train']} ... ({lake_info['rows']} rows"
               f"{', already there' if 'skipped' in lake_info else ''})", flush=True)
         results = []

@@ -13,7 +13,8 @@ mkdir -p "$STAMPS"
 log() { printf '[bootstrap] %s\n' "$*"; }
 
 # 1. Debian packages ------------------------------------------------------------------------------------------
-DEB_PACKAGES=(openjdk-17-jre-headless openssh-server openssh-client python3-venv procps make)
+# chromium + chromium-driver: the headless browser of scripts/take_screens.py (screens/ and its test)
+DEB_PACKAGES=(openjdk-17-jre-headless openssh-server openssh-client python3-venv procps make chromium chromium-driver)
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

@@ -1,0 +1,60 @@
+"""The benchmarks, one command: ``python -m bench`` (or ``make bench``), about 25 minutes on 2 cores.
+
+    python -m bench [cycle] [scoring] [ingest]   [--repeat N] [--sizes 6592,26368,105471]
+
+* cycle   -- the daily cycle at 1x, 4x, 16x the rows (16x = the Kaggle size): per step, total, peak memory
+* scoring -- rows/s read to write by each scoring path at 1x, 4x, 16x the Kaggle test size, vs the limit
+* ingest  -- reading the same data as CSV (inferred / given schema) and as Parquet
+
+Tables are printed and written as JSON under bench/results/ (with the versions and the machine); the lakes and
+inputs live under var/bench/ and are reused by the next run. Nothing here is a test: numbers, not verdicts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from bench import common
+
+SECTIONS = ("cycle", "scoring", "ingest")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sections", nargs="*", help=f"any of {', '.join(SECTIONS)} (default: all)")
+    parser.add_argument("--repeat", type=int, default=3, help="measured runs per figure (median), default 3")
+    parser.add_argument("--sizes", default="6592,26368,105471",
+                        help="lake rows for the cycle: 1x, 4x, 16x (default: the Kaggle size is 16x)")
+    args = parser.parse_args(argv)
+    sections = args.sections or list(SECTIONS)
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    sizes = [int(s) for s in args.sizes.split(",")]
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    common.WORK.mkdir(parents=True, exist_ok=True)
+    info = common.machine()
+    started = time.monotonic()
+    kaggle_lake = str(common.WORK / f"lake-{sizes[-1]}")
+    if "cycle" in sections:
+        from bench import cycle
+
+        cycle.run(info, sizes, args.repeat)
+    if "scoring" in sections:
+        from bench import scoring
+
+        scoring.run(info, kaggle_lake, args.repeat)
+    if "ingest" in sections:
+        from bench import ingest_formats
+
+        ingest_formats.run(info, kaggle_lake, args.repeat)
+    print(f"benchmarks done in {(time.monotonic() - started) / 60:.1f} min", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""The daily cycle (data_gen + score + evaluate + retrain + compare + artifacts) at 1x, 4x and 16x the rows,
+16x being the Kaggle size (105,471 rows x 769 features).
+
+Each size gets its own lake under var/bench/ (ingested once, kept between runs; batches, scores and models are
+reset first, so every bench run starts from the same state). Per size: one bootstrap cycle (the first day: the
+champion is discovered and trained) and ``--repeat`` daily cycles (champion exists); figures are medians of the
+daily cycles. Each job runs as its own process, exactly as spark-submit would run it, measured by wall time and
+the peak RSS of its process tree (Spark's JVM included).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from bench.common import PY, WORK, header, json_tail, median, run_measured, save, table
+
+KAGGLE_ROWS = 105_471
+STEPS = ["check", "champion", "score", "evaluate", "train_sup", "challenger", "compare"]
+
+
+def lake_env(rows: int) -> dict[str, str]:
+    return {"LOANPIPE__STORAGE__ROOT": str(WORK / f"lake-{rows}"), "LOANPIPE__SPARK__MASTER": "local[2]",
+            "SPARK_LOCAL_IP": "127.0.0.1"}
+
+
+def prepare_lake(rows: int) -> dict[str, Any]:
+    """Ingest ``rows`` synthetic rows (skipped when that lake is already there); reset everything downstream."""
+    from loanpipe import ingest
+    from loanpipe.config import load_config
+    from loanpipe.storage import open_lake
+
+    env = lake_env(rows)
+    lake = open_lake(load_config(environ=env).storage)
+    ingest.reset_downstream(lake)
+    out = run_measured([PY, "-m", "loanpipe.ingest", "--rows", str(rows)], env)
+    summary = json_tail(out["stdout"])
+    return {"rows": rows, "train": summary["split"]["train"]["rows"], "test": summary["split"]["test"]["rows"],
+            "ingest_seconds": None if "skipped" in summary else out["seconds"]}
+
+
+def one_cycle(rows: int, run_date: str) -> dict[str, Any]:
+    env = lake_env(rows)
+    gen = run_measured([PY, "data_gen/data_gen.py", "--run-date", run_date], env)
+    app = run_measured([PY, "spark/app.py", "--run-date", run_date], env)
+    summary = json_tail(app["stdout"])
+    return {"run_date": run_date, "batch_rows": json_tail(gen["stdout"])["rows"], "data_gen": gen["seconds"],
+            "app": app["seconds"], "total": round(gen["seconds"] + app["seconds"], 2),
+            "peak_rss_gib": max(gen["peak_rss_gib"], app["peak_rss_gib"]),
+            "steps": {k: summary["seconds"].get(k) for k in STEPS}, "auc": summary["evaluation"]["roc_auc"]}
+
+
+def run(info: dict[str, Any], sizes: list[int], repeat: int) -> dict[str, Any]:
+    print(header(f"daily cycle and its scaling (bootstrap + median of {repeat} daily cycles per size)", info),
+          flush=True)
+    base = dt.date(2030, 1, 1)
+    per_size = []
+    for rows in sizes:
+        lake = prepare_lake(rows)
+        cycles = [one_cycle(rows, (base + dt.timedelta(days=i)).isoformat()) for i in range(repeat + 1)]
+        daily = cycles[1:]
+        per_size.append({
+            **lake, "bootstrap": cycles[0], "daily": daily,
+            "median": {"data_gen": median([c["data_gen"] for c in daily]), "app": median([c["app"] for c in daily]),
+                       "total": median([c["total"] for c in daily]),
+                       "steps": {k: median([c["steps"][k] or 0 for c in daily]) for k in STEPS},
+                       "batch_rows": daily[0]["batch_rows"]},
+            "peak_rss_gib": max(c["peak_rss_gib"] for c in cycles),
+        })
+        print(f"   {rows:,} rows: bootstrap {cycles[0]['total']} s, daily median {per_size[-1]['median']['total']} s",
+              flush=True)
+
+    full = per_size[-1]
+    print(f"\nFull cycle at {full['rows']:,} rows (train {full['train']:,}, batch {full['median']['batch_rows']:,}); "
+          f"seconds, median of {repeat} daily cycles; the bootstrap column is the first day")
+    rows_ = [["data_gen (sample the batch)", full["median"]["data_gen"], full["bootstrap"]["data_gen"]]]
+    rows_ += [[f"app: {k}", full["median"]["steps"][k], full["bootstrap"]["steps"][k] or 0.0] for k in STEPS]
+    rows_ += [["app: process (Spark start, imports, exit)",
+               round(full["median"]["app"] - sum(full["median"]["steps"].values()), 2),
+               round(full["bootstrap"]["app"] - sum(v or 0 for v in full["bootstrap"]["steps"].values()), 2)]]
+    rows_ += [["total wall time", full["median"]["total"], full["bootstrap"]["total"]],
+              ["peak RSS of a job, GiB", max(c["peak_rss_gib"] for c in full["daily"]),
+               full["bootstrap"]["peak_rss_gib"]]]
+    print(table(["step", "daily", "bootstrap"], rows_))
+
+    one = per_size[0]
+    print("\nScaling: the daily cycle at 1x, 4x, 16x the rows (time ratio must stay <= rows ratio + 12.5%)")
+    scale_rows = []
+    for s in per_size:
+        ratio_rows = s["rows"] / one["rows"]
+        ratio_time = s["median"]["total"] / one["median"]["total"]
+        scale_rows.append([f"{ratio_rows:.0f}x", s["rows"], s["median"]["batch_rows"], s["median"]["total"],
+                           f"{ratio_time:.2f}", s["bootstrap"]["total"], s["peak_rss_gib"],
+                           "ok" if ratio_time <= ratio_rows * 1.125 else "SLOWER THAN LINEAR"])
+    print(table(["size", "rows", "batch", "daily s", "time ratio", "bootstrap s", "peak GiB", "linear?"], scale_rows))
+    result = {"machine": info, "repeat": repeat, "sizes": per_size}
+    print(f"   -> {save('cycle', result)}\n", flush=True)
+    return result

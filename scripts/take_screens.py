@@ -1,0 +1,214 @@
+"""Screenshots of a real run, for the README: the pipeline runs on the local stack (S3 mode: the lake in the stack's
+MinIO bucket), then a real headless browser (Debian's Chromium, driven by Selenium through Debian's
+chromedriver; nothing is downloaded) photographs what a user would look at.
+
+    .venv/bin/python scripts/take_screens.py [--date 2026-11-29] [--rows 20000] [--out screens] [--keep]
+
+Writes PNG files named by what they show (see SHOTS) and screens/manifest.json (date, versions, what each shows).
+The stack is stopped afterwards unless --keep. Ports and the stack folder follow the usual LOANPIPE_* variables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import json
+import mailbox
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from loanpipe import stack, storage  # noqa: E402
+
+WIDTH, HEIGHT = 1440, 900
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+SHOTS = {
+    "01_data_notebook_eda.png": "model/model.ipynb: the data (target, missingness, column kinds)",
+    "02_new_data_email.png": "dag_new_data's email: the batch sampled for the date",
+    "03_baseline_model_notebook.png": "model/model.ipynb: cross-validated AUC of raw, selected and engineered features",
+    "04_spark_model_notebook.png": "spark/spark_model.ipynb: the same on PySpark, checked against pandas",
+    "05_storage_bucket.png": "the lake's folders in the S3 bucket (MinIO console)",
+    "06_storage_run_artifacts.png": "a run's artifacts in the bucket: metrics, plots, summary",
+    "07_storage_models.png": "versioned models and the champion pointer in the bucket",
+    "08_roc_curve.png": "ROC curve of the champion on the day's batch (artifact of the run)",
+    "09_score_histogram.png": "score histogram by true class (artifact of the run)",
+    "10_airflow_dag_list.png": "Airflow: the pipeline's DAGs",
+    "11_airflow_dag_new_data_run.png": "Airflow: a successful dag_new_data run",
+    "12_airflow_dag_app_run.png": "Airflow: a successful dag_app run",
+    "13_airflow_spark_submit_log.png": "Airflow: the spark-submit task's log (the job on the master node over SSH)",
+    "14_airflow_connections.png": "Airflow: connections (SSH with pinned host key, SMTP, S3), secrets masked",
+    "15_email_report.png": "dag_app's email report as received (HTML, ROC inline)",
+}
+
+
+def browser() -> Any:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                f"--window-size={WIDTH},{HEIGHT}", "--hide-scrollbars", "--force-device-scale-factor=1"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver.set_window_size(WIDTH, HEIGHT)
+    # the viewport, not the window, must be WIDTH x HEIGHT
+    inner = driver.execute_script("return [window.innerWidth, window.innerHeight]")
+    driver.set_window_size(2 * WIDTH - inner[0], 2 * HEIGHT - inner[1])
+    return driver
+
+
+def wait_text(driver: Any, text: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if text in driver.find_element("tag name", "body").text:
+                time.sleep(1.0)  # let charts and late requests settle
+                return
+        except Exception:  # noqa: BLE001 - the page is still loading
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{driver.current_url} did not show {text!r} within {seconds:.0f} s")
+
+
+def shoot(driver: Any, out: Path, name: str) -> None:
+    driver.save_screenshot(str(out / name))
+    print(f"  {name}", flush=True)
+
+
+def scroll_to(driver: Any, text: str) -> None:
+    el = driver.find_element("xpath", f"//*[self::h1 or self::h2 or self::h3 or self::p][contains(., {json.dumps(text)})]")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", el)
+    time.sleep(0.3)
+
+
+def notebook_html(path: Path, work: Path) -> Path:
+    out = subprocess.run([str(ROOT / ".venv" / "bin" / "jupyter"), "nbconvert", "--to", "html", "--output-dir",
+                          str(work), str(path)], capture_output=True, text=True, timeout=300)
+    if out.returncode != 0:
+        raise RuntimeError(f"nbconvert {path} failed: {out.stderr[-1000:]}")
+    return work / (path.stem + ".html")
+
+
+def email_html(box: Path, subject_part: str, work: Path) -> Path:
+    """The newest message whose subject contains ``subject_part``, as an HTML file with its inline images."""
+    messages = [m for m in mailbox.Maildir(str(box), factory=None, create=False) if subject_part in (m["Subject"] or "")]
+    if not messages:
+        raise RuntimeError(f"no email with {subject_part!r} in {box}")
+    msg = sorted(messages, key=lambda m: m["Date"] or "")[-1]
+    html = next(p.get_payload(decode=True).decode() for p in msg.walk() if p.get_content_type() == "text/html")
+    for part in msg.walk():
+        cid = (part.get("Content-ID") or "").strip("<>")
+        if cid and part.get_content_maintype() == "image":
+            data = base64.b64encode(part.get_payload(decode=True)).decode()
+            html = html.replace(f"cid:{cid}", f"data:{part.get_content_type()};base64,{data}")
+    head = (f"<div style='font:14px sans-serif;border-bottom:1px solid #ccc;padding:8px;margin-bottom:8px'>"
+            f"<b>From:</b> {msg['From']}<br><b>To:</b> {msg['To']}<br><b>Subject:</b> {msg['Subject']}</div>")
+    path = work / f"mail-{abs(hash(subject_part))}.html"
+    path.write_text(f"<html><body style='font-family:sans-serif;margin:16px'>{head}{html}</body></html>")
+    return path
+
+
+def minio_pages(driver: Any, out: Path, run_date: str) -> None:
+    keys = stack.s3_credentials()
+    console = f"http://127.0.0.1:{stack.S3_PORT + 1}"
+    driver.get(f"{console}/login")
+    wait_text(driver, "Login", 60)
+    driver.find_element("id", "accessKey").send_keys(keys["access_key"])
+    driver.find_element("id", "secretKey").send_keys(keys["secret_key"])
+    driver.find_element("xpath", "//button[@type='submit']").click()
+    time.sleep(3)
+
+    def browse(prefix: str, expect: str, name: str) -> None:
+        encoded = base64.b64encode(prefix.encode()).decode()
+        driver.get(f"{console}/browser/{stack.S3_BUCKET}/{encoded}")
+        wait_text(driver, expect, 60)
+        shoot(driver, out, name)
+
+    browse("lake/", "test_sample_inference", "05_storage_bucket.png")
+    browse(f"lake/artifacts/runs/{run_date}/", "roc.png", "06_storage_run_artifacts.png")
+    browse("lake/artifacts/models/", "champion_history.json", "07_storage_models.png")
+
+
+def airflow_pages(driver: Any, out: Path, runs: dict[str, str]) -> None:
+    base = f"http://127.0.0.1:{stack.API_PORT}"
+    driver.get(f"{base}/dags")
+    wait_text(driver, "dag_new_data")
+    shoot(driver, out, "10_airflow_dag_list.png")
+    for dag_id, name in (("dag_new_data", "11_airflow_dag_new_data_run.png"), ("dag_app", "12_airflow_dag_app_run.png")):
+        driver.get(f"{base}/dags/{dag_id}/runs/{runs[dag_id]}")
+        wait_text(driver, "email_report")
+        shoot(driver, out, name)
+    driver.get(f"{base}/dags/dag_app/runs/{runs['dag_app']}/tasks/spark_submit_app")
+    wait_text(driver, "spark-submit", 90)
+    shoot(driver, out, "13_airflow_spark_submit_log.png")
+    driver.get(f"{base}/connections")
+    wait_text(driver, "loanpipe_ssh")
+    shoot(driver, out, "14_airflow_connections.png")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--date", default=dt.datetime.now(dt.UTC).date().isoformat())
+    parser.add_argument("--rows", type=int, help="demo lake rows (default: synthetic.rows, 20,000)")
+    parser.add_argument("--out", default=str(ROOT / "screens"))
+    parser.add_argument("--keep", action="store_true", help="leave the stack up afterwards")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    result = stack.run_pipeline(args.date, keep=True, mode="s3", rows=args.rows)
+    runs = {r["dag_id"]: r["run_id"] for r in result["dag_runs"]}
+    driver = None
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            driver = browser()
+            print("screenshots:", flush=True)
+            model_nb = notebook_html(ROOT / "model" / "model.ipynb", work)
+            driver.get(model_nb.as_uri())
+            wait_text(driver, "Baseline CatBoost")
+            scroll_to(driver, "EDA: target, missingness")
+            shoot(driver, out, "01_data_notebook_eda.png")
+            driver.get(email_html(stack.paths()["mail"], f"new data {args.date}", work).as_uri())
+            wait_text(driver, "New data batch")
+            shoot(driver, out, "02_new_data_email.png")
+            driver.get(model_nb.as_uri())
+            wait_text(driver, "Baseline CatBoost")
+            scroll_to(driver, "Cross-validated AUC")
+            shoot(driver, out, "03_baseline_model_notebook.png")
+            driver.get(notebook_html(ROOT / "spark" / "spark_model.ipynb", work).as_uri())
+            wait_text(driver, "The same model on PySpark")
+            scroll_to(driver, "Cross-validation on Spark folds")
+            shoot(driver, out, "04_spark_model_notebook.png")
+            minio_pages(driver, out, args.date)
+            lake = stack.stack_lake()
+            for artifact, name in (("roc.png", "08_roc_curve.png"), ("score_hist.png", "09_score_histogram.png")):
+                (out / name).write_bytes(lake.read_bytes(lake.uri(storage.ARTIFACTS, "runs", args.date, artifact)))
+                print(f"  {name} (the run's own plot)", flush=True)
+            airflow_pages(driver, out, runs)
+            driver.get(email_html(stack.paths()["mail"], f"scoring {args.date}", work).as_uri())
+            wait_text(driver, "ROC AUC")
+            shoot(driver, out, "15_email_report.png")
+    finally:
+        if driver is not None:
+            driver.quit()
+        if not args.keep:
+            stack.stop()
+    manifest = {"run_date": args.date, "storage": result["storage"], "auc": result["auc"], "status": result["status"],
+                "taken_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "seconds": round(time.monotonic() - started, 1), "shots": SHOTS}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    print(json.dumps({k: v for k, v in manifest.items() if k != "shots"}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
