@@ -31,6 +31,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -247,6 +248,7 @@ def env() -> dict[str, str]:
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{API_PORT}/execution/",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        "AIRFLOW__CORE__FERNET_KEY": fernet_key(),
         "AIRFLOW_CONN_LOANPIPE_SSH": json.dumps(ssh_conn),
         "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(smtp_conn),
         "AIRFLOW_CONN_LOANPIPE_S3": json.dumps(s3_conn),
@@ -410,14 +412,46 @@ def start_smtp() -> None:
     _wait_port(SMTP_PORT, "the SMTP server")
 
 
+def fernet_key() -> str:
+    """The stack's Fernet key (connections stored in Airflow's database are encrypted with it); mode 600."""
+    f = paths()["airflow"].parent / "fernet.key"
+    if not f.exists():
+        from cryptography.fernet import Fernet
+
+        f.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(f, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(Fernet.generate_key().decode())
+    return f.read_text().strip()
+
+
 def airflow_db_migrate(e: dict[str, str]) -> None:
     Path(e["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
     _run([venv_bin("airflow"), "db", "migrate"], env={**os.environ, **e}, timeout=600)
 
 
+def import_connections(e: dict[str, str]) -> None:
+    """Also store the connections in Airflow's database (encrypted with the stack's Fernet key), so the UI lists
+    them (with secrets masked). The AIRFLOW_CONN_* variables hold the same values and take precedence."""
+    conns = {}
+    for key, value in e.items():
+        if key.startswith("AIRFLOW_CONN_"):
+            conn = json.loads(value)
+            conn["extra"] = json.dumps(conn.get("extra", {}))
+            conns[key[len("AIRFLOW_CONN_"):].lower()] = conn
+    fd, tmp = tempfile.mkstemp(suffix=".json", dir=paths()["airflow"])  # mode 600
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(conns, fh)
+        _run([venv_bin("airflow"), "connections", "import", "--overwrite", tmp], env={**os.environ, **e}, timeout=300)
+    finally:
+        os.unlink(tmp)
+
+
 def start_airflow() -> None:
     e = env()
     airflow_db_migrate(e)
+    import_connections(e)
     for service in AIRFLOW_SERVICES:
         _start(f"airflow-{service}", [venv_bin("airflow"), service], e)
     _wait_port(API_PORT, "the Airflow api-server", 120)

@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -127,9 +128,11 @@ def minio_pages(driver: Any, out: Path, run_date: str) -> None:
     time.sleep(3)
 
     def browse(prefix: str, expect: str, name: str) -> None:
-        encoded = base64.b64encode(prefix.encode()).decode()
-        driver.get(f"{console}/browser/{stack.S3_BUCKET}/{encoded}")
+        driver.get(f"{console}/browser/{stack.S3_BUCKET}/{quote(prefix, safe='')}")
         wait_text(driver, expect, 60)
+        for button in driver.find_elements("xpath", "//button[normalize-space()='Acknowledge']"):
+            button.click()  # the console's one-time licence notice
+            time.sleep(0.5)
         shoot(driver, out, name)
 
     browse("lake/", "test_sample_inference", "05_storage_bucket.png")
@@ -147,7 +150,7 @@ def airflow_pages(driver: Any, out: Path, runs: dict[str, str]) -> None:
         wait_text(driver, "email_report")
         shoot(driver, out, name)
     driver.get(f"{base}/dags/dag_app/runs/{runs['dag_app']}/tasks/spark_submit_app")
-    wait_text(driver, "spark-submit", 90)
+    wait_text(driver, "serving_after_run", 90)  # the end of the job's run summary, streamed back over SSH
     shoot(driver, out, "13_airflow_spark_submit_log.png")
     driver.get(f"{base}/connections")
     wait_text(driver, "loanpipe_ssh")
@@ -164,10 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    result = stack.run_pipeline(args.date, keep=True, mode="s3", rows=args.rows)
-    runs = {r["dag_id"]: r["run_id"] for r in result["dag_runs"]}
     driver = None
     try:
+        result = stack.run_pipeline(args.date, keep=True, mode="s3", rows=args.rows)
+        runs = {r["dag_id"]: r["run_id"] for r in result["dag_runs"]}
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             driver = browser()
