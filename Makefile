@@ -7,7 +7,7 @@ RUN_DATE ?=
 ARGS ?=
 RUN_DATE ?=
 
-.PHONY: setup run run-s3 scores jobs stack-up stack-down ingest notebooks test test-fast bench clean help
+.PHONY: setup run run-s3 scores screens jobs stack-up stack-down ingest notebooks test test-fast bench clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/' | expand -t 16
@@ -41,6 +41,9 @@ test: setup  ## the whole test suite (what CI runs)
 
 test-fast: setup  ## the tests that need no Spark
 	@scripts/run_tests.sh -m "not spark" $(PYTEST_ARGS)
+
+screens: setup  ## run the pipeline (S3 mode) and photograph it with headless Chromium into screens/
+	@.venv/bin/python scripts/take_screens.py $(ARGS)
 
 notebooks: setup  ## execute both notebooks on the default data (100,000 rows) and keep the outputs in place
 	@.venv/bin/papermill model/model.ipynb model/model.ipynb -k loanpipe --cwd model

@@ -6,7 +6,8 @@
   (only id + the model's raw columns), preprocess as Spark columns, broadcast CatBoost model, write Parquet;
 * the limit: CatBoost ``predict_proba`` on an in-memory float matrix of the same rows (no I/O, no Spark).
 
-All in one Spark session (local[2]), median of ``--repeat`` runs after a warm-up; ratios are to the limit.
+All in one Spark session (local[2]); after a warm-up of each path the runs are interleaved (path A, B, C,
+A, B, C, ...) and each figure is the median of ``--repeat`` runs; ratios are to the limit.
 """
 
 from __future__ import annotations
@@ -105,11 +106,15 @@ def run(info: dict[str, Any], lake_root: str, repeat: int, scales: tuple[int, ..
         }
         if catboost_spark:
             paths["catboost-spark transform"] = lambda src=inputs[k]: catboost_spark_path(src)
-        for name, fn in paths.items():
+        for fn in paths.values():
             fn()  # warm-up (JVM code generation, Python workers, model load)
-            times = [fn() for _ in range(repeat)]
-            results.append({"scale": k, "rows": rows, "path": name, "median_s": median(times),
-                            "rows_per_s": round(rows / median(times))})
+        times: dict[str, list[float]] = {name: [] for name in paths}
+        for _ in range(repeat):  # interleaved, so drift in the machine's speed hits every path alike
+            for name, fn in paths.items():
+                times[name].append(fn())
+        for name, t in times.items():
+            results.append({"scale": k, "rows": rows, "path": name, "median_s": median(t),
+                            "rows_per_s": round(rows / median(t)), "runs_s": [round(x, 3) for x in t]})
         if not catboost_spark:
             status = jvm_status().get("catboost", {})
             results.append({"scale": k, "rows": rows, "path": "catboost-spark transform", "median_s": None,

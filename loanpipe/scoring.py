@@ -3,9 +3,9 @@
 
 Only the id and the raw columns the model needs are read; the label is never selected. The native model is
 broadcast once and loaded once per Python worker; Arrow moves the (narrow) feature batches. ``mapInArrow``
-hands CatBoost a float matrix straight from the Arrow columns (no pandas frame per batch); it is the default
-because bench/scoring.py measured it faster (see the README). Models with categorical inputs use the pandas
-path, which keeps their string columns as they are.
+hands CatBoost a float matrix built from the Arrow columns instead of a pandas frame; bench/scoring.py measured it
+3-9% faster than ``mapInPandas`` at every size in interleaved runs (142k vs 131k rows/s read to write at 506k rows),
+so it is the default (``model.scoring_udf``). Models with categorical inputs always use the pandas path.
 """
 
 from __future__ import annotations

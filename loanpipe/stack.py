@@ -389,6 +389,11 @@ def _stop(name: str, sig: int = signal.SIGTERM, wait: float = 20.0) -> None:
 
 
 def _group_alive(pgid: int) -> bool:
+    try:  # reap our own exited children first: a zombie still "exists" for killpg
+        while os.waitpid(-pgid, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        pass
     try:
         os.killpg(pgid, 0)
         return True

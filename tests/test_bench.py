@@ -1,0 +1,31 @@
+"""The benchmark helpers (not the benchmarks: those print numbers, they do not pass or fail)."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from bench import common
+
+
+def test_table_aligns_and_formats() -> None:
+    text = common.table(["path", "rows", "s"], [["a", 1234567, 0.12345], ["longer name", 5, 1234.5]])
+    lines = text.splitlines()
+    assert lines[0].startswith("path") and set(lines[1]) <= {"-", " "}
+    assert "1,234,567" in lines[2] and "0.12" in lines[2] and "1,234" in lines[3]
+    assert len({len(line) for line in lines}) == 1  # every row as wide as the header
+
+
+def test_json_tail_takes_the_last_summary() -> None:
+    out = 'log line {not json\n{\n  "a": 1\n}\nnoise\n{\n  "rows": 3,\n  "x": {"y": 2}\n}\n'
+    assert common.json_tail(out) == {"rows": 3, "x": {"y": 2}}
+
+
+def test_run_measured_reports_time_memory_and_output() -> None:
+    code = "b = bytearray(200 * 2**20); import time; time.sleep(0.6); print('{\"ok\": true}')"
+    result = common.run_measured([sys.executable, "-c", code])
+    assert result["seconds"] >= 0.6 and result["peak_rss_gib"] >= 0.15
+    assert common.json_tail(result["stdout"]) == {"ok": True}
+    with pytest.raises(RuntimeError, match="exited 3"):
+        common.run_measured([sys.executable, "-c", "import sys; sys.exit(3)"])
