@@ -72,45 +72,54 @@ def save(name: str, payload: dict[str, Any]) -> Path:
     return path
 
 
+class PeakRSS:
+    """While in use, samples every 0.2 s the summed RSS of process ``pid`` and all its descendants (Spark's JVM
+    included) and keeps the largest sum in ``peak`` (bytes)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak, self._done = pid, 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        import psutil
+
+        while not self._done.is_set():
+            try:
+                root = psutil.Process(self.pid)
+                total = 0
+                for p in [root, *root.children(recursive=True)]:
+                    try:
+                        total += p.memory_info().rss
+                    except psutil.Error:
+                        pass
+                self.peak = max(self.peak, total)
+            except psutil.Error:
+                pass
+            self._done.wait(0.2)
+
+    def __enter__(self) -> "PeakRSS":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+
 def run_measured(cmd: list[str], env: dict[str, str] | None = None, timeout: float = 3600) -> dict[str, Any]:
     """Run ``cmd``; its wall time, the peak RSS of its whole process tree (JVM included), its stdout."""
-    import psutil
-
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.monotonic()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env={**os.environ, **(env or {})}, cwd=ROOT)
-        peak, done = 0, threading.Event()
-
-        def sample() -> None:
-            nonlocal peak
-            while not done.is_set():
-                try:
-                    root = psutil.Process(proc.pid)
-                    total = 0
-                    for p in [root, *root.children(recursive=True)]:
-                        try:
-                            total += p.memory_info().rss
-                        except psutil.Error:
-                            pass
-                    peak = max(peak, total)
-                except psutil.Error:
-                    pass
-                done.wait(0.2)
-
-        thread = threading.Thread(target=sample, daemon=True)
-        thread.start()
-        try:
+        with PeakRSS(proc.pid) as rss:
             rc = proc.wait(timeout)
-        finally:
-            done.set()
-            thread.join()
         seconds = time.monotonic() - start
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
     if rc != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {rc}:\n{stderr[-3000:]}")
-    return {"seconds": round(seconds, 2), "peak_rss_gib": round(peak / 2**30, 2), "stdout": stdout}
+    return {"seconds": round(seconds, 2), "peak_rss_gib": round(rss.peak / 2**30, 2), "stdout": stdout}
 
 
 def json_tail(stdout: str) -> dict[str, Any]:

@@ -11,41 +11,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
+from pathlib import Path
 
-import psutil
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import PeakRSS  # noqa: E402
 
 
 def measure(cmd: list[str]) -> dict[str, float]:
     start = time.monotonic()
     proc = subprocess.Popen(cmd)
-    peak = 0
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        root = psutil.Process(proc.pid)
-        while not done.is_set():
-            try:
-                procs = [root, *root.children(recursive=True)]
-                total = 0
-                for p in procs:
-                    try:
-                        total += p.memory_info().rss
-                    except psutil.Error:
-                        pass
-                peak = max(peak, total)
-            except psutil.Error:
-                pass
-            done.wait(0.2)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    rc = proc.wait()
-    done.set()
-    thread.join()
-    return {"returncode": rc, "seconds": round(time.monotonic() - start, 2), "peak_rss_mib": round(peak / 2**20, 1)}
+    with PeakRSS(proc.pid) as rss:
+        rc = proc.wait()
+    return {"returncode": rc, "seconds": round(time.monotonic() - start, 2), "peak_rss_mib": round(rss.peak / 2**20, 1)}
 
 
 def main() -> int:
