@@ -290,13 +290,16 @@ class S3Lake(Lake):
     def _head(self, key: str) -> bool:
         from botocore.exceptions import ClientError
 
-        try:
-            self.client.head_object(Bucket=self.bucket, Key=key)
-            return True
-        except ClientError as exc:
-            if str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
-                return False
-            return self._call("head", key, self.client.head_object, Bucket=self.bucket, Key=key) is not None
+        def head() -> bool:
+            try:
+                self.client.head_object(Bucket=self.bucket, Key=key)
+                return True
+            except ClientError as exc:
+                if str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
+                    return False
+                raise  # denied, endpoint trouble ...: translated by _call
+
+        return self._call("head", key, head)
 
     def exists(self, uri: str) -> bool:
         key = self._key(uri)

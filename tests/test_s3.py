@@ -146,6 +146,14 @@ def test_endpoint_down_fails_fast_after_retries(minio) -> None:  # noqa: ANN001
     assert time.monotonic() - started < 60
 
 
+def test_endpoint_gone_after_opening_is_a_storage_error_on_every_call(minio) -> None:  # noqa: ANN001
+    lake = open_lake(s3_storage(s3_endpoint=f"http://127.0.0.1:{_free_port()}"), minio["keys"], check=False)
+    for call in (lambda: lake.is_published(lake.uri("train")), lambda: lake.exists(lake.uri("train")),
+                 lambda: lake.list_partitions(storage.TEST_SAMPLE), lambda: lake.read_bytes(lake.uri("x.json"))):
+        with pytest.raises(StorageError, match="cannot reach the S3 endpoint"):
+            call()
+
+
 def test_no_credentials_at_all(minio, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(var, raising=False)
