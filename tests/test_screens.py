@@ -16,7 +16,7 @@ import pytest
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 ROOT = Path(__file__).resolve().parent.parent
 PORTS = {"LOANPIPE_SSH_PORT": "2233", "LOANPIPE_SMTP_PORT": "1033", "LOANPIPE_AIRFLOW_PORT": "28093",
-         "LOANPIPE_S3_PORT": "19033"}
+         "LOANPIPE_S3_PORT": "19037"}
 
 
 def png_size(path: Path) -> tuple[int, int]:
