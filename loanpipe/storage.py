@@ -136,8 +136,7 @@ class Lake:
         src, dst = self._local(staging), self._local(target)
         if not src.is_dir():
             raise StorageError(f"nothing to publish: staging folder {staging} does not exist")
-        files = sorted(str(f.relative_to(src)) for f in src.rglob("*") if f.is_file() and f.name != SUCCESS)
-        (src / SUCCESS).write_text(manifest_json(files))
+        (src / SUCCESS).write_text(manifest_json(self.data_files(staging)))
         dst.parent.mkdir(parents=True, exist_ok=True)
         old = None
         if dst.exists():
@@ -170,9 +169,12 @@ class Lake:
                                "failed; pick another date or rerun that date")
         files = parse_manifest(self.read_bytes(marker))
         if files is None:  # written by an older release or by Spark's committer: list the folder
-            files = sorted(k for k in self.list_files(uri) if k.rsplit("/", 1)[-1] != SUCCESS)
-            return [f"{uri.rstrip('/')}/{k}" for k in files]
+            files = self.data_files(uri)
         return [f"{uri.rstrip('/')}/{k}" for k in files]
+
+    def data_files(self, uri: str) -> list[str]:
+        """The files under ``uri`` (relative to it), its ``_SUCCESS`` marker left out."""
+        return [k for k in self.list_files(uri) if k.rsplit("/", 1)[-1] != SUCCESS]
 
     def list_files(self, uri: str) -> list[str]:
         """Every file under ``uri``, relative to it."""
@@ -373,7 +375,7 @@ class S3Lake(Lake):
         are restored from a backup and the old marker is put back, so the old version is intact.
         """
         src, dst = self._key(staging), self._key(target)
-        new = [k for k in self.list_files(staging) if k.rsplit("/", 1)[-1] != SUCCESS]
+        new = self.data_files(staging)
         if not new:
             raise StorageError(f"nothing to publish: staging folder {staging} is empty or does not exist")
         old = self.list_files(target)
