@@ -1,10 +1,11 @@
 """The benchmarks, one command: ``python -m bench`` (or ``make bench``), about 25 minutes on 2 cores.
 
-    python -m bench [cycle] [scoring] [ingest]   [--repeat N] [--sizes 6592,26368,105471]
+    python -m bench [cycle] [scoring] [ingest] [real_tables]   [--repeat N] [--sizes 6592,26368,105471]
 
 * cycle   -- the daily cycle at 1x, 4x, 16x the rows (16x = the Kaggle size): per step, total, peak memory
 * scoring -- rows/s read to write by each scoring path at 1x, 4x, 16x the Kaggle test size, vs the limit
 * ingest  -- reading the same data as CSV (inferred / given schema) and as Parquet
+* real_tables -- the champion vs plain CatBoost on real public credit tables (German credit, SBA loans 150k)
 
 Tables are printed and written as JSON under bench/results/ (with the versions and the machine); the lakes and
 inputs live under var/bench/ and are reused by the next run. Nothing here is a test: numbers, not verdicts.
@@ -19,7 +20,7 @@ import time
 
 from bench import common
 
-SECTIONS = ("cycle", "scoring", "ingest")
+SECTIONS = ("cycle", "scoring", "ingest", "real_tables")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import ingest_formats
 
         ingest_formats.run(info, kaggle_lake, args.repeat)
+    if "real_tables" in sections:
+        from bench import real_tables
+
+        real_tables.run(info)
     print(f"benchmarks done in {(time.monotonic() - started) / 60:.1f} min", flush=True)
     return 0
 

@@ -4,13 +4,17 @@ Steps (each timed in the run summary):
 
 1. **check** the batch ``test_sample/run_date=D`` against the lake's schema (missing/extra columns, types, null
    ids, no rows): a bad batch stops the run before anything is written; the champion and earlier outputs stay.
-2. **champion**: the model the champion pointer names; on the first run one is bootstrapped from ``train/``.
+2. **champion**: the model the champion pointer names; on the first run one is bootstrapped from ``train/``
+   (candidate feature sets compared by K-fold CV, a guard against plain CatBoost, a calibrated PD).
 3. **score** with the champion (label never read) -> ``test_sample_inference/run_date=D`` published atomically.
-4. **evaluate** on the batch's labels: ROC/PR AUC, Gini, KS, Brier, calibration, oracle AUC (synthetic data),
-   ROC and histogram PNGs, PSI drift of the score and each model feature against the training reference.
+4. **evaluate** on the batch's labels: ROC/PR AUC, Gini, KS, Brier, oracle AUC (synthetic data), calibration by
+   decile with the Jeffreys test, ROC, histogram and reliability PNGs, PSI drift of the score and each model
+   feature (categories included) against the training reference.
 5. **train_sup** = train + every published batch up to D, deduplicated by id (latest wins), columns by name;
    rebuilt whole each run, so a rerun adds nothing twice.
-6. **challenger** trained on train_sup minus the batch's validation rows; champion and challenger compared on
+6. **challenger** trained on train_sup minus the batch's validation rows, with the champion's features, or with
+   features chosen again by the CV comparison every ``model.rediscover_every_days`` or when a feature's PSI
+   exceeds ``model.rediscover_psi``; its own calibrator. Champion and challenger compared on
    those rows with the paired DeLong test; promoted only when better at the configured significance.
 7. **summary** JSON under ``artifacts/runs/D/`` with every number, path, version and duration; an AUC under
    the floor marks the run as an alert.
@@ -25,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from loanpipe import metrics, report, storage, training
+from loanpipe import calibration, metrics, report, storage, training
 from loanpipe.config import Config
 from loanpipe.engine import choose_engine
 from loanpipe.ingest import TRUTH_DIR, read_lake_schema
@@ -119,7 +123,8 @@ def rebuild_train_sup(lake: Lake, spark: Any, schema: DataSchema, run_date: dt.d
 
 
 def drift(scored: Any, batch: Any, bundle: ModelBundle, schema: DataSchema) -> dict[str, Any]:
-    """PSI of the score and of each numeric model feature: batch vs the model's training reference (one pass)."""
+    """PSI of the score and of each model feature (categories: frequent levels, other, unseen) against the model's
+    training reference, in one pass over the batch."""
     from pyspark.sql import functions as F
 
     ref = bundle.spec.reference
@@ -130,17 +135,22 @@ def drift(scored: Any, batch: Any, bundle: ModelBundle, schema: DataSchema) -> d
     for name, r in items:
         if not r:
             continue
-        edges = r["edges"]
         col = F.col(f"`{name}`")
-        conds = [col.isNull() | F.isnan(col)]
-        bounds = [-np.inf, *edges, np.inf]
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            cond = ~(col.isNull() | F.isnan(col))
-            if np.isfinite(lo):
-                cond = cond & (col >= F.lit(lo))
-            if np.isfinite(hi):
-                cond = cond & (col < F.lit(hi))
-            conds.append(cond)
+        if r.get("kind") == "categorical":
+            value = col.cast("string")
+            other = ~value.isin(r["levels"])
+            unseen = other & ~value.isin(r["seen"]) if r.get("seen") is not None else F.lit(False)
+            conds = [value == F.lit(level) for level in r["levels"]] + [other & ~unseen, unseen]
+        else:
+            conds = [col.isNull() | F.isnan(col)]
+            bounds = [-np.inf, *r["edges"], np.inf]
+            for lo, hi in zip(bounds[:-1], bounds[1:]):
+                cond = ~(col.isNull() | F.isnan(col))
+                if np.isfinite(lo):
+                    cond = cond & (col >= F.lit(lo))
+                if np.isfinite(hi):
+                    cond = cond & (col < F.lit(hi))
+                conds.append(cond)
         for k, cond in enumerate(conds):
             aggs.append(F.sum(cond.cast("long")).alias(f"_{len(layout)}_{k}"))
         layout.append((name, r, len(conds)))
@@ -219,7 +229,12 @@ def run(cfg: Config, lake: Lake, spark: Any, run_date: dt.date) -> dict[str, Any
         y, p = pdf[schema.label_column].to_numpy(dtype=int), pdf["p_default"].to_numpy(dtype=float)
         evaluation = metrics.classification_metrics(y, p, cfg.model.cutoff)
         evaluation["oracle_auc"] = oracle_auc(lake, spark, schema, labelled)
+        evaluation["calibration"] = calibration.summary(y, p)
         artifacts = {}
+        if len(y):
+            lake.write_bytes(run_uri(lake, run_date, "reliability.png"),
+                             report.reliability_png(evaluation["calibration"]["table"], f"Calibration, batch {run_date}"))
+            artifacts["reliability"] = run_uri(lake, run_date, "reliability.png")
         if evaluation["roc_auc"] is not None:
             lake.write_bytes(run_uri(lake, run_date, "roc.png"),
                              report.roc_png(y, {f"champion {champion.version}": p}, f"ROC, batch {run_date}"))
@@ -240,7 +255,8 @@ def run(cfg: Config, lake: Lake, spark: Any, run_date: dt.date) -> dict[str, Any
             F.abs(key) < int(cfg.model.validation_fraction * 10_000))
         sup_df = spark.read.parquet(lake.uri(storage.TRAIN_SUP))
         train_c = sup_df.join(holdout, on=schema.id_column, how="left_anti")
-        chall = training.challenger(cfg, spark, train_c, champion.spec, schema, engine, run_date)
+        rediscover = training.rediscover_reason(cfg, champion, run_date, drift_report)
+        chall = training.challenger(cfg, spark, train_c, champion, schema, engine, run_date, rediscover)
 
     with timer.step("compare"):
         decision = compare(cfg, spark, schema, batch, holdout, champion, chall)
@@ -265,12 +281,15 @@ def run(cfg: Config, lake: Lake, spark: Any, run_date: dt.date) -> dict[str, Any
         "engine": engine,
         "batch": {"path": batch_uri, "rows": batch_rows},
         "champion": {"version": champion.version, "bootstrapped": bootstrapped,
-                     "features": champion.spec.features, "pairs": [p["name"] for p in champion.spec.pairs]},
+                     "features": champion.spec.features, "pairs": [p["name"] for p in champion.spec.pairs],
+                     "calibration": (champion.spec.calibration or {}).get("method", "none"),
+                     **({"candidates": _candidate_table(champion)} if bootstrapped else {})},
         "scores": {"path": target, "rows": scored_rows, "cutoff": cfg.model.cutoff},
         "evaluation": evaluation,
         "drift": drift_report,
         "train_sup": sup,
-        "challenger": {"version": chall.version, **decision},
+        "challenger": {"version": chall.version, "features": chall.spec.features, "rediscovered": rediscover,
+                       **({"candidates": _candidate_table(chall)} if rediscover else {}), **decision},
         "serving_after_run": champion_version(lake),
         "artifacts": artifacts,
         "seconds": {**timer.seconds, "total": round((dt.datetime.now(dt.UTC) - started).total_seconds(), 2)},
@@ -278,6 +297,15 @@ def run(cfg: Config, lake: Lake, spark: Any, run_date: dt.date) -> dict[str, Any
     }
     lake.write_json(run_uri(lake, run_date, "summary.json"), summary)
     return summary
+
+
+def _candidate_table(bundle: ModelBundle) -> dict[str, Any]:
+    """The CV candidate table of a model's discovery, as the report shows it (feature lists shortened)."""
+    disc = bundle.metadata.get("discovery") or {}
+    rows = [{k: v for k, v in r.items() if k != "features"} | {"features": r["features"][:12]}
+            for r in disc.get("candidates", [])]
+    return {"rows": rows, "decision": disc.get("decision", {}),
+            "calibration": {k: disc.get("calibration", {}).get(k) for k in ("method", "reason", "before", "after")}}
 
 
 def compare(cfg: Config, spark: Any, schema: DataSchema, batch: Any, holdout: Any, champion: ModelBundle,

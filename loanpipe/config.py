@@ -85,11 +85,15 @@ class TargetRule:
     """The rule that turns the raw target into the binary label: ``target <op> threshold``."""
 
     op: str = ">"
-    threshold: float = 0.0
+    # A number, or a text for text targets ("target equals bad": ``{op: "==", threshold: bad}``).
+    threshold: float | str = 0.0
 
     def __post_init__(self) -> None:
         if self.op not in (">", ">=", "<", "<=", "==", "!="):
             raise ConfigError(f"schema.target_rule.op must be one of > >= < <= == != (got {self.op!r})")
+        if isinstance(self.threshold, str) and self.op not in ("==", "!="):
+            raise ConfigError(f"schema.target_rule: a text threshold ({self.threshold!r}) needs op == or != "
+                              f"(got {self.op!r})")
 
 
 @dataclass(frozen=True)
@@ -98,18 +102,23 @@ class SchemaConfig:
 
     ``feature_columns`` None means every column except the id, the target and ``exclude_columns``.
     Categorical columns are stored as strings in the lake (string categoricals work as they are);
-    every other feature is stored as a double.
+    every other feature is stored as a double. ``id_column`` None: the file has no id, and ingest derives a
+    stable one (column ``row_id``) from the file's digest and the data row number.
     """
 
-    id_column: str = "id"
+    id_column: str | None = "id"
     target_column: str = "loss"
     target_rule: TargetRule = field(default_factory=TargetRule)
     label_column: str = "default"
     feature_columns: list[str] | None = None
     categorical_columns: list[str] = field(default_factory=list)
     exclude_columns: list[str] = field(default_factory=list)
-    # Integer targets (Kaggle's ``loss`` is 0..100) stay integers in the lake.
+    # Integer targets (Kaggle's ``loss`` is 0..100) stay integers in the lake. Text targets are stored as text.
     target_is_integer: bool = True
+    # Characters removed from numeric cells before they are parsed (currency signs, thousands separators).
+    numeric_strip: list[str] = field(default_factory=list)
+    # Rows whose target is empty: refused (false, the default) or left out and counted in the ingest summary.
+    drop_missing_target: bool = False
 
 
 @dataclass(frozen=True)
@@ -148,22 +157,35 @@ class ModelConfig:
 
     # "auto": catboost-spark when its JVM package is on the classpath, else CatBoost's Python library.
     engine: str = "auto"
-    iterations: int = 300
+    # The serving model's (and every CV fit's) parameters; learning_rate None = CatBoost's automatic rate, which it
+    # derives from the data size and the iterations.
+    iterations: int = 500
     depth: int = 6
-    learning_rate: float = 0.08
+    learning_rate: float | None = None
     thread_count: int = 2
     seed: int = 7
+    # Candidate feature sets compared by K-fold CV (loanpipe.selection) on a sample of the training data.
+    cv_folds: int = 5
+    cv_sample_rows: int = 20_000
+    search_iterations: int = 100  # the cheap fits of the importance ranking and the forward-selection search
     top_k_features: int = 30
     max_forward_features: int = 12
+    forward_patience: int = 3
     engineered_pairs: int = 10
+    # A challenger re-runs the candidate comparison on train_sup (and may change the features) every
+    # rediscover_every_days run dates after the features were chosen, and when a model feature's PSI exceeds this.
+    rediscover_every_days: int = 7
+    rediscover_psi: float = 0.25
     train_sample_rows: int = 200_000
     cutoff: float = 0.5
-    # mapInArrow measured faster than mapInPandas (bench/scoring.py, interleaved runs: 142k vs 131k rows/s read to
-    # write at 506k rows, ahead at every size); "pandas" is the alternative (and what categorical models use)
     scoring_udf: str = "arrow"
     auc_floor: float = 0.75
     significance: float = 0.05
     validation_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.cv_folds < 2:
+            raise ConfigError(f"model.cv_folds must be at least 2 (got {self.cv_folds})")
 
 
 @dataclass(frozen=True)

@@ -52,10 +52,15 @@ def choose_engine(spark: Any, requested: str) -> str:
     return "catboost_spark" if available else "python"
 
 
-def catboost_params(iterations: int, depth: int, learning_rate: float, seed: int, thread_count: int) -> dict[str, Any]:
-    """The CatBoost parameters both engines train with (Logloss on a binary label)."""
-    return {"iterations": iterations, "depth": depth, "learning_rate": learning_rate, "random_seed": seed,
-            "thread_count": thread_count, "loss_function": "Logloss"}
+def catboost_params(iterations: int, depth: int, learning_rate: float | None, seed: int,
+                    thread_count: int) -> dict[str, Any]:
+    """The CatBoost parameters both engines train with (Logloss on a binary label). No learning rate: CatBoost
+    chooses one from the data size and the iterations."""
+    params = {"iterations": iterations, "depth": depth, "random_seed": seed, "thread_count": thread_count,
+              "loss_function": "Logloss"}
+    if learning_rate is not None:
+        params["learning_rate"] = learning_rate
+    return params
 
 
 def train_catboost_spark(df: Any, features: list[str], label: str, params: dict[str, Any],
@@ -74,9 +79,10 @@ def train_catboost_spark(df: Any, features: list[str], label: str, params: dict[
     assembled = VectorAssembler(inputCols=features, outputCol="features", handleInvalid="keep").transform(
         df.select(*[F.col(c).cast("double") for c in features], F.col(label).cast("double").alias("label"))
     ).select("features", "label")
+    optional = {"learningRate": params["learning_rate"]} if "learning_rate" in params else {}
     classifier = catboost_spark.CatBoostClassifier(
-        iterations=params["iterations"], depth=params["depth"], learningRate=params["learning_rate"],
-        randomSeed=params["random_seed"], threadCount=params["thread_count"], lossFunction=params["loss_function"],
+        iterations=params["iterations"], depth=params["depth"], randomSeed=params["random_seed"],
+        threadCount=params["thread_count"], lossFunction=params["loss_function"], **optional,
     )
     model = classifier.fit(catboost_spark.Pool(assembled))
     with tempfile.TemporaryDirectory() as tmp:

@@ -5,7 +5,8 @@
 * **Engineered pair differences**: near-collinear pairs (|corr| >= ``min_corr``) whose residual difference
   ``a - beta * b`` separates defaults from non-defaults are found from the data (the competition's "golden
   features"), never named by hand.
-* **Selection**: a CatBoost importance ranking, then forward selection along that ranking on a validation split.
+* **Importance ranking** by CatBoost; choosing among candidate feature sets by cross-validation is
+  ``loanpipe.selection``.
 
 A :class:`FeatureSpec` is applied in two equivalent ways: as Spark column expressions (training and scoring on
 Spark) and on pandas frames (notebooks, tests); a test checks they agree.
@@ -33,9 +34,10 @@ class FeatureSpec:
     pairs: list[dict[str, Any]]  # [{"name", "a", "b", "beta", "auc"}] engineered differences
     features: list[str]  # model input order
     categorical: list[str]  # categorical model inputs (strings)
-    imputation: dict[str, Any]  # raw column -> fill value
+    imputation: dict[str, Any]  # raw column -> fill value (None: numeric missing values stay NaN for CatBoost)
     column_kinds: dict[str, str]  # raw column -> continuous | discrete | integer | categorical
     reference: dict[str, Any] = field(default_factory=dict)  # PSI bins and training shares
+    calibration: dict[str, Any] = field(default_factory=dict)  # score -> PD map (loanpipe.calibration), {} = none
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -53,7 +55,7 @@ class FeatureSpec:
             if col in self.categorical:
                 filled[col] = frame[col].astype("object").where(frame[col].notna(), fill).astype(str)
             else:
-                filled[col] = frame[col].astype(float).fillna(fill)
+                filled[col] = frame[col].astype(float) if fill is None else frame[col].astype(float).fillna(fill)
         for col in self.features:
             pair = self._pair(col)
             if pair is None:
@@ -73,6 +75,8 @@ class FeatureSpec:
                 return F.coalesce(F.col(col).cast("string"), F.lit(fill))
             # NaN and null both count as missing
             c = F.col(col).cast("double")
+            if fill is None:  # left to CatBoost's own missing-value handling (null arrives as NaN)
+                return c
             return F.when(c.isNull() | F.isnan(c), F.lit(float(fill))).otherwise(c)
 
         cols = []
@@ -125,6 +129,8 @@ def impute_frame(frame: pd.DataFrame, fills: dict[str, Any], categorical: list[s
     for col, fill in fills.items():
         if col in cats:
             out[col] = frame[col].astype("object").where(frame[col].notna(), fill).astype(str)
+        elif fill is None:
+            out[col] = frame[col].astype(float)
         else:
             out[col] = frame[col].astype(float).fillna(fill)
     return pd.DataFrame(out, index=frame.index)
@@ -194,30 +200,3 @@ def importance_ranking(frame: pd.DataFrame, y: np.ndarray, features: list[str], 
     model.fit(frame[features], y, cat_features=[c for c in features if c in set(categorical)] or None)
     ranking = sorted(zip(features, model.get_feature_importance()), key=lambda t: -t[1])
     return [(f, float(v)) for f, v in ranking]
-
-
-def forward_selection(train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray,
-                      ranked: list[str], categorical: list[str], params: dict[str, Any], max_features: int,
-                      min_gain: float = 0.0005) -> tuple[list[str], list[dict[str, Any]]]:
-    """Forward selection along a ranking: add the next feature when it lifts validation AUC by ``min_gain``.
-
-    Returns the selected features and the curve (one point per tried feature: AUC with it, kept or not).
-    """
-    from catboost import CatBoostClassifier
-
-    cats = set(categorical)
-    selected: list[str] = []
-    best = 0.5
-    curve = []
-    for feature in ranked:
-        if len(selected) >= max_features:
-            break
-        trial = selected + [feature]
-        model = CatBoostClassifier(**params, verbose=0, allow_writing_files=False)
-        model.fit(train[trial], y_train, cat_features=[c for c in trial if c in cats] or None)
-        auc = float(roc_auc_score(y_valid, model.predict_proba(valid[trial])[:, 1]))
-        kept = auc >= best + min_gain
-        curve.append({"feature": feature, "auc": round(auc, 5), "kept": kept, "n_features": len(trial)})
-        if kept:
-            selected, best = trial, auc
-    return selected, curve

@@ -23,7 +23,7 @@ import io
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 from loanpipe import storage, synth
 from loanpipe.cli import run_job
 from loanpipe.config import Config, load_config
-from loanpipe.schema import DataSchema, SchemaError
+from loanpipe.schema import DERIVED_ID, DataSchema, SchemaError
 from loanpipe.storage import Lake
 
 TRUTH_DIR = "truth"
@@ -62,6 +62,7 @@ class Staged:
     source: str
     fingerprint: str
     seconds: float
+    notes: dict[str, Any] = field(default_factory=dict)  # what ingest did beyond copying (derived ids, dropped rows)
 
 
 # -- CSV validation -------------------------------------------------------------------------------------
@@ -84,8 +85,8 @@ def _count_lines_and_tail(path: Path) -> tuple[int, bytes, bool]:
 
 def _locate_bad_cell(path: Path, schema: DataSchema, header: list[str]) -> str:
     """Find the first cell that breaks the explicit types (slow path, only after pyarrow refused the file)."""
-    numeric = [c for c in header if c in set(schema.numeric_features) or c == schema.target_column
-               or (c == schema.id_column and not schema.id_is_string)]
+    numeric = [c for c in header if c in set(schema.numeric_features)
+               or (c == schema.target_column and not schema.target_is_text) or (c == schema.id_column and not schema.id_is_string)]
     row0 = 0
     for chunk in pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=20_000, usecols=numeric):
         for col in numeric:
@@ -134,9 +135,14 @@ def stage_csv(cfg: Config, csv_path: str | Path, work_dir: Path) -> Staged:
     if len(sample) == 0:
         raise IngestError(f"{path}: has a header but no data rows; export the data again")
     id_col = cfg.schema.id_column
-    id_is_string = id_col in sample and not sample[id_col].str.strip().str.fullmatch(r"-?\d+").all()
+    derive_id = id_col is None
+    if derive_id and DERIVED_ID in header:
+        raise IngestError(f"{path}: has a column named {DERIVED_ID!r}, the name of the id derived when "
+                          f"schema.id_column is null; set schema.id_column: {DERIVED_ID} to use it as the id")
+    id_is_string = derive_id or (id_col in sample and not sample[id_col].str.strip().str.fullmatch(r"-?\d+").all())
     try:
-        schema = DataSchema.from_columns(cfg.schema, header, source=str(path), id_is_string=bool(id_is_string))
+        schema = DataSchema.from_columns(cfg.schema, header + ([DERIVED_ID] if derive_id else []), source=str(path),
+                                         id_is_string=bool(id_is_string))
     except SchemaError as exc:
         raise IngestError(str(exc)) from None
     if schema.label_column in header:
@@ -152,19 +158,32 @@ def stage_csv(cfg: Config, csv_path: str | Path, work_dir: Path) -> Staged:
         )
 
     types = {c: schema.arrow_type(c) for c in header if c in schema.lake_columns()}
+    strip = list(cfg.schema.numeric_strip)
+    cleaned = [c for c, t in types.items() if strip and t != pa.string()]  # read as text, cleaned, then parsed
+    types.update({c: pa.string() for c in cleaned})
+    fingerprint = _file_fingerprint(path)
     convert = pacsv.ConvertOptions(column_types=types, include_columns=[c for c in header if c in types],
                                    strings_can_be_null=True, null_values=["", "NA", "NaN", "nan", "null", "NULL"])
     out_dir = work_dir / "data"
     out_dir.mkdir(parents=True)
     arrow_schema = schema.arrow_schema()
-    rows = defaults = 0
+    rows = defaults = seen = dropped = 0
     ids: list[np.ndarray] = []
     try:
         reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 24), convert_options=convert)
         with pq.ParquetWriter(out_dir / "part-00000.parquet", arrow_schema) as writer:
             for batch in reader:
                 frame = batch.to_pandas()
-                _check_batch(frame, schema, path, rows)
+                offset, seen = seen, seen + len(frame)
+                if derive_id:  # stable: the same file gives the same ids, another file other ids
+                    frame[DERIVED_ID] = [f"{fingerprint[7:19]}-{offset + i + 1}" for i in range(len(frame))]
+                for col in cleaned:
+                    frame[col] = _parse_numbers(frame[col], strip, path, col, offset, schema)
+                if cfg.schema.drop_missing_target:
+                    keep = frame[schema.target_column].notna().to_numpy()
+                    dropped += int((~keep).sum())
+                    frame = frame[keep]
+                _check_batch(frame, schema, path, offset)
                 ids.append(frame[schema.id_column].to_numpy())
                 frame[schema.label_column] = schema.binarise(frame[schema.target_column]).astype("int32")
                 defaults += int(frame[schema.label_column].sum())
@@ -177,21 +196,47 @@ def stage_csv(cfg: Config, csv_path: str | Path, work_dir: Path) -> Staged:
     if rows == 0:
         raise IngestError(f"{path}: has a header but no data rows; export the data again")
     _check_unique_ids(np.concatenate(ids), schema, path)
-    return Staged(out_dir, None, schema, rows, defaults, str(path), _file_fingerprint(path),
-                  round(time.monotonic() - start, 2))
+    notes = {}
+    if derive_id:
+        notes["derived_id"] = (f"the file has no id column: {DERIVED_ID!r} = the first 12 hex digits of its sha256 "
+                               "and the data row number")
+    if cfg.schema.drop_missing_target:
+        notes["dropped_missing_target"] = dropped
+    return Staged(out_dir, None, schema, rows, defaults, str(path), fingerprint,
+                  round(time.monotonic() - start, 2), notes)
+
+
+def _parse_numbers(text: pd.Series, strip: list[str], path: Path, col: str, offset: int,
+                   schema: DataSchema) -> pd.Series:
+    """Numbers written with characters to ignore (``schema.numeric_strip``: "$60,000.00 " -> 60000.0)."""
+    cleaned = text.str.strip()
+    for ch in strip:
+        cleaned = cleaned.str.replace(ch, "", regex=False)
+    cleaned = cleaned.str.strip()
+    values = pd.to_numeric(cleaned.where(cleaned != "", None), errors="coerce")
+    bad = (values.isna() & cleaned.notna() & (cleaned != "")).to_numpy()
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        row = offset + i + 1
+        raise IngestError(f"{path}: line {row + 1} (data row {row}), column {col!r}: value {text.iloc[i]!r} is not a "
+                          f"number even without {strip}; fix the cell, or list {col!r} in schema.categorical_columns")
+    if col == schema.target_column and schema.target_is_integer:
+        return values.astype("Int64")
+    return values.astype(float)
 
 
 def _check_batch(frame: pd.DataFrame, schema: DataSchema, path: Path, offset: int) -> None:
     for col, what in ((schema.id_column, "id"), (schema.target_column, "target")):
         null = frame[col].isna().to_numpy()
         if null.any():
-            row = offset + int(np.flatnonzero(null)[0]) + 1
+            row = int(frame.index[np.flatnonzero(null)[0]]) + offset + 1
+            hint = " (or set schema.drop_missing_target: true to leave such rows out)" if what == "target" else ""
             raise IngestError(f"{path}: line {row + 1} (data row {row}): the {what} column {col!r} is empty; "
-                              f"every row needs an {what}: fill it in or drop the row")
-    if schema.target_is_integer:
+                              f"every row needs an {what}: fill it in or drop the row{hint}")
+    if schema.target_is_integer and not schema.target_is_text:
         target = frame[schema.target_column]
         if (target < 0).any():
-            row = offset + int(np.flatnonzero((target < 0).to_numpy())[0]) + 1
+            row = int(frame.index[np.flatnonzero((target < 0).to_numpy())[0]]) + offset + 1
             raise IngestError(f"{path}: line {row + 1} (data row {row}): target {schema.target_column!r} is negative")
 
 
@@ -315,6 +360,7 @@ def _write_and_publish(cfg: Config, staged: Staged, lake: Lake, spark: Any, df: 
         "rows": staged.rows,
         "default_rate": round(staged.defaults / staged.rows, 6),
         "label_rule": schema.rule_text,
+        **staged.notes,
         "features": len(schema.features),
         "categorical": list(schema.categorical),
         "split": {"test_fraction": cfg.split.test_fraction, "seed": cfg.split.seed, **counts},

@@ -116,6 +116,33 @@ def bin_shares(values: np.ndarray, edges: list[float]) -> list[float]:
     return [c / total for c in counts]
 
 
+TOP_LEVELS = 20
+MAX_SEEN_LEVELS = 2000
+OTHER, UNSEEN = "__other__", "__unseen__"
+
+
+def category_reference(values: np.ndarray, top: int = TOP_LEVELS) -> dict[str, Any]:
+    """PSI bins of a categorical feature: its ``top`` most frequent training levels, the other seen levels, and
+    levels never seen in training (their own bin, empty in training). ``seen`` lists every training level when
+    there are at most MAX_SEEN_LEVELS of them (None: too many to keep; unseen ones then count as other)."""
+    levels, counts = np.unique(np.asarray(values, dtype=str), return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    ref = {"kind": "categorical", "levels": [str(v) for v in levels[order][:top]],
+           "seen": [str(v) for v in levels] if len(levels) <= MAX_SEEN_LEVELS else None}
+    ref["shares"] = category_shares(values, ref)
+    return ref
+
+
+def category_shares(values: np.ndarray, ref: dict[str, Any]) -> list[float]:
+    """Shares per bin of ``category_reference``: each top level, then other seen levels, then unseen levels."""
+    v = np.asarray(values, dtype=str)
+    total = max(len(v), 1)
+    shares = [float(np.sum(v == level)) / total for level in ref["levels"]]
+    rest = ~np.isin(v, ref["levels"])
+    unseen = rest & ~np.isin(v, ref["seen"]) if ref.get("seen") is not None else np.zeros(len(v), bool)
+    return shares + [float(np.sum(rest & ~unseen)) / total, float(np.sum(unseen)) / total]
+
+
 def psi(expected: list[float], actual: list[float], floor: float = 1e-4) -> float:
     """Population stability index between two share vectors (same bins). <0.1 stable, 0.1-0.25 shift, >0.25 drift."""
     e = np.clip(np.asarray(expected, float), floor, None)

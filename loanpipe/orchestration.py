@@ -176,6 +176,9 @@ def app_report(summary: dict[str, Any], roc_cid: str | None = "roc.png") -> tupl
             ("p-value (challenger better)", ch.get("p_value")), ("decision", ch.get("reason")),
             ("serving from now on", summary["serving_after_run"]),
         ])
+        + _calibration_section(ev.get("calibration"))
+        + _candidates_section("Model choice (bootstrap)", summary["champion"].get("candidates"))
+        + _candidates_section(f"Challenger's features chosen again ({ch.get('rediscovered')})", ch.get("candidates"))
         + "<h3>Drift (PSI vs training)</h3>" + _table(drift_rows)
         + (f"<h3>ROC curve</h3><img src='cid:{roc_cid}' alt='ROC curve' width='440'>" if roc_cid else "")
         + "<h3>Where things are</h3>"
@@ -184,6 +187,45 @@ def app_report(summary: dict[str, Any], roc_cid: str | None = "roc.png") -> tupl
                   ("engine", summary["engine"]), ("duration, s", summary["seconds"]["total"])])
     )
     return subject, body
+
+
+def _grid(header: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table border='1' cellpadding='4' cellspacing='0'><tr>{head}</tr>{body}</table>"
+
+
+def _calibration_section(cal: dict[str, Any] | None) -> str:
+    """PD calibration on the batch: Brier, log-loss and the decile table with the Jeffreys test."""
+    if not cal or not cal.get("table"):
+        return ""
+    worst = cal["worst_bin"]
+    return (f"<h3>Calibration on the batch</h3><p>Brier {_fmt(cal['brier'])}, log-loss {_fmt(cal['log_loss'])}; "
+            f"worst decile {worst['bin']}: Jeffreys p = {_fmt(worst['jeffreys_p'])}"
+            f"{' (PD rejected at 5%)' if worst['jeffreys_p'] < 0.05 else ''}</p>"
+            + _grid(["decile", "N", "defaults", "observed rate", "mean PD", "Jeffreys p"],
+                    [[r["bin"], r["n"], r["defaults"], r["observed_rate"], r["mean_pd"], r["jeffreys_p"]]
+                     for r in cal["table"]]))
+
+
+def _candidates_section(title: str, cands: dict[str, Any] | None) -> str:
+    """The CV candidate table behind a model's features, and why the chosen one was chosen."""
+    if not cands:
+        return ""
+    decision, cal = cands.get("decision", {}), cands.get("calibration") or {}
+    guard = decision.get("guard") or {}
+    rows = [[r["candidate"] + (" (chosen)" if r["candidate"] == decision.get("chosen") else ""), r["n_features"],
+             r["mean_auc"], r["sd_auc"], ", ".join(f"{a:.3f}" for a in r["fold_aucs"]), r["seconds"]]
+            for r in cands["rows"]]
+    return (f"<h3>{html.escape(title)}</h3>"
+            + _grid(["candidate", "features", "mean CV AUC", "sd", "fold AUCs", "seconds"], rows)
+            + f"<p>{html.escape(decision.get('rule', ''))}"
+            + (f"; guard against all raw columns: {'passed' if guard.get('passed') else html.escape(guard.get('reason', ''))}"
+               if guard else "")
+            + (f". PD calibration: {html.escape(str(cal.get('method')))} ({html.escape(str(cal.get('reason')))}), "
+               f"CV Brier {_fmt((cal.get('before') or {}).get('brier'))} -> {_fmt((cal.get('after') or {}).get('brier'))}"
+               if cal.get("method") else "")
+            + "</p>")
 
 
 def failure_report(dag_id: str, task_id: str, run_date: str, try_number: int, error: str, log_tail: str) -> tuple[str, str]:

@@ -1,4 +1,4 @@
-"""Plots for the run's artifacts: ROC curve and score histogram as PNG bytes (matplotlib, no display)."""
+"""Plots for the run's artifacts: ROC curve, score histogram and reliability curve as PNG bytes (matplotlib)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,29 @@ def score_hist_png(y: np.ndarray, p: np.ndarray, cutoff: float, title: str) -> b
     ax.axvline(cutoff, color="black", linestyle="--", linewidth=1, label=f"cut-off {cutoff:g}")
     ax.set(xlabel="Predicted default probability", ylabel="Applications", title=title, yscale="log")
     ax.legend()
+    return _save(plt, fig)
+
+
+def reliability_png(table: list[dict], title: str) -> bytes:
+    """Reliability curve: observed default rate against mean PD per score decile (``calibration_table`` rows),
+    with each decile's Jeffreys 95% interval."""
+    from scipy import stats
+
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(5.5, 5), dpi=110)
+    pd_ = np.array([r["mean_pd"] for r in table])
+    obs = np.array([r["observed_rate"] for r in table])
+    n = np.array([r["n"] for r in table])
+    d = np.array([r["defaults"] for r in table])
+    lo = stats.beta.ppf(0.025, d + 0.5, n - d + 0.5)
+    hi = stats.beta.ppf(0.975, d + 0.5, n - d + 0.5)
+    top = float(max(pd_.max(initial=0), hi.max(initial=0), 0.05)) * 1.05
+    ax.plot([0, top], [0, top], linestyle="--", color="grey", linewidth=0.8, label="perfect calibration")
+    ax.errorbar(pd_, obs, yerr=[np.clip(obs - lo, 0, None), np.clip(hi - obs, 0, None)], fmt="o-", capsize=3,
+                label="observed (Jeffreys 95% interval)")
+    ax.set(xlabel="Mean predicted PD (decile)", ylabel="Observed default rate", title=title, xlim=(0, top),
+           ylim=(0, top))
+    ax.legend(loc="upper left")
     return _save(plt, fig)
 
 

@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from loanpipe.config import SchemaConfig
 
+DERIVED_ID = "row_id"  # the id ingest derives when the data has none (schema.id_column: null)
 _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne}
 
 
@@ -31,22 +32,26 @@ class DataSchema:
     id_is_string: bool = False
     target_is_integer: bool = True
     rule_op: str = ">"
-    rule_threshold: float = 0.0
+    rule_threshold: float | str = 0.0
 
     # -- construction ------------------------------------------------------------------------------
     @classmethod
     def from_columns(cls, cfg: SchemaConfig, columns: list[str], source: str, id_is_string: bool = False) -> "DataSchema":
-        """The schema of a data set with ``columns`` under config ``cfg``; ``source`` names it in errors."""
+        """The schema of a data set with ``columns`` under config ``cfg``; ``source`` names it in errors.
+
+        With ``cfg.id_column`` None the caller has added the derived id column (``DERIVED_ID``) to ``columns``.
+        """
+        id_column = cfg.id_column or DERIVED_ID
         dupes = sorted({c for c in columns if columns.count(c) > 1})
         if dupes:
             raise SchemaError(f"{source}: duplicate column name(s) {dupes}; column names must be unique")
-        for role, name in (("id", cfg.id_column), ("target", cfg.target_column)):
+        for role, name in (("id", id_column), ("target", cfg.target_column)):
             if name not in columns:
                 raise SchemaError(
                     f"{source}: the {role} column {name!r} is missing (columns start {columns[:5]}); "
                     f"fix the file or set schema.{role}_column in the configuration"
                 )
-        reserved = {cfg.id_column, cfg.target_column, cfg.label_column, *cfg.exclude_columns}
+        reserved = {id_column, cfg.target_column, cfg.label_column, *cfg.exclude_columns}
         if cfg.feature_columns is not None:
             missing = [c for c in cfg.feature_columns if c not in columns]
             if missing:
@@ -60,7 +65,7 @@ class DataSchema:
         if not features:
             raise SchemaError(f"{source}: no feature columns left after removing id, target and excluded columns")
         return cls(
-            id_column=cfg.id_column, target_column=cfg.target_column, label_column=cfg.label_column,
+            id_column=id_column, target_column=cfg.target_column, label_column=cfg.label_column,
             features=tuple(features), categorical=tuple(c for c in features if c in set(cfg.categorical_columns)),
             id_is_string=id_is_string, target_is_integer=cfg.target_is_integer,
             rule_op=cfg.target_rule.op, rule_threshold=cfg.target_rule.threshold,
@@ -88,11 +93,18 @@ class DataSchema:
         return tuple(c for c in self.features if c not in cats)
 
     @property
+    def target_is_text(self) -> bool:
+        return isinstance(self.rule_threshold, str)
+
+    @property
     def rule_text(self) -> str:
-        return f"{self.target_column} {self.rule_op} {self.rule_threshold:g}"
+        value = repr(self.rule_threshold) if self.target_is_text else f"{self.rule_threshold:g}"
+        return f"{self.target_column} {self.rule_op} {value}"
 
     def binarise(self, target: Any) -> Any:
-        """Apply the target rule to a scalar, numpy array or pandas Series."""
+        """Apply the target rule to a scalar, numpy array or pandas Series (text targets compared trimmed)."""
+        if self.target_is_text and hasattr(target, "str"):
+            target = target.str.strip()
         return _OPS[self.rule_op](target, self.rule_threshold)
 
     def lake_columns(self) -> list[str]:
@@ -103,6 +115,8 @@ class DataSchema:
         if column == self.id_column:
             return pa.string() if self.id_is_string else pa.int64()
         if column == self.target_column:
+            if self.target_is_text:
+                return pa.string()
             return pa.int64() if self.target_is_integer else pa.float64()
         if column == self.label_column:
             return pa.int32()
@@ -128,6 +142,8 @@ class DataSchema:
         from pyspark.sql import functions as F
 
         target = F.col(self.target_column)
+        if self.target_is_text:
+            target = F.trim(target)
         cond = {">": target > self.rule_threshold, ">=": target >= self.rule_threshold,
                 "<": target < self.rule_threshold, "<=": target <= self.rule_threshold,
                 "==": target == self.rule_threshold, "!=": target != self.rule_threshold}[self.rule_op]

@@ -1,11 +1,12 @@
 """Scoring on Spark: the model's preprocessing as column expressions, CatBoost in ``mapInArrow`` (or
 ``mapInPandas``).
 
-Only the id and the raw columns the model needs are read; the label is never selected. The native model is
+Only the id and the raw columns the model needs are read; the label is never selected. The model's calibrator
+(``loanpipe.calibration``) turns CatBoost's score into the PD that is written as ``p_default``. The native model is
 broadcast once and loaded once per Python worker; Arrow moves the (narrow) feature batches. ``mapInArrow``
 hands CatBoost a float matrix built from the Arrow columns instead of a pandas frame; bench/scoring.py measured it
-3-9% faster than ``mapInPandas`` at every size in interleaved runs (142k vs 131k rows/s read to write at 506k rows),
-so it is the default (``model.scoring_udf``). Models with categorical inputs always use the pandas path.
+ahead of ``mapInPandas`` at every size in interleaved runs, so it is the default (``model.scoring_udf``;
+bench/results/scoring.json has the figures). Models with categorical inputs always use the pandas path.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from loanpipe import calibration
 from loanpipe.model import ModelBundle
 from loanpipe.schema import DataSchema
 
@@ -37,6 +39,7 @@ def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, udf: str = "
     blob = spark.sparkContext.broadcast(bundle.native)
     version = bundle.version
     features = list(spec.features)
+    calibrator = dict(spec.calibration)
 
     def predict(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         model = _MODEL_CACHE.get(version)
@@ -47,7 +50,7 @@ def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, udf: str = "
         for pdf in batches:
             if len(pdf) == 0:
                 continue
-            proba = model.predict_proba(pdf[features])[:, 1]
+            proba = calibration.apply(calibrator, model.predict_proba(pdf[features])[:, 1])
             yield pd.DataFrame({ident: pdf[ident], "p_default": proba})
 
     def predict_arrow(batches: Iterator[Any]) -> Iterator[Any]:
@@ -64,7 +67,7 @@ def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, udf: str = "
                 continue
             x = np.column_stack([batch.column(f).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
                                  for f in features])
-            proba = model.predict_proba(x)[:, 1]
+            proba = calibration.apply(calibrator, model.predict_proba(x)[:, 1])
             yield pa.RecordBatch.from_arrays([batch.column(ident), pa.array(proba, pa.float64())],
                                              names=[ident, "p_default"])
 

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from loanpipe import calibration, metrics, selection
 from loanpipe import engine as engines
 from loanpipe import features as fx
-from loanpipe import metrics
 from loanpipe.config import Config
 from loanpipe.model import ModelBundle, code_version, new_version
 from loanpipe.schema import DataSchema
@@ -54,57 +54,105 @@ def collect_sample(df: Any, columns: list[str], max_rows: int, seed: int) -> pd.
     return df.select(*columns).toPandas()
 
 
+def _spec(kind: str, features: list[str], pairs: list[dict[str, Any]], schema: DataSchema,
+          fills: dict[str, Any], kinds: dict[str, str]) -> fx.FeatureSpec:
+    """The FeatureSpec serving ``features``: raw candidates leave numeric gaps to CatBoost, the others impute."""
+    all_features = list(schema.features)
+    chosen_pairs = [p for p in pairs if p["name"] in features]
+    raw_needed = sorted({f for f in features if f in fills} | {p[k] for p in chosen_pairs for k in ("a", "b")},
+                        key=all_features.index)
+    cats = set(schema.categorical)
+    impute = kind not in (selection.ALL_RAW, selection.ALL_RAW_PAIRS)
+    return fx.FeatureSpec(
+        raw_features=raw_needed, pairs=chosen_pairs, features=list(features),
+        categorical=[f for f in features if f in cats],
+        imputation={c: (fills[c] if impute or c in cats else None) for c in raw_needed},
+        column_kinds={c: kinds[c] for c in raw_needed},
+    )
+
+
 def discover(cfg: Config, raw: pd.DataFrame, schema: DataSchema) -> tuple[fx.FeatureSpec, dict[str, Any]]:
-    """Imputation, pair search, importance ranking and forward selection on a raw training sample."""
+    """Candidate feature sets compared by K-fold CV on a sample of ``raw``; the chosen one's spec, calibrated.
+
+    Candidates (loanpipe.selection): all raw columns; all raw columns plus the discovered pair differences; the
+    importance top-k; forward selection (with the pairs). Pair search, importance ranking and the forward search
+    look at rows the candidates are not scored on when there are enough of them; on small data the forward
+    search is nested inside each fold instead, so no candidate is scored on rows that chose it.
+    """
+    m = cfg.model
     timings: dict[str, float] = {}
     t = time.monotonic()
-    y = raw[schema.label_column].to_numpy(dtype=int)
-    valid_mask = hash_split(raw[schema.id_column], cfg.model.seed, 0.25)
-    fit_part = raw[~valid_mask]
+    cats = list(schema.categorical)
     all_features = list(schema.features)
-    fills, kinds = fx.fit_imputation(fit_part, all_features, list(schema.categorical))
-    imputed = fx.impute_frame(raw, fills, list(schema.categorical))
+    ids = raw[schema.id_column]
+    y_all = raw[schema.label_column].to_numpy(dtype=int)
+    in_cv = hash_split(ids, m.seed + 3, min(1.0, m.cv_sample_rows / max(len(raw), 1)))
+    large = int((~in_cv).sum()) >= m.cv_sample_rows // 2
+    search = ~in_cv & hash_split(ids, m.seed + 4, min(1.0, m.cv_sample_rows / max(int((~in_cv).sum()), 1))) \
+        if large else in_cv
+    fills, kinds = fx.fit_imputation(raw[search], all_features, cats)
+    imputed = fx.impute_frame(raw, fills, cats)
     timings["imputation"] = time.monotonic() - t
 
     t = time.monotonic()
-    numeric = [c for c in all_features if c not in set(schema.categorical)]
-    pair_rows = ~valid_mask & hash_split(raw[schema.id_column], cfg.model.seed + 1, min(1.0, 30_000 / max(len(raw), 1)))
-    pairs = fx.find_pairs(imputed[pair_rows], numeric, y[pair_rows], max_pairs=cfg.model.engineered_pairs)
+    numeric = [c for c in all_features if c not in set(cats)]
+    pairs = fx.find_pairs(imputed[search], numeric, y_all[search], max_pairs=m.engineered_pairs)
     timings["pair_search"] = time.monotonic() - t
 
     t = time.monotonic()
-    quick = base_params(cfg, iterations=min(100, cfg.model.iterations))
-    rank_rows = ~valid_mask & hash_split(raw[schema.id_column], cfg.model.seed + 2, min(1.0, 40_000 / max(len(raw), 1)))
-    raw_rank = fx.importance_ranking(imputed[rank_rows], y[rank_rows], all_features, list(schema.categorical), quick)
-    top_raw = [f for f, _ in raw_rank[: cfg.model.top_k_features]]
-    candidates_frame = fx.add_pairs(imputed, pairs)
-    candidates = [p["name"] for p in pairs] + [f for f in top_raw if f not in {p["name"] for p in pairs}]
-    ranked = fx.importance_ranking(candidates_frame[~valid_mask], y[~valid_mask], candidates,
-                                   list(schema.categorical), quick)
+    quick = base_params(cfg, iterations=min(m.search_iterations, m.iterations))
+    with_pairs = fx.add_pairs(imputed, pairs)
+    pair_names = [p["name"] for p in pairs]
+    ranked = [f for f, _ in fx.importance_ranking(with_pairs[search], y_all[search], all_features + pair_names,
+                                                    cats, quick)]
     timings["importance"] = time.monotonic() - t
 
+    serving = base_params(cfg)
+    frame = with_pairs[in_cv].reset_index(drop=True)
+    raw_frame = fx.add_pairs(fx.impute_frame(raw[in_cv], {c: (fills[c] if c in set(cats) else None)
+                                                           for c in all_features}, cats), pairs).reset_index(drop=True)
+    y = y_all[in_cv]
+    folds = selection.stratified_folds(ids[in_cv].reset_index(drop=True), y, m.cv_folds, m.seed)
+    results = [selection.cross_validate(raw_frame, y, folds, all_features, cats, serving, selection.ALL_RAW)]
+    if pairs:
+        results.append(selection.cross_validate(raw_frame, y, folds, all_features + pair_names, cats, serving,
+                                                selection.ALL_RAW_PAIRS))
+    top_k = ranked[: m.top_k_features]
+    if len(top_k) < len(all_features):
+        results.append(selection.cross_validate(frame, y, folds, top_k, cats, serving, selection.TOP_K))
+
     t = time.monotonic()
-    selected, curve = fx.forward_selection(
-        candidates_frame[~valid_mask], y[~valid_mask], candidates_frame[valid_mask], y[valid_mask],
-        [f for f, _ in ranked], list(schema.categorical), quick, cfg.model.max_forward_features,
-    )
-    timings["forward_selection"] = time.monotonic() - t
-    chosen_pairs = [p for p in pairs if p["name"] in selected]
-    raw_needed = sorted({f for f in selected if f in fills} | {p[k] for p in chosen_pairs for k in ("a", "b")},
-                        key=all_features.index)
-    spec = fx.FeatureSpec(
-        raw_features=raw_needed,
-        pairs=chosen_pairs,
-        features=selected,
-        categorical=[f for f in selected if f in set(schema.categorical)],
-        imputation={c: fills[c] for c in raw_needed},
-        column_kinds={c: kinds[c] for c in raw_needed},
-    )
+    if large:
+        s_frame, s_y = with_pairs[search].reset_index(drop=True), y_all[search]
+        s_folds = selection.stratified_folds(ids[search].reset_index(drop=True), s_y, m.cv_folds, m.seed + 5)
+        chosen_fwd, curve = selection.forward_selection(s_frame, s_y, s_folds, ranked, cats, quick,
+                                                        m.max_forward_features, m.forward_patience)
+        forward = selection.cross_validate(frame, y, folds, chosen_fwd, cats, serving, selection.FORWARD)
+    else:
+        chosen_fwd, curve = selection.forward_selection(frame, y, folds, ranked, cats, quick,
+                                                        m.max_forward_features, m.forward_patience)
+        forward = selection.nested_forward(frame, y, folds, chosen_fwd, ranked, cats, quick, serving,
+                                           m.max_forward_features, m.forward_patience, m.seed)
+    forward.seconds = time.monotonic() - t  # the search included
+    if chosen_fwd:
+        results.append(forward)
+    timings["candidates"] = round(sum(r.seconds for r in results), 2)
+
+    chosen, decision = selection.choose(results)
+    spec = _spec(chosen.name, chosen.features, pairs, schema, fills, kinds)
+    t = time.monotonic()
+    spec.calibration, calibration_report = calibration.choose(chosen.oof, y, folds)
+    timings["calibration"] = time.monotonic() - t
     report = {
         "sample_rows": len(raw),
-        "importance_top": [{"feature": f, "importance": round(v, 3)} for f, v in raw_rank[:30]],
+        "cv": {"folds": m.cv_folds, "rows": int(in_cv.sum()), "defaults": int(y.sum()),
+               "search_rows": int(search.sum()), "search_disjoint_from_cv": large,
+               "params": {k: v for k, v in serving.items() if k != "thread_count"}},
+        "candidates": [r.row() for r in results],
+        "decision": decision,
+        "calibration": calibration_report,
         "pairs_found": pairs,
-        "candidate_ranking": [{"feature": f, "importance": round(v, 3)} for f, v in ranked],
+        "importance_ranking": ranked[:30],
         "forward_selection": curve,
         "column_kinds": {k: sum(1 for v in kinds.values() if v == k) for k in sorted(set(kinds.values()))},
         "seconds": {k: round(v, 2) for k, v in timings.items()},
@@ -122,7 +170,7 @@ def fit(cfg: Config, spark: Any, train_df: Any, spec: fx.FeatureSpec, schema: Da
     label = schema.label_column
     transformed = train_df.select(F.col(label), *spec.spark_columns())
     params = base_params(cfg)
-    if engine == "catboost_spark":
+    if engine == "catboost_spark" and not spec.categorical:
         native = engines.train_catboost_spark(transformed, spec.features, label, params, spec.categorical)
         sample = collect_sample(transformed, [label, *spec.features], 50_000, cfg.model.seed)
     else:
@@ -132,10 +180,12 @@ def fit(cfg: Config, spark: Any, train_df: Any, spec: fx.FeatureSpec, schema: Da
 
 
 def reference(spec: fx.FeatureSpec, sample: pd.DataFrame, scores: np.ndarray) -> dict[str, Any]:
-    """PSI reference: decile edges and training shares for each numeric model feature and for the score."""
+    """PSI reference: for each model feature its bins and training shares (deciles for numbers, the frequent
+    levels for categories), and the same for the served score."""
     ref: dict[str, Any] = {"features": {}, "score": {}}
     for f in spec.features:
         if f in spec.categorical:
+            ref["features"][f] = metrics.category_reference(sample[f].to_numpy(dtype=object))
             continue
         edges = metrics.quantile_edges(sample[f].to_numpy(dtype=float))
         ref["features"][f] = {"edges": edges, "shares": metrics.bin_shares(sample[f].to_numpy(dtype=float), edges)}
@@ -150,7 +200,7 @@ def build_bundle(cfg: Config, spark: Any, train_df: Any, spec: fx.FeatureSpec, s
     start = time.monotonic()
     native, sample = fit(cfg, spark, train_df, spec, schema, engine)
     model = engines.load_native(native)
-    scores = model.predict_proba(sample[spec.features])[:, 1]
+    scores = calibration.apply(spec.calibration, model.predict_proba(sample[spec.features])[:, 1])
     spec.reference = reference(spec, sample, scores)
     metadata = {
         "role": role,
@@ -158,6 +208,8 @@ def build_bundle(cfg: Config, spark: Any, train_df: Any, spec: fx.FeatureSpec, s
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "run_date": run_date.isoformat(),
         "code_version": code_version(),
+        "engine_note": ("catboost-spark takes numeric features only here; categorical model trained with CatBoost's "
+                        "Python library") if engine == "catboost_spark" and spec.categorical else None,
         "params": base_params(cfg),
         "features": spec.features,
         "pairs": spec.pairs,
@@ -170,27 +222,68 @@ def build_bundle(cfg: Config, spark: Any, train_df: Any, spec: fx.FeatureSpec, s
 
 
 def bootstrap(cfg: Config, spark: Any, train_df: Any, schema: DataSchema, engine: str, run_date: dt.date) -> ModelBundle:
-    """First champion: discovery on a sample of ``train/``, then the serving fit on all of it."""
+    """First champion: candidate comparison on a sample of ``train/``, then the serving fit on all of it."""
     start = time.monotonic()
     raw = collect_sample(train_df, [schema.id_column, *schema.features, schema.label_column],
                          cfg.model.train_sample_rows, cfg.model.seed)
     spec, report = discover(cfg, raw, schema)
     del raw
     bundle = build_bundle(cfg, spark, train_df, spec, schema, engine, run_date, "champion",
-                          {"discovery": report, "trained_on": "train/"})
+                          {"discovery": report, "discovered_on": run_date.isoformat(), "trained_on": "train/"})
     bundle.metadata["bootstrap_seconds"] = round(time.monotonic() - start, 2)
     return bundle
 
 
-def challenger(cfg: Config, spark: Any, train_df: Any, champion_spec: fx.FeatureSpec, schema: DataSchema, engine: str,
-               run_date: dt.date) -> ModelBundle:
-    """A challenger with the champion's features, imputation refitted on the enriched training data."""
-    sample = collect_sample(train_df, champion_spec.raw_features, cfg.model.train_sample_rows, cfg.model.seed)
-    fills, kinds = fx.fit_imputation(sample, champion_spec.raw_features, champion_spec.categorical)
-    spec = fx.FeatureSpec(
-        raw_features=list(champion_spec.raw_features), pairs=list(champion_spec.pairs),
-        features=list(champion_spec.features), categorical=list(champion_spec.categorical),
-        imputation=fills, column_kinds=kinds,
-    )
+def calibrate_spec(cfg: Config, spec: fx.FeatureSpec, sample: pd.DataFrame, schema: DataSchema) -> dict[str, Any]:
+    """Out-of-fold scores of ``spec`` (K-fold CV on a sample, the serving parameters) -> its calibrator, set on the
+    spec; returns the calibration report with the CV AUCs."""
+    m = cfg.model
+    ids = sample[schema.id_column]
+    rows = hash_split(ids, m.seed + 3, min(1.0, m.cv_sample_rows / max(len(sample), 1)))
+    part = sample[rows].reset_index(drop=True)
+    y = part[schema.label_column].to_numpy(dtype=int)
+    folds = selection.stratified_folds(part[schema.id_column], y, m.cv_folds, m.seed)
+    result = selection.cross_validate(spec.transform_pandas(part), y, folds, spec.features, spec.categorical,
+                                      base_params(cfg), "challenger")
+    spec.calibration, report = calibration.choose(result.oof, y, folds)
+    return {**report, "cv": result.row() | {"features": len(spec.features)}}
+
+
+def rediscover_reason(cfg: Config, champion: ModelBundle, run_date: dt.date, drift: dict[str, Any]) -> str | None:
+    """Why today's challenger re-runs the candidate comparison (None: it keeps the champion's features)."""
+    since = dt.date.fromisoformat(champion.metadata.get("discovered_on") or champion.metadata["run_date"])
+    if (run_date - since).days >= cfg.model.rediscover_every_days:
+        return (f"the features were chosen on {since} ({(run_date - since).days} days ago; "
+                f"model.rediscover_every_days = {cfg.model.rediscover_every_days})")
+    worst = drift.get("max_feature_psi") or {}
+    if (worst.get("psi") or 0.0) > cfg.model.rediscover_psi:
+        return f"feature {worst['feature']} drifted: PSI {worst['psi']} > model.rediscover_psi = {cfg.model.rediscover_psi}"
+    return None
+
+
+def challenger(cfg: Config, spark: Any, train_df: Any, champion: ModelBundle, schema: DataSchema, engine: str,
+               run_date: dt.date, rediscover: str | None = None) -> ModelBundle:
+    """A challenger trained on the enriched data. With ``rediscover`` (the reason) it re-runs the candidate
+    comparison and may change the features; otherwise it keeps the champion's features, refits their imputation
+    and its own calibrator."""
+    if rediscover:
+        raw = collect_sample(train_df, [schema.id_column, *schema.features, schema.label_column],
+                             cfg.model.train_sample_rows, cfg.model.seed)
+        spec, report = discover(cfg, raw, schema)
+        del raw
+        extra = {"discovery": report, "discovered_on": run_date.isoformat(), "rediscovered": rediscover}
+    else:
+        base = champion.spec
+        sample = collect_sample(train_df, [schema.id_column, schema.label_column, *base.raw_features],
+                                cfg.model.train_sample_rows, cfg.model.seed)
+        fills, kinds = fx.fit_imputation(sample, base.raw_features, base.categorical)
+        spec = fx.FeatureSpec(
+            raw_features=list(base.raw_features), pairs=list(base.pairs), features=list(base.features),
+            categorical=list(base.categorical), column_kinds=kinds,
+            imputation={c: (None if base.imputation.get(c, 0) is None else fills[c]) for c in base.raw_features},
+        )
+        extra = {"calibration": calibrate_spec(cfg, spec, sample, schema),
+                 "discovered_on": champion.metadata.get("discovered_on") or champion.metadata["run_date"]}
+        del sample
     return build_bundle(cfg, spark, train_df, spec, schema, engine, run_date, "challenger",
-                        {"trained_on": "train_sup/ minus the batch's validation rows"})
+                        {**extra, "trained_on": "train_sup/ minus the batch's validation rows"})

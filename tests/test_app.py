@@ -72,7 +72,16 @@ def test_first_run_bootstraps_a_versioned_champion(pristine: tuple[Path, dict], 
     assert meta["engine"] == summary["engine"] == ("catboost_spark" if meta["engine"] == "catboost_spark" else "python")
     # the pipeline found engineered pair differences itself, and the model uses them
     assert champion.spec.pairs and all(p["name"] in champion.spec.features for p in champion.spec.pairs)
-    assert meta["discovery"]["forward_selection"] and meta["discovery"]["importance_top"]
+    disc = meta["discovery"]
+    assert disc["forward_selection"] and disc["importance_ranking"]
+    table = {r["candidate"]: r for r in disc["candidates"]}
+    assert {"all_raw", "all_raw+pairs", "top_k", "forward"} <= set(table)
+    for row in table.values():
+        assert len(row["fold_aucs"]) == 3 and row["mean_auc"] > 0.5 and row["seconds"] >= 0
+    assert disc["decision"]["chosen"] in table and meta["discovered_on"] == "2026-11-01"
+    # on the synthetic data the planted pairs beat plain CatBoost on the raw columns
+    assert table[disc["decision"]["chosen"]]["mean_auc"] > table["all_raw"]["mean_auc"]
+    assert disc["calibration"]["method"] in ("platt", "isotonic", "none")
     assert set(champion.spec.imputation) == set(champion.spec.raw_features)
     assert Path(lake.uri(storage.ARTIFACTS, "models", version, "model.cbm")).stat().st_size > 1000
 
@@ -208,3 +217,16 @@ def test_missing_batch(cfg: Config, spark) -> None:
     lake = open_lake(cfg.storage)
     with pytest.raises(app.BatchError, match="no published batch for 2026-12-01.*run data_gen"):
         app.run(cfg, lake, spark, dt.date(2026, 12, 1))
+
+
+def test_challenger_chooses_its_features_again_on_its_cadence(cfg: Config, spark) -> None:
+    """Every rediscover_every_days run dates the challenger re-runs the CV candidate comparison on train_sup."""
+    lake = open_lake(cfg.storage)
+    first = lake.read_json(app.run_uri(lake, D1, "summary.json"))
+    assert first["challenger"]["rediscovered"] is None and "candidates" not in first["challenger"]
+    summary = app.run(cfg.replace(model={"rediscover_every_days": 1}), lake, spark, D2)
+    ch = summary["challenger"]
+    assert "1 days ago" in ch["rediscovered"] and ch["candidates"]["decision"]["chosen"]
+    assert {r["candidate"] for r in ch["candidates"]["rows"]} >= {"all_raw", "forward"}
+    challenger = load_model(lake, ch["version"]) if ch["promoted"] else None
+    assert challenger is None or challenger.metadata["discovered_on"] == D2.isoformat()

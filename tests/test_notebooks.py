@@ -10,7 +10,7 @@ import pytest
 
 pytestmark = [pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
-SMALL = {"rows": 4000, "folds": 2, "iterations": 30, "max_forward": 4}
+SMALL = {"rows": 4000, "folds": 2, "iterations": 30, "max_forward": 4, "cv_rows": 2000}
 
 
 @pytest.mark.parametrize(
@@ -27,8 +27,9 @@ def test_notebook_runs(path: str, params: dict, tmp_path: Path) -> None:
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert errors == []
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
-    if path.startswith("model"):
-        assert len(images) >= 3  # plots render
+    assert len(images) >= (5 if path.startswith("model") else 2)  # plots render, ROC and reliability among them
+    html = "".join(o.get("data", {}).get("text/html", "") for c in nb.cells for o in c.get("outputs", []))
+    assert "all_raw" in html and "mean_auc" in html  # the candidate table is shown
     text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert "total" in text
 
