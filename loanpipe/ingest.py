@@ -281,7 +281,7 @@ def stage_synthetic(cfg: Config, rows: int, seed: int, work_dir: Path) -> Staged
             writer.write_table(pa.Table.from_pandas(frame[schema.lake_columns()], schema=arrow_schema, preserve_index=False))
             twriter.write_table(pa.Table.from_pandas(truth, schema=truth_schema, preserve_index=False))
             n += len(frame)
-    fingerprint = f"synthetic:v1:rows={rows}:seed={seed}"
+    fingerprint = f"synthetic:v2:rows={rows}:seed={seed}"
     return Staged(out_dir, truth_dir, schema, n, defaults, f"synthetic(rows={rows}, seed={seed})", fingerprint,
                   round(time.monotonic() - start, 2))
 
@@ -411,7 +411,7 @@ def run_ingest(cfg: Config, csv_path: str | None = None, rows: int | None = None
     lake = open_lake(cfg.storage)
     rows = cfg.synthetic.rows if rows is None else rows
     seed = cfg.synthetic.seed if seed is None else seed
-    wanted = None if csv_path else f"synthetic:v1:rows={rows}:seed={seed}"
+    wanted = None if csv_path else f"synthetic:v2:rows={rows}:seed={seed}"
     if wanted and not force and not reset and current_fingerprint(lake) == wanted:
         summary = lake.read_json(lake.uri(storage.ARTIFACTS, INGEST_SUMMARY))
         return {**summary, "skipped": f"the lake at {lake.root} already holds {wanted}; --force to ingest again"}

@@ -100,6 +100,40 @@ def test_csv_ingest_with_string_categoricals_and_another_schema(config: Config, 
     assert summary["paths"]["truth"] is None
 
 
+def test_text_target_derived_ids_money_as_text_and_rows_without_a_target(config: Config, tmp_path: Path,
+                                                                            spark) -> None:
+    """A real-world file by configuration alone: no id column, a text target ("bad"), money written "$1,200.50 ",
+    and rows whose target is empty (left out and counted)."""
+    csv_path = tmp_path / "loans.csv"
+    n = 300
+    pd.DataFrame({
+        "amount": [f"${1000 + 7 * i:,}.50 " if i % 9 else "" for i in range(n)],
+        "region": [["north", "south", None][i % 3] for i in range(n)],
+        "age": [20 + i % 50 for i in range(n)],
+        "outcome": ["" if i % 50 == 0 else ("bad" if i % 4 == 0 else "good") for i in range(n)],
+    }).to_csv(csv_path, index=False)
+    cfg = config.replace(schema={"id_column": None, "target_column": "outcome", "categorical_columns": ["region"],
+                                 "target_rule": {"op": "==", "threshold": "bad"}, "target_is_integer": False,
+                                 "numeric_strip": ["$", ","], "drop_missing_target": True})
+    summary = run_ingest(cfg, csv_path=str(csv_path), spark=spark)
+    assert summary["rows"] == n - 6 and summary["dropped_missing_target"] == 6
+    assert "row_id" in summary["derived_id"] and summary["label_rule"] == "outcome == 'bad'"
+    lake = open_lake(cfg.storage)
+    df = spark.read.parquet(lake.uri(storage.TRAIN)).unionByName(spark.read.parquet(lake.uri(storage.TEST))).toPandas()
+    assert dict(zip(df.columns, df.dtypes.astype(str)))["amount"] == "float64"
+    row = df.set_index("row_id").sort_index()
+    digest = hashlib.sha256(csv_path.read_bytes()).hexdigest()[:12]
+    assert row.loc[f"{digest}-2", "amount"] == 1007.5 and pd.isna(row.loc[f"{digest}-10", "amount"])
+    assert row.loc[f"{digest}-2", "default"] == 0 and row.loc[f"{digest}-5", "default"] == 1  # data rows 5, 9, ... bad
+    assert f"{digest}-1" not in row.index  # its target was empty
+    assert df["default"].sum() == sum(1 for i in range(n) if i % 4 == 0 and i % 50)
+    # the same file again gives the same ids; a bad money cell names its line and what to do
+    bad = tmp_path / "bad.csv"
+    bad.write_text(csv_path.read_text().replace("$1,014.50", "$1,0x4.50"))
+    with pytest.raises(IngestError, match=r"line 4 \(data row 3\), column 'amount': value '\$1,0x4.50 ' is not a number"):
+        run_ingest(cfg.replace(storage={"root": str(tmp_path / "other")}), csv_path=str(bad), spark=spark)
+
+
 BAD_INPUTS = {
     "missing_id": (lambda f: f.drop(columns=["id"]), r"the id column 'id' is missing"),
     "missing_target": (lambda f: f.drop(columns=["loss"]), r"the target column 'loss' is missing"),

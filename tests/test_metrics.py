@@ -71,3 +71,19 @@ def test_psi() -> None:
     assert shifted > 0.25 and metrics.psi_label(shifted) == "drift"
     with_missing = np.where(rng.random(20_000) < 0.3, np.nan, rng.normal(size=20_000))
     assert metrics.psi(base, metrics.bin_shares(with_missing, edges)) > 0.25  # missingness shift counts
+
+
+def test_category_psi_bins_frequent_levels_other_and_unseen() -> None:
+    train = np.array(["a"] * 50 + ["b"] * 30 + ["c"] * 15 + ["d"] * 5, dtype=object)
+    ref = metrics.category_reference(train, top=2)
+    assert ref["levels"] == ["a", "b"] and ref["seen"] == ["a", "b", "c", "d"]
+    assert ref["shares"] == [0.5, 0.3, 0.2, 0.0]  # a, b, other seen (c, d), unseen
+    same = metrics.category_shares(train[::-1], ref)
+    assert metrics.psi(ref["shares"], same) == 0.0
+    new = np.array(["a"] * 50 + ["b"] * 30 + ["zz"] * 20, dtype=object)  # a level never seen in training
+    shares = metrics.category_shares(new, ref)
+    assert shares == [0.5, 0.3, 0.0, 0.2]
+    assert metrics.psi(ref["shares"], shares) > 0.25
+    many = metrics.category_reference(np.array([f"L{i}" for i in range(metrics.MAX_SEEN_LEVELS + 1)], dtype=object))
+    assert many["seen"] is None and len(many["levels"]) == metrics.TOP_LEVELS
+    assert metrics.category_shares(np.array(["new"], dtype=object), many)[-2:] == [1.0, 0.0]  # counted as other

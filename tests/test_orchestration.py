@@ -103,6 +103,28 @@ def test_app_report_subject_and_body() -> None:
     assert subject.startswith("[loanpipe] ALERT scoring") and "challenger promoted" in subject
 
 
+def test_app_report_shows_the_candidate_table_and_calibration() -> None:
+    summary = _app_summary(0.95)
+    summary["evaluation"]["calibration"] = {
+        "brier": 0.07, "log_loss": 0.25, "worst_bin": {"bin": 10, "jeffreys_p": 0.012},
+        "table": [{"bin": 1, "n": 100, "defaults": 2, "observed_rate": 0.02, "mean_pd": 0.018, "jeffreys_p": 0.8},
+                  {"bin": 10, "n": 100, "defaults": 60, "observed_rate": 0.6, "mean_pd": 0.48, "jeffreys_p": 0.012}]}
+    summary["champion"]["candidates"] = {
+        "rows": [{"candidate": "all_raw", "n_features": 769, "mean_auc": 0.86, "sd_auc": 0.01,
+                  "fold_aucs": [0.85, 0.87], "seconds": 40.0},
+                 {"candidate": "forward", "n_features": 9, "mean_auc": 0.985, "sd_auc": 0.002,
+                  "fold_aucs": [0.984, 0.986], "seconds": 30.0}],
+        "decision": {"chosen": "forward", "rule": "forward: best mean CV AUC",
+                     "guard": {"passed": True}},
+        "calibration": {"method": "platt", "reason": "lowest log-loss", "before": {"brier": 0.08},
+                        "after": {"brier": 0.07}}}
+    _, body = orch.app_report(summary)
+    assert "Calibration on the batch" in body and "Jeffreys p = 0.0120 (PD rejected at 5%)" in body
+    assert "Model choice (bootstrap)" in body and "forward (chosen)" in body and "0.984, 0.986" in body
+    assert "guard against all raw columns: passed" in body and "PD calibration: platt" in body
+    assert "chosen again" not in body  # no rediscovery this run
+
+
 def test_data_gen_report_flags_leaks() -> None:
     summary = {"run_date": "2026-11-29", "rows": 100, "default_rate": 0.09, "test_rows": 1000, "fraction": 0.1,
                "with_replacement": True, "output_path": "/lake/test_sample/run_date=2026-11-29", "seconds": 3.0,
