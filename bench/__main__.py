@@ -1,11 +1,12 @@
 """The benchmarks, one command: ``python -m bench`` (or ``make bench``), about 25 minutes on 2 cores.
 
-    python -m bench [cycle] [scoring] [ingest] [real_tables]   [--repeat N] [--sizes 6592,26368,105471]
+    python -m bench [cycle] [scoring] [ingest] [real_tables] [synthetic]   [--repeat N] [--sizes 6592,26368,105471]
 
 * cycle   -- the daily cycle at 1x, 4x, 16x the rows (16x = the Kaggle size): per step, total, peak memory
 * scoring -- rows/s read to write by each scoring path at 1x, 4x, 16x the Kaggle test size, vs the limit
 * ingest  -- reading the same data as CSV (inferred / given schema) and as Parquet
 * real_tables -- the champion vs plain CatBoost on real public credit tables (German credit, SBA loans 150k)
+* synthetic -- how hard the synthetic data is: CatBoost on raw columns, with the pair differences, the oracle
 
 Tables are printed and written as JSON under bench/results/ (with the versions and the machine); the lakes and
 inputs live under var/bench/ and are reused by the next run. Nothing here is a test: numbers, not verdicts.
@@ -20,7 +21,7 @@ import time
 
 from bench import common
 
-SECTIONS = ("cycle", "scoring", "ingest", "real_tables")
+SECTIONS = ("cycle", "scoring", "ingest", "real_tables", "synthetic")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import real_tables
 
         real_tables.run(info)
+    if "synthetic" in sections:
+        from bench import synthetic
+
+        synthetic.run(info)
     print(f"benchmarks done in {(time.monotonic() - started) / 60:.1f} min", flush=True)
     return 0
 

@@ -111,15 +111,15 @@ def run(info: dict[str, Any], tables: list[str] | None = None) -> list[dict[str,
     print(common.table(
         ["table", "rows", "chosen", "champion AUC", "plain AUC", "diff", "Brier before", "after", "worst J-p before",
          "after", "bootstrap s", "plain fit s"],
-        [[r["table"], r["rows"], r["chosen"], round(r["champion_auc"], 4), round(r["plain_catboost_auc"], 4),
-          round(r["champion_auc"] - r["plain_catboost_auc"], 4), round(r["calibration"]["test_brier_before"], 5),
-          round(r["calibration"]["test_brier_after"], 5), round(r["calibration"]["test_worst_jeffreys_before"], 4),
-          round(r["calibration"]["test_worst_jeffreys_after"], 4), r["seconds"]["bootstrap"],
+        [[r["table"], r["rows"], r["chosen"], f"{r['champion_auc']:.4f}", f"{r['plain_catboost_auc']:.4f}",
+          f"{r['champion_auc'] - r['plain_catboost_auc']:+.4f}", f"{r['calibration']['test_brier_before']:.5f}",
+          f"{r['calibration']['test_brier_after']:.5f}", f"{r['calibration']['test_worst_jeffreys_before']:.2g}",
+          f"{r['calibration']['test_worst_jeffreys_after']:.2g}", r["seconds"]["bootstrap"],
           r["seconds"]["plain_catboost_fit"]] for r in results]))
     for r in results:
         print(f"\n{r['table']}: candidates (mean CV AUC, sd) -> {r['chosen']}")
         print(common.table(["candidate", "features", "mean", "sd", "fold AUCs", "seconds"],
-                           [[c["candidate"], c["n_features"], c["mean_auc"], c["sd_auc"],
+                           [[c["candidate"], c["n_features"], f"{c['mean_auc']:.4f}", f"{c['sd_auc']:.4f}",
                              " ".join(f"{a:.3f}" for a in c["fold_aucs"]), c["seconds"]] for c in r["candidates"]]))
     common.save("real_tables", {"machine": info, "results": results})
     return results
