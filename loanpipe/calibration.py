@@ -1,7 +1,7 @@
 """Calibrated PD: the model's score turned into a default probability a risk team can read as one.
 
-The calibrator is fitted on out-of-fold predictions (each row scored by a model that did not see it), as
-scikit-learn's ``CalibratedClassifierCV(ensemble=False)`` does, and saved inside the model (``FeatureSpec.calibration``)
+The calibrator is fitted on out-of-fold predictions (each row scored by a model that did not see it, trained
+on nearly as many rows as the serving model), as scikit-learn's ``CalibratedClassifierCV(ensemble=False)`` does, and saved inside the model (``FeatureSpec.calibration``)
 as plain numbers, so scoring applies it with numpy on the cluster:
 
 * **Platt**: ``p = sigmoid(a * logit(s) + b)``, strictly increasing, so ranking (AUC) is unchanged;

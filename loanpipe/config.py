@@ -168,6 +168,8 @@ class ModelConfig:
     cv_folds: int = 5
     cv_sample_rows: int = 20_000
     search_iterations: int = 100  # the cheap fits of the importance ranking and the forward-selection search
+    # The PD calibrator's out-of-fold scores: this many fits on the whole training sample (loanpipe.training)
+    calibration_folds: int = 3
     top_k_features: int = 30
     max_forward_features: int = 12
     forward_patience: int = 3
@@ -184,8 +186,9 @@ class ModelConfig:
     validation_fraction: float = 0.5
 
     def __post_init__(self) -> None:
-        if self.cv_folds < 2:
-            raise ConfigError(f"model.cv_folds must be at least 2 (got {self.cv_folds})")
+        for name in ("cv_folds", "calibration_folds"):
+            if getattr(self, name) < 2:
+                raise ConfigError(f"model.{name} must be at least 2 (got {getattr(self, name)})")
 
 
 @dataclass(frozen=True)

@@ -141,7 +141,10 @@ def discover(cfg: Config, raw: pd.DataFrame, schema: DataSchema) -> tuple[fx.Fea
     chosen, decision = selection.choose(results)
     spec = _spec(chosen.name, chosen.features, pairs, schema, fills, kinds)
     t = time.monotonic()
-    spec.calibration, calibration_report = calibration.choose(chosen.oof, y, folds)
+    if in_cv.all():  # the CV models saw (K-1)/K of the rows the serving model will: their scores fit its scale
+        spec.calibration, calibration_report = calibration.choose(chosen.oof, y, folds)
+    else:  # fitted on a sample, the CV models are less sure than the serving model: cross-fit at full size
+        calibration_report = calibrate_spec(cfg, spec, raw, schema)
     timings["calibration"] = time.monotonic() - t
     report = {
         "sample_rows": len(raw),
@@ -235,18 +238,19 @@ def bootstrap(cfg: Config, spark: Any, train_df: Any, schema: DataSchema, engine
 
 
 def calibrate_spec(cfg: Config, spec: fx.FeatureSpec, sample: pd.DataFrame, schema: DataSchema) -> dict[str, Any]:
-    """Out-of-fold scores of ``spec`` (K-fold CV on a sample, the serving parameters) -> its calibrator, set on the
-    spec; returns the calibration report with the CV AUCs."""
+    """The PD calibrator of ``spec``, set on the spec; returns the calibration report with the cross-fit's AUCs.
+
+    Out-of-fold scores come from ``model.calibration_folds`` fits of the serving parameters on the whole
+    training sample, so the models behind them saw nearly as many rows as the serving model: a calibrator
+    fitted to models trained on a smaller sample would correct confidence the serving model does not have."""
     m = cfg.model
-    ids = sample[schema.id_column]
-    rows = hash_split(ids, m.seed + 3, min(1.0, m.cv_sample_rows / max(len(sample), 1)))
-    part = sample[rows].reset_index(drop=True)
+    part = sample.reset_index(drop=True)
     y = part[schema.label_column].to_numpy(dtype=int)
-    folds = selection.stratified_folds(part[schema.id_column], y, m.cv_folds, m.seed)
+    folds = selection.stratified_folds(part[schema.id_column], y, m.calibration_folds, m.seed)
     result = selection.cross_validate(spec.transform_pandas(part), y, folds, spec.features, spec.categorical,
-                                      base_params(cfg), "challenger")
+                                      base_params(cfg), "calibration cross-fit")
     spec.calibration, report = calibration.choose(result.oof, y, folds)
-    return {**report, "cv": result.row() | {"features": len(spec.features)}}
+    return {**report, "cross_fit": {k: v for k, v in result.row().items() if k != "features"}}
 
 
 def rediscover_reason(cfg: Config, champion: ModelBundle, run_date: dt.date, drift: dict[str, Any]) -> str | None:
