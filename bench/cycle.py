@@ -47,7 +47,8 @@ def one_cycle(rows: int, run_date: str) -> dict[str, Any]:
     return {"run_date": run_date, "batch_rows": json_tail(gen["stdout"])["rows"], "data_gen": gen["seconds"],
             "app": app["seconds"], "total": round(gen["seconds"] + app["seconds"], 2),
             "peak_rss_gib": max(gen["peak_rss_gib"], app["peak_rss_gib"]),
-            "steps": {k: summary["seconds"].get(k) for k in STEPS}, "auc": summary["evaluation"]["roc_auc"]}
+            "steps": {k: summary["seconds"].get(k) for k in STEPS}, "auc": summary["evaluation"]["roc_auc"],
+            "oracle_auc": summary["evaluation"].get("oracle_auc")}
 
 
 def run(info: dict[str, Any], sizes: list[int], repeat: int) -> dict[str, Any]:
