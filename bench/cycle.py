@@ -26,14 +26,14 @@ def lake_env(rows: int) -> dict[str, str]:
 
 def prepare_lake(rows: int) -> dict[str, Any]:
     """Ingest ``rows`` synthetic rows (skipped when that lake is already there); reset everything downstream."""
-    from loanpipe import ingest
-    from loanpipe.config import load_config
-    from loanpipe.storage import open_lake
+    from loanpipe.jobs import ingest
+    from loanpipe.core.config import load_config
+    from loanpipe.core.storage import open_lake
 
     env = lake_env(rows)
     lake = open_lake(load_config(environ=env).storage)
     ingest.reset_downstream(lake)
-    out = run_measured([PY, "-m", "loanpipe.ingest", "--rows", str(rows)], env)
+    out = run_measured([PY, "-m", "loanpipe.jobs.ingest", "--rows", str(rows)], env)
     summary = json_tail(out["stdout"])
     return {"rows": rows, "train": summary["split"]["train"]["rows"], "test": summary["split"]["test"]["rows"],
             "ingest_seconds": None if "skipped" in summary else out["seconds"]}

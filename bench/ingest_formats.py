@@ -19,9 +19,9 @@ def run(info: dict[str, Any], lake_root: str, repeat: int) -> dict[str, Any]:
     import pyarrow.dataset as ds
     import pyarrow.parquet as pq
 
-    from loanpipe import storage
-    from loanpipe.config import load_config
-    from loanpipe.session import get_spark
+    from loanpipe.core import storage
+    from loanpipe.core.config import load_config
+    from loanpipe.core.session import get_spark
 
     cfg = load_config(environ={}).replace(storage={"root": lake_root}, spark={"master": "local[2]"})
     lake = storage.open_lake(cfg.storage)

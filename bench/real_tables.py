@@ -1,4 +1,4 @@
-"""The pipeline's champion against plain CatBoost on real public credit tables (loanpipe.public_tables).
+"""The pipeline's champion against plain CatBoost on real public credit tables (loanpipe.dev.public_tables).
 
 For each table: ingest it by configuration alone (``conf/tables/<name>.yaml``), sample one day's batch, run the
 daily job (which bootstraps the champion: CV candidates, guard, calibration), then score all of ``test/`` with
@@ -23,7 +23,7 @@ RUN_DATE = dt.date(2026, 11, 1)
 def table_config(table: str, root: str, base: Any = None) -> Any:
     """The table's own config (its schema and the shipped model settings) on a lake under ``root``; Spark
     settings from ``base`` when given (tests run a smaller Spark)."""
-    from loanpipe.config import PROJECT_DIR, load_config
+    from loanpipe.core.config import PROJECT_DIR, load_config
 
     cfg = load_config(PROJECT_DIR / "conf" / "tables" / f"{TABLES[table]}.yaml", environ={})
     if base is not None:
@@ -35,13 +35,17 @@ def compare(table: str, root: str, spark: Any, base: Any = None) -> dict[str, An
     from catboost import CatBoostClassifier
     from sklearn.metrics import roc_auc_score
 
-    from loanpipe import app, calibration, public_tables, storage
-    from loanpipe.features import MISSING_LEVEL
-    from loanpipe.ingest import read_lake_schema, run_ingest
-    from loanpipe.model import champion_version, load_model
-    from loanpipe.sampling import make_request, sample_batch
-    from loanpipe.scoring import predict_frame
-    from loanpipe.storage import open_lake
+    from loanpipe.jobs import app
+    from loanpipe.ml import calibration
+    from loanpipe.dev import public_tables
+    from loanpipe.core import storage
+    from loanpipe.ml.features import MISSING_LEVEL
+    from loanpipe.jobs.ingest import run_ingest
+    from loanpipe.core.catalog import read_schema as read_lake_schema
+    from loanpipe.ml.model import champion_version, load_model
+    from loanpipe.jobs.sampling import make_request, sample_batch
+    from loanpipe.ml.scoring import predict_frame
+    from loanpipe.core.storage import open_lake
 
     cfg = table_config(table, root, base)
     csv = public_tables.fetch(table)
@@ -97,8 +101,8 @@ def compare(table: str, root: str, spark: Any, base: Any = None) -> dict[str, An
 
 
 def run(info: dict[str, Any], tables: list[str] | None = None) -> list[dict[str, Any]]:
-    from loanpipe.config import load_config
-    from loanpipe.session import get_spark
+    from loanpipe.core.config import load_config
+    from loanpipe.core.session import get_spark
 
     spark = get_spark(load_config(environ={}), app_name="bench-real-tables")
     results = []

@@ -50,12 +50,12 @@ def scaled_inputs(test_uri: str, scales: tuple[int, ...]) -> dict[int, Path]:
 def run(info: dict[str, Any], lake_root: str, repeat: int, scales: tuple[int, ...] = SCALES) -> dict[str, Any]:
     import numpy as np
 
-    from loanpipe import storage
-    from loanpipe.config import load_config
-    from loanpipe.ingest import read_lake_schema
-    from loanpipe.model import champion_version, load_model
-    from loanpipe.scoring import score_batch
-    from loanpipe.session import get_spark, jvm_class_available, jvm_status
+    from loanpipe.core import storage
+    from loanpipe.core.config import load_config
+    from loanpipe.core.catalog import read_schema as read_lake_schema
+    from loanpipe.ml.model import champion_version, load_model
+    from loanpipe.ml.scoring import score_batch
+    from loanpipe.core.session import get_spark, jvm_class_available, jvm_status
 
     cfg = load_config(environ={}).replace(storage={"root": lake_root}, spark={"master": "local[2]"})
     lake = storage.open_lake(cfg.storage)

@@ -2,7 +2,7 @@
 differences vs the oracle (the true probabilities), at the Kaggle scale (100,000 rows, 30% held out).
 
 The real file's published raw-feature baselines reach about 0.69-0.72 AUC; the pair differences lift the best
-teams close to the oracle. The generator is tuned so that the same holds here (``loanpipe.synth``).
+teams close to the oracle. The generator is tuned so that the same holds here (``loanpipe.ml.synth``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def run(info: dict[str, Any], rows: int = 100_000, seed: int = 2014) -> dict[str
     from catboost import CatBoostClassifier
     from sklearn.metrics import roc_auc_score
 
-    from loanpipe import synth
+    from loanpipe.ml import synth
 
     frame, truth = synth.generate(rows, seed)
     structure = synth.make_structure(seed)

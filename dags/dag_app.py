@@ -19,8 +19,9 @@ from airflow.providers.standard.operators.python import PythonOperator
 from airflow.providers.standard.sensors.python import PythonSensor
 from airflow.sdk import DAG, Param
 
-from loanpipe import orchestration as orch
-from loanpipe.config import load_config
+from loanpipe.orchestration import shipping
+from loanpipe.orchestration import tasks as orch
+from loanpipe.core.config import load_config
 
 CFG = load_config()
 
@@ -39,12 +40,12 @@ with DAG(
     wait = PythonSensor(
         task_id="wait_for_batch",
         python_callable=orch.batch_ready,
-        op_kwargs={"run_date": orch.RUN_DATE_TEMPLATE},
+        op_kwargs={"run_date": shipping.RUN_DATE_TEMPLATE},
         mode="reschedule",
         poke_interval=60,
         timeout=CFG.airflow.batch_wait_timeout_minutes * 60,
     )
-    build, upload, run = orch.ship_and_submit(CFG, "app")
+    build, upload, run = shipping.ship_and_submit(CFG, "app")
     report = PythonOperator(task_id="email_report", python_callable=orch.send_app_report)
 
     wait >> build >> upload >> run >> report

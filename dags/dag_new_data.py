@@ -17,8 +17,9 @@ import datetime as dt
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Param
 
-from loanpipe import orchestration as orch
-from loanpipe.config import load_config
+from loanpipe.orchestration import shipping
+from loanpipe.orchestration import tasks as orch
+from loanpipe.core.config import load_config
 
 CFG = load_config()
 
@@ -34,7 +35,7 @@ with DAG(
     doc_md=__doc__,
     tags=["loanpipe", "data"],
 ):
-    build, upload, run = orch.ship_and_submit(CFG, "data_gen")
+    build, upload, run = shipping.ship_and_submit(CFG, "data_gen")
     report = PythonOperator(task_id="email_report", python_callable=orch.send_data_gen_report)
 
     build >> upload >> run >> report

@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
-# Idempotent set-up of everything the project needs on a fresh Debian machine:
-#   Debian packages (Java 17, OpenSSH server for the local "master node"), a virtualenv with the pinned
-#   requirements, this package (editable), and Spark's JVM packages resolved from Maven Central into a cache.
+# Idempotent set-up of what a command needs on a fresh Debian machine, and nothing more:
+#   scripts/bootstrap.sh [fast|run|s3|all]
+#     fast  a virtualenv with the pinned requirements and this package (editable): tests without Spark or services
+#     run   + Java 17, OpenSSH (the local "master node"), Spark's JVM packages   (make run, make jobs, make ingest)
+#     s3    + the local S3 server (MinIO, built once with Go) and the s3a JVM packages (make run-s3, make stack-up)
+#     all   + Chromium for the screenshots (make test, make screens; what CI runs)
 # Safe to run again: each step is skipped when its stamp says it is done for the same inputs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+PROFILE=${1:-all}
+case "$PROFILE" in fast|run|s3|all) ;; *) echo "bootstrap: profile must be fast, run, s3 or all (got $PROFILE)" >&2; exit 2;; esac
 ROOT=$PWD
 PY=${PYTHON:-python3.11}
 VENV=$ROOT/.venv
 STAMPS=$ROOT/.cache/stamps
 mkdir -p "$STAMPS"
 log() { printf '[bootstrap] %s\n' "$*"; }
+wants() { case "$PROFILE:$1" in all:*|s3:run|s3:s3|run:run) return 0;; *) return 1;; esac; }
 
 # 1. Debian packages ------------------------------------------------------------------------------------------
+DEB_PACKAGES=(python3-venv procps make)
+wants run && DEB_PACKAGES+=(openjdk-17-jre-headless openssh-server openssh-client)
 # chromium + chromium-driver: the headless browser of scripts/take_screens.py (screens/ and its test)
-DEB_PACKAGES=(openjdk-17-jre-headless openssh-server openssh-client python3-venv procps make chromium chromium-driver)
+[ "$PROFILE" = all ] && DEB_PACKAGES+=(chromium chromium-driver)
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
@@ -44,10 +52,12 @@ if [ "$(cat "$STAMPS/pip" 2>/dev/null)" != "$req_hash" ]; then
   echo "$req_hash" > "$STAMPS/pip"
 fi
 
+if ! wants run; then log "ready ($PROFILE): $("$VENV/bin/python" --version)"; exit 0; fi
+
 # 3. Spark's JVM packages (catboost-spark; hadoop-aws + AWS SDK for s3a), cached outside the clone --------------
 export JAVA_HOME=${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")}
-"$VENV/bin/python" -m loanpipe.jvm resolve
+if wants s3; then "$VENV/bin/python" -m loanpipe.dev.jvm resolve; else "$VENV/bin/python" -m loanpipe.dev.jvm resolve --group catboost; fi
 
 # 4. The local S3-compatible server for S3 mode (MinIO, built once with Go; see scripts/install_minio.sh) --------
-scripts/install_minio.sh > "$ROOT/.cache/minio-path"
-log "ready: $("$VENV/bin/python" --version), $("$VENV/bin/python" -c 'import pyspark; print("pyspark", pyspark.__version__)'), java $(java -version 2>&1 | head -1 | cut -d'"' -f2)"
+if wants s3; then scripts/install_minio.sh > "$ROOT/.cache/minio-path"; fi
+log "ready ($PROFILE): $("$VENV/bin/python" --version), $("$VENV/bin/python" -c 'import pyspark; print("pyspark", pyspark.__version__)'), java $(java -version 2>&1 | head -1 | cut -d'"' -f2)"

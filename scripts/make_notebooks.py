@@ -13,13 +13,13 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL = [
     ("md", """# Baseline CatBoost on the loan-default data
 
-Data of the Kaggle *loan-default-prediction* shape (synthetic here: `loanpipe.synth`; the real `train_v2.csv`
+Data of the Kaggle *loan-default-prediction* shape (synthetic here: `loanpipe.ml.synth`; the real `train_v2.csv`
 gives the same steps). Steps: a small EDA, type-aware imputation, a descending feature-importance list, and then
 the pipeline's own model choice: candidate feature sets (all raw columns; raw columns plus the engineered pair
 differences; the importance top-k; forward selection) compared by stratified K-fold cross-validation, chosen by
 the one-standard-error rule with a guard against plain CatBoost, and a calibrated PD. Every step calls the
-project's package (`loanpipe.features`, `loanpipe.selection`, `loanpipe.training`, `loanpipe.calibration`,
-`loanpipe.report`): the same code the pipeline runs."""),
+project's package (`loanpipe.ml.features`, `loanpipe.ml.selection`, `loanpipe.ml.training`, `loanpipe.ml.calibration`,
+`loanpipe.ml.report`): the same code the pipeline runs."""),
     ("params", """# Parameters (papermill overrides these; CI runs a small sample)
 rows = 100_000        # random sample of the data
 seed = 2014           # data seed
@@ -38,9 +38,9 @@ from IPython.display import Image, display
 from catboost import CatBoostClassifier
 from sklearn.metrics import roc_auc_score
 
-from loanpipe import synth, features as fx, metrics, training, calibration, report
-from loanpipe.config import load_config
-from loanpipe.schema import DataSchema
+from loanpipe.ml import synth, features as fx, metrics, training, calibration, report
+from loanpipe.core.config import load_config
+from loanpipe.core.schema import DataSchema
 
 t0 = time.time()
 cfg = load_config().replace(model={"iterations": iterations, "cv_folds": folds, "top_k_features": top_k,
@@ -145,12 +145,12 @@ from IPython.display import Image, display
 from pyspark.sql import functions as F
 from sklearn.metrics import roc_auc_score
 
-from loanpipe import synth, features as fx, training, calibration, report
-from loanpipe.config import load_config
-from loanpipe.engine import choose_engine
-from loanpipe.schema import DataSchema
-from loanpipe.scoring import predict_frame
-from loanpipe.session import get_spark
+from loanpipe.ml import synth, features as fx, training, calibration, report
+from loanpipe.core.config import load_config
+from loanpipe.ml.engine import choose_engine
+from loanpipe.core.schema import DataSchema
+from loanpipe.ml.scoring import predict_frame
+from loanpipe.core.session import get_spark
 
 t0 = time.time()
 cfg = load_config().replace(spark={"master": master}, model={"iterations": iterations, "cv_folds": folds,

@@ -16,7 +16,7 @@ step() {  # step NAME CMD...: run quietly, keep the log, show the JSON summary's
     tail -5 "$LOGS/$name.log"; echo "$name failed; full log: $LOGS/$name.log" >&2; exit 1
   fi
 }
-step ingest   $PY -m loanpipe.ingest
+step ingest   $PY -m loanpipe.jobs.ingest
 step data_gen $PY data_gen/data_gen.py --run-date "$RUN_DATE"
 step app      $PY spark/app.py --run-date "$RUN_DATE"
 $PY - "$LOGS/app.json" "$LOGS/data_gen.json" <<'PYEOF'

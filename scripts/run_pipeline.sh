@@ -9,4 +9,4 @@ cd "$(dirname "$0")/.."
 export JAVA_HOME=${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")}
 export SPARK_LOCAL_IP=127.0.0.1
 RUN_DATE=${1:-$(date -u +%F)}
-exec .venv/bin/python -m loanpipe.stack run --date "$RUN_DATE" --storage "${STORAGE:-local}" ${KEEP_STACK:+--keep}
+exec .venv/bin/python -m loanpipe.dev.stack run --date "$RUN_DATE" --storage "${STORAGE:-local}" ${KEEP_STACK:+--keep}

@@ -26,7 +26,8 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from loanpipe import stack, storage  # noqa: E402
+from loanpipe.core import catalog  # noqa: E402
+from loanpipe.dev import stack  # noqa: E402
 
 WIDTH, HEIGHT = 1440, 900
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             minio_pages(driver, out, args.date)
             lake = stack.stack_lake()
             for artifact, name in (("roc.png", "08_roc_curve.png"), ("score_hist.png", "09_score_histogram.png")):
-                (out / name).write_bytes(lake.read_bytes(lake.uri(storage.ARTIFACTS, "runs", args.date, artifact)))
+                (out / name).write_bytes(lake.read_bytes(catalog.run_artifact(lake, args.date, artifact)))
                 print(f"  {name} (the run's own plot)", flush=True)
             airflow_pages(driver, out, runs)
             driver.get(email_html(stack.paths()["mail"], f"scoring {args.date}", work).as_uri())

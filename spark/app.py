@@ -19,8 +19,8 @@ try:
 except ImportError:  # running from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from loanpipe.app import main_run  # noqa: E402
-from loanpipe.cli import adopt_bundle_version, run_job  # noqa: E402
+from loanpipe.jobs.app import main_run  # noqa: E402
+from loanpipe.jobs.cli import adopt_bundle_version, run_job  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

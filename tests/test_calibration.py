@@ -1,4 +1,4 @@
-"""PD calibration (loanpipe.calibration): Platt/isotonic chosen by CV log-loss, the Jeffreys test, the table."""
+"""PD calibration (loanpipe.ml.calibration): Platt/isotonic chosen by CV log-loss, the Jeffreys test, the table."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import log_loss, roc_auc_score
 
-from loanpipe import calibration
+from loanpipe.ml import calibration
 
 
 def miscalibrated(n: int = 6000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from loanpipe.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
+from loanpipe.core.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
 
 
 def test_default_file_matches_the_dataclass_defaults() -> None:

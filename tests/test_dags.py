@@ -66,8 +66,8 @@ def test_tasks_and_edges(dagbag, dag_id: str, edges: set[tuple[str, str]]) -> No
 
 
 def test_pipeline_dags_run_on_schedules_with_timeouts_and_failure_mail(dagbag) -> None:
-    from loanpipe.config import load_config
-    from loanpipe.orchestration import notify_failure
+    from loanpipe.core.config import load_config
+    from loanpipe.orchestration.tasks import notify_failure
 
     cfg = load_config()
     for dag_id, cron in (("dag_new_data", cfg.airflow.schedule_new_data), ("dag_app", cfg.airflow.schedule_app)):

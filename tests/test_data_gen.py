@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from loanpipe import sampling, storage
-from loanpipe.config import Config
-from loanpipe.ingest import run_ingest
-from loanpipe.sampling import SamplingError, make_request, sample_batch
-from loanpipe.storage import open_lake
+from loanpipe.core import catalog, storage
+from loanpipe.core.config import Config
+from loanpipe.jobs.ingest import run_ingest
+from loanpipe.jobs.sampling import SamplingError, make_request, sample_batch
+from loanpipe.core.storage import open_lake
 
 pytestmark = pytest.mark.spark
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,7 +54,7 @@ def test_batch_size_rate_and_label(cfg: Config, spark) -> None:
     assert "loss" in df.columns and "default" in df.columns  # labels travel with the batch
     assert dict(df.dtypes)["f1"] == "double"
     assert lake.is_published(summary["output_path"])
-    assert lake.read_json(sampling.summary_uri(lake, make_request(cfg, "2026-11-01").run_date)) == summary
+    assert lake.read_json(catalog.data_gen_summary(lake, make_request(cfg, "2026-11-01").run_date)) == summary
     assert summary["repeated_rows"] == {"within_batch": 0, "in_other_batches": 0, "in_train_sup": 0}
 
 

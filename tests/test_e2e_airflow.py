@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(2400)]
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 AIRFLOW = str(Path(PY).with_name("airflow"))
@@ -39,19 +39,19 @@ def stack():
     stack_dir = ROOT / "var" / f"e2e-stack-{os.getpid()}"
     shutil.rmtree(stack_dir, ignore_errors=True)
     base = {**_clean_env(), **PORTS, "LOANPIPE_STACK_DIR": str(stack_dir)}
-    out = subprocess.run([PY, "-m", "loanpipe.stack", "start", "--no-airflow"], env=base, capture_output=True,
+    out = subprocess.run([PY, "-m", "loanpipe.dev.stack", "start", "--no-airflow"], env=base, capture_output=True,
                          text=True, timeout=900, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
-    stack_env = json.loads(subprocess.run([PY, "-m", "loanpipe.stack", "env", "--json"], env=base, capture_output=True,
+    stack_env = json.loads(subprocess.run([PY, "-m", "loanpipe.dev.stack", "env", "--json"], env=base, capture_output=True,
                                           text=True, timeout=60, cwd=ROOT, check=True).stdout)
     env = {**base, **stack_env}
-    ingest = subprocess.run([PY, "-m", "loanpipe.ingest", "--rows", "6000"], env=env, capture_output=True, text=True,
+    ingest = subprocess.run([PY, "-m", "loanpipe.jobs.ingest", "--rows", "6000"], env=env, capture_output=True, text=True,
                             timeout=600, cwd=ROOT)
     assert ingest.returncode == 0, ingest.stderr[-3000:]
-    subprocess.run([PY, "-c", "from loanpipe import stack; stack.give_lake_to_node()"], env=base, check=True, cwd=ROOT)
+    subprocess.run([PY, "-c", "from loanpipe.dev import stack; stack.give_lake_to_node()"], env=base, check=True, cwd=ROOT)
     subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True, timeout=600, cwd=ROOT)
     yield env
-    subprocess.run([PY, "-m", "loanpipe.stack", "stop"], env=base, capture_output=True, timeout=300, cwd=ROOT)
+    subprocess.run([PY, "-m", "loanpipe.dev.stack", "stop"], env=base, capture_output=True, timeout=300, cwd=ROOT)
     if os.environ.get("LOANPIPE_KEEP_E2E") != "1":
         shutil.rmtree(stack_dir, ignore_errors=True)
 
@@ -88,7 +88,7 @@ def record_timing(mode: str, seconds: float) -> None:
 
 
 def test_both_dags_end_to_end(stack: dict[str, str]) -> None:
-    started = time.monotonic()
+    started, started_wall = time.monotonic(), time.time()
     assert dags_test(stack, "dag_new_data", D1) == "success"
     assert dags_test(stack, "dag_app", D1) == "success"
     record_timing("local", time.monotonic() - started)
@@ -100,11 +100,13 @@ def test_both_dags_end_to_end(stack: dict[str, str]) -> None:
     summary = json.loads((root / "artifacts" / "runs" / D1 / "summary.json").read_text())
     assert summary["scores"]["rows"] == 180 and summary["evaluation"]["roc_auc"] > 0.8
     meta_dir = root / "artifacts" / "models" / summary["champion"]["version"]
-    assert json.loads((meta_dir / "metadata.json").read_text())["code_version"]  # the shipped release ran
-    # the release really went over SFTP to the node's home and ran there as the node's user
-    releases = list(Path("/home/loanpipe/loanpipe/releases").glob("*.tar.gz"))
-    assert releases
-    assert (root / "test_sample_inference").stat().st_uid == __import__("pwd").getpwnam("loanpipe").pw_uid
+    shipped = json.loads((meta_dir / "metadata.json").read_text())["code_version"]  # the shipped release ran
+    # this test's release went over SFTP to the node's home (now, not in an earlier run) and ran as the node's user
+    tarball = Path("/home/loanpipe/loanpipe/releases") / f"{shipped}.tar.gz"
+    assert tarball.is_file() and tarball.stat().st_mtime >= started_wall - 1, tarball
+    node_uid = __import__("pwd").getpwnam("loanpipe").pw_uid
+    for written in (root / "test_sample_inference" / f"run_date={D1}" / "_SUCCESS", meta_dir / "metadata.json"):
+        assert written.stat().st_uid == node_uid, written  # made by the job, on the node, as its user
 
     received = mails(stack)
     subjects = [m["Subject"] for m in received]
@@ -133,14 +135,14 @@ def test_remote_job_failure_fails_the_task_and_publishes_nothing(stack: dict[str
         new = mails(stack)[before:]
         failure = [m for m in new if "FAILED dag_new_data.spark_submit_data_gen" in m["Subject"]]
         assert failure, [m["Subject"] for m in new]
-        assert "exit status" in html_of(failure[-1]) or "error" in html_of(failure[-1])
+        assert "SSH operator error: exit status = 2" in html_of(failure[-1])  # the job's own exit code: bad input
     finally:
         shutil.move(hidden, root / "test")
 
 
 def test_ssh_server_down_retries_then_fails_with_an_email(stack: dict[str, str]) -> None:
     base = {k: v for k, v in stack.items() if not k.startswith("AIRFLOW")}
-    subprocess.run([PY, "-c", "from loanpipe import stack; stack._stop('sshd')"], env=base, check=True, cwd=ROOT)
+    subprocess.run([PY, "-c", "from loanpipe.dev import stack; stack._stop('sshd')"], env=base, check=True, cwd=ROOT)
     try:
         before = len(mails(stack))
         assert dags_test(stack, "dag_new_data", D3) == "failed"
@@ -150,29 +152,39 @@ def test_ssh_server_down_retries_then_fails_with_an_email(stack: dict[str, str])
         assert any("(try 2)" in s for s in failure), failure  # retried once before failing
         assert not (lake(stack) / "test_sample" / f"run_date={D3}").exists()
     finally:
-        subprocess.run([PY, "-c", "from loanpipe import stack; stack.start_sshd()"], env=base, check=True, cwd=ROOT)
+        subprocess.run([PY, "-c", "from loanpipe.dev import stack; stack.start_sshd()"], env=base, check=True, cwd=ROOT)
 
 
 def test_timed_out_ssh_command_leaves_nothing_running(stack: dict[str, str]) -> None:
     """The SSH task runs the job with get_pty and `exec`: when Airflow's session closes (timeout, kill),
     the remote process is hung up, not orphaned."""
     code = (
-        "import os\n"
         "from airflow.providers.ssh.hooks.ssh import SSHHook\n"
         "hook = SSHHook(ssh_conn_id='loanpipe_ssh')\n"
         "client = hook.get_conn()\n"
         "try:\n"
-        "    hook.exec_ssh_client_command(client, 'exec sleep 417', get_pty=True, environment=None, timeout=3)\n"
+        "    hook.exec_ssh_client_command(client, 'exec sleep 417', get_pty=True, environment=None, timeout=8)\n"
         "except Exception as exc:\n"
-        "    print('raised', type(exc).__name__)\n"
+        "    print('raised', type(exc).__name__, exc)\n"
         "finally:\n"
         "    client.close()\n"
     )
-    out = subprocess.run([PY, "-c", code], env=stack, capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert "raised" in out.stdout, out.stdout + out.stderr[-2000:]
+    remote = ["pgrep", "-u", "loanpipe", "-f", "sleep 417"]
+    assert subprocess.run(remote, capture_output=True).returncode != 0  # nothing left from an earlier run
+    proc = subprocess.Popen([PY, "-c", code], env=stack, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 8
+        while subprocess.run(remote, capture_output=True).returncode != 0:  # the remote command does start
+            assert time.monotonic() < deadline and proc.poll() is None, "the remote command never ran"
+            time.sleep(0.2)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert "raised AirflowException SSH command timed out" in out, out + err[-2000:]
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        left = subprocess.run(["pgrep", "-u", "loanpipe", "-f", "sleep 417"], capture_output=True, text=True)
+        left = subprocess.run(remote, capture_output=True, text=True)
         if left.returncode != 0:
             break
         time.sleep(0.5)
@@ -181,13 +193,20 @@ def test_timed_out_ssh_command_leaves_nothing_running(stack: dict[str, str]) -> 
 
 def test_a_dag_through_the_real_scheduler_and_rest_api(stack: dict[str, str]) -> None:
     base = {k: v for k, v in stack.items() if not k.startswith("AIRFLOW")}
-    subprocess.run([PY, "-c", "from loanpipe import stack; stack.start_airflow()"], env=base, check=True, cwd=ROOT,
+    subprocess.run([PY, "-c", "from loanpipe.dev import stack; stack.start_airflow()"], env=base, check=True, cwd=ROOT,
                    timeout=300)
     before = len(mails(stack))
-    code = ("import json; from loanpipe import stack; "
+    code = ("import json; from loanpipe.dev import stack; "
             "print(json.dumps(stack.trigger_and_wait('dag_bots_test_email', timeout=240, log=lambda m: None)))")
     out = subprocess.run([PY, "-c", code], env=base, capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["state"] == "success" and result["tasks"] == {"send_test_message": "success"}
     assert any(m["Subject"] == "[loanpipe] Testing success" for m in mails(stack)[before:])
+    # every socket of every service (sshd, SMTP, Airflow's four, their children) is on loopback
+    code = "import json; from loanpipe.dev import stack; print(json.dumps(stack.listening()))"
+    sockets = json.loads(subprocess.run([PY, "-c", code], env=base, capture_output=True, text=True, timeout=60,
+                                        cwd=ROOT, check=True).stdout)
+    services = {s["service"] for s in sockets}
+    assert {"sshd", "smtp", "airflow-api-server"} <= services, sockets
+    assert [s for s in sockets if s["ip"] not in ("127.0.0.1", "::1")] == [], sockets

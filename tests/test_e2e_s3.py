@@ -16,7 +16,7 @@ import pytest
 
 from tests.test_e2e_airflow import AIRFLOW, PY, ROOT, _clean_env, dags_test, html_of, mails, record_timing
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(2400)]
 PORTS = {"LOANPIPE_SSH_PORT": "2232", "LOANPIPE_SMTP_PORT": "1032", "LOANPIPE_AIRFLOW_PORT": "28092",
          "LOANPIPE_S3_PORT": "19035", "LOANPIPE_STACK_STORAGE": "s3"}
 D1, D2 = "2026-11-20", "2026-11-21"
@@ -32,23 +32,23 @@ def stack():
     try:
         yield _setup(base, stack_dir)
     finally:  # also when the set-up failed half-way: no server is left behind
-        subprocess.run([PY, "-m", "loanpipe.stack", "stop"], env=base, capture_output=True, timeout=300, cwd=ROOT)
+        subprocess.run([PY, "-m", "loanpipe.dev.stack", "stop"], env=base, capture_output=True, timeout=300, cwd=ROOT)
         if os.environ.get("LOANPIPE_KEEP_E2E") != "1":
             shutil.rmtree(stack_dir, ignore_errors=True)
 
 
 def _setup(base: dict[str, str], stack_dir: Path) -> dict:
-    out = subprocess.run([PY, "-m", "loanpipe.stack", "start", "--no-airflow"], env=base, capture_output=True,
+    out = subprocess.run([PY, "-m", "loanpipe.dev.stack", "start", "--no-airflow"], env=base, capture_output=True,
                          text=True, timeout=900, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout)["lake"] == "s3a://loanpipe/lake"
-    stack_env = json.loads(subprocess.run([PY, "-m", "loanpipe.stack", "env", "--json"], env=base,
+    stack_env = json.loads(subprocess.run([PY, "-m", "loanpipe.dev.stack", "env", "--json"], env=base,
                                           capture_output=True, text=True, timeout=60, cwd=ROOT, check=True).stdout)
     keys = json.loads((stack_dir / "s3" / "credentials.json").read_text())
     aws = {"AWS_ACCESS_KEY_ID": keys["access_key"], "AWS_SECRET_ACCESS_KEY": keys["secret_key"]}
     env = {**base, **stack_env}
     assert "AWS_SECRET_ACCESS_KEY" not in env
-    ingest = subprocess.run([PY, "-m", "loanpipe.ingest", "--rows", "6000"], env={**env, **aws}, capture_output=True,
+    ingest = subprocess.run([PY, "-m", "loanpipe.jobs.ingest", "--rows", "6000"], env={**env, **aws}, capture_output=True,
                             text=True, timeout=600, cwd=ROOT)
     assert ingest.returncode == 0, ingest.stderr[-3000:]
     subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True, timeout=600, cwd=ROOT)
@@ -57,7 +57,7 @@ def _setup(base: dict[str, str], stack_dir: Path) -> dict:
 
 def fetch(stack: dict, *args: str) -> subprocess.CompletedProcess:
     env = {**stack["env"], **stack["aws"], "LOANPIPE_CONFIG": str(stack["dir"] / "conf.yaml")}
-    return subprocess.run([PY, "-m", "loanpipe.fetch_scores", *args], env=env, capture_output=True, text=True,
+    return subprocess.run([PY, "-m", "loanpipe.jobs.fetch_scores", *args], env=env, capture_output=True, text=True,
                           timeout=120, cwd=ROOT)
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from loanpipe import engine
+from loanpipe.ml import engine
 
 pytestmark = pytest.mark.spark
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from loanpipe import features as fx
-from loanpipe import synth
+from loanpipe.ml import features as fx
+from loanpipe.ml import synth
 
 
 def test_imputation_by_column_type() -> None:

@@ -10,10 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from loanpipe import storage, synth
-from loanpipe.config import Config
-from loanpipe.ingest import IngestError, read_lake_schema, run_ingest
-from loanpipe.storage import open_lake
+from loanpipe.core import storage
+from loanpipe.ml import synth
+from loanpipe.core.config import Config
+from loanpipe.jobs.ingest import IngestError, run_ingest
+from loanpipe.core.catalog import read_schema as read_lake_schema
+from loanpipe.core.storage import open_lake
 
 pytestmark = pytest.mark.spark
 

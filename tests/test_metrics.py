@@ -1,12 +1,15 @@
-"""Evaluation metrics, the DeLong test and PSI (pure numpy)."""
+"""Evaluation metrics and the DeLong test (pure numpy), with the laws they must obey (hypothesis)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from sklearn.metrics import roc_auc_score
 
-from loanpipe import metrics
+from loanpipe.ml import metrics
 
 
 def test_classification_metrics_known_values() -> None:
@@ -59,31 +62,25 @@ def test_delong_needs_both_classes() -> None:
         metrics.delong_test(np.ones(4), np.arange(4), np.arange(4))
 
 
-def test_psi() -> None:
-    rng = np.random.default_rng(2)
-    ref = rng.normal(size=20_000)
-    edges = metrics.quantile_edges(ref)
-    base = metrics.bin_shares(ref, edges)
-    assert len(base) == len(edges) + 2 and sum(base) == pytest.approx(1.0)
-    same = metrics.psi(base, metrics.bin_shares(rng.normal(size=20_000), edges))
-    shifted = metrics.psi(base, metrics.bin_shares(rng.normal(loc=1.0, size=20_000), edges))
-    assert same < 0.01 and metrics.psi_label(same) == "stable"
-    assert shifted > 0.25 and metrics.psi_label(shifted) == "drift"
-    with_missing = np.where(rng.random(20_000) < 0.3, np.nan, rng.normal(size=20_000))
-    assert metrics.psi(base, metrics.bin_shares(with_missing, edges)) > 0.25  # missingness shift counts
+# distinct scores at least 1/41 apart, so that every transform below stays strictly increasing in floating point
+scores = st.permutations(range(40)).map(lambda r: (np.asarray(r, float) + 1) / 41)
+labels = arrays(np.int64, 40, elements=st.integers(0, 1)).filter(lambda y: 0 < y.sum() < len(y))
 
 
-def test_category_psi_bins_frequent_levels_other_and_unseen() -> None:
-    train = np.array(["a"] * 50 + ["b"] * 30 + ["c"] * 15 + ["d"] * 5, dtype=object)
-    ref = metrics.category_reference(train, top=2)
-    assert ref["levels"] == ["a", "b"] and ref["seen"] == ["a", "b", "c", "d"]
-    assert ref["shares"] == [0.5, 0.3, 0.2, 0.0]  # a, b, other seen (c, d), unseen
-    same = metrics.category_shares(train[::-1], ref)
-    assert metrics.psi(ref["shares"], same) == 0.0
-    new = np.array(["a"] * 50 + ["b"] * 30 + ["zz"] * 20, dtype=object)  # a level never seen in training
-    shares = metrics.category_shares(new, ref)
-    assert shares == [0.5, 0.3, 0.0, 0.2]
-    assert metrics.psi(ref["shares"], shares) > 0.25
-    many = metrics.category_reference(np.array([f"L{i}" for i in range(metrics.MAX_SEEN_LEVELS + 1)], dtype=object))
-    assert many["seen"] is None and len(many["levels"]) == metrics.TOP_LEVELS
-    assert metrics.category_shares(np.array(["new"], dtype=object), many)[-2:] == [1.0, 0.0]  # counted as other
+@settings(max_examples=150, deadline=None)
+@given(labels, scores)
+def test_auc_is_unchanged_by_monotone_transforms_of_the_score(y: np.ndarray, p: np.ndarray) -> None:
+    auc = metrics.classification_metrics(y, p)["roc_auc"]
+    for transformed in (np.log1p(p) / np.log(2), p ** 3, np.sqrt(p), 1 / (1 + np.exp(-5 * (p - 0.5)))):  # PDs stay PDs
+        assert metrics.classification_metrics(y, transformed)["roc_auc"] == pytest.approx(auc, abs=1e-12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(labels, scores, scores)
+def test_delong_is_antisymmetric(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
+    ab, ba = metrics.delong_test(y, a, b), metrics.delong_test(y, b, a)
+    assert ab["difference"] == pytest.approx(-ba["difference"], abs=1e-12)
+    assert ab["p_two_sided"] == pytest.approx(ba["p_two_sided"], abs=1e-9)
+    if np.isfinite(ab["z"]) and ab["z"] != 0:
+        assert ab["z"] == pytest.approx(-ba["z"])
+        assert ab["p_b_better"] + ba["p_b_better"] == pytest.approx(1.0)

@@ -8,7 +8,7 @@ import nbformat
 import papermill as pm
 import pytest
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = {"rows": 4000, "folds": 2, "iterations": 30, "max_forward": 4, "cv_rows": 2000}
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from loanpipe import orchestration as orch
-from loanpipe.config import Config
+from loanpipe.orchestration import emails, shipping
+from loanpipe.orchestration import tasks as orch
+from loanpipe.core.config import Config
 
 
 @pytest.fixture()
@@ -22,7 +23,7 @@ def cfg() -> Config:
 
 
 def test_remote_command(cfg: Config) -> None:
-    cmd = orch.remote_command(cfg, "app", version="v1", run_date="2026-11-29")
+    cmd = shipping.remote_command(cfg, "app", version="v1", run_date="2026-11-29")
     assert cmd.startswith("set -e; mkdir -p /srv/lp/releases/v1 && tar -xzf /srv/lp/releases/v1.tar.gz")
     assert "cd /srv/lp/releases/v1;" in cmd
     assert "exec /opt/spark/bin/spark-submit --master yarn --deploy-mode client" in cmd
@@ -30,26 +31,26 @@ def test_remote_command(cfg: Config) -> None:
     assert "--py-files loanpipe.zip app.py --run-date 2026-11-29 --config conf/default.yaml" in cmd
     assert "LOANPIPE__STORAGE__ROOT=s3a://bank-risk/loans" in cmd and "X='a b'" in cmd
     shlex.split(cmd)  # well-formed shell
-    data_gen = orch.remote_command(cfg, "data_gen", version="v1", run_date="2026-11-29")
+    data_gen = shipping.remote_command(cfg, "data_gen", version="v1", run_date="2026-11-29")
     assert "catboost" not in data_gen and "data_gen.py" in data_gen
-    no_pkgs = orch.remote_command(cfg.replace(cluster={"packages": False}), "app", version="v1", run_date="d")
+    no_pkgs = shipping.remote_command(cfg.replace(cluster={"packages": False}), "app", version="v1", run_date="d")
     assert "--packages" not in no_pkgs
     with pytest.raises(ValueError, match="job must be one of"):
-        orch.remote_command(cfg, "train")
+        shipping.remote_command(cfg, "train")
 
 
 def test_remote_command_in_s3_mode(cfg: Config) -> None:
     s3 = cfg.replace(storage={"root": "s3a://bank-risk/loans"}, cluster={"env_file": "/home/lp/.config/s3 env"})
-    cmd = orch.remote_command(s3, "app", version="v1", run_date="2026-11-29")
+    cmd = shipping.remote_command(s3, "app", version="v1", run_date="2026-11-29")
     # one --packages flag (spark-submit keeps only the last): catboost-spark and the s3a packages together
     assert cmd.count("--packages") == 1
     assert "--packages ai.catboost:catboost-spark_4.0_2.13:1.2.10,org.apache.hadoop:hadoop-aws:3.4.1," in cmd
     # the node's own key file is sourced when present; no key ever appears on the command line
     assert "if [ -r '/home/lp/.config/s3 env' ]; then set -a; . '/home/lp/.config/s3 env'; set +a; fi;" in cmd
     assert "AWS_SECRET" not in cmd
-    data_gen = orch.remote_command(s3.replace(cluster={"s3_packages": False}), "data_gen", version="v1", run_date="d")
+    data_gen = shipping.remote_command(s3.replace(cluster={"s3_packages": False}), "data_gen", version="v1", run_date="d")
     assert "--packages" not in data_gen
-    local = orch.remote_command(cfg, "data_gen", version="v1", run_date="d")
+    local = shipping.remote_command(cfg, "data_gen", version="v1", run_date="d")
     assert "hadoop-aws" not in local and "set -a" not in local
 
 
@@ -65,13 +66,13 @@ def test_airflow_reads_s3_keys_from_its_connection(cfg: Config, monkeypatch: pyt
 
 
 def test_templates_are_airflow_templates(cfg: Config) -> None:
-    cmd = orch.remote_command(cfg, "data_gen")
+    cmd = shipping.remote_command(cfg, "data_gen")
     assert "{{ params.run_date or ds }}" in cmd and "{{ ti.xcom_pull(task_ids='build_bundle')['version'] }}" in cmd
-    assert orch.remote_tarball(cfg, "v2") == "/srv/lp/releases/v2.tar.gz"
+    assert shipping.remote_tarball(cfg, "v2") == "/srv/lp/releases/v2.tar.gz"
 
 
 def test_build_bundle_tarball(tmp_path: Path) -> None:
-    out = orch.build_bundle(str(tmp_path))
+    out = shipping.build_bundle(str(tmp_path))
     with tarfile.open(out["tarball"]) as tar:
         names = set(tar.getnames())
     assert {"VERSION", "app.py", "data_gen.py", "loanpipe.zip", "conf/default.yaml"} <= names
@@ -95,11 +96,11 @@ def _app_summary(auc: float | None, status: str = "OK", promoted: bool = False) 
 
 
 def test_app_report_subject_and_body() -> None:
-    subject, body = orch.app_report(_app_summary(0.95))
+    subject, body = emails.app_report(_app_summary(0.95))
     assert subject == "[loanpipe] OK scoring 2026-11-29: AUC 0.9500, champion kept"
     assert "cid:roc.png" in body and "DeLong" in body and "f1 PSI" in body and "test_sample_inference" in body
     assert "<script>" not in body  # everything is escaped
-    subject, _ = orch.app_report(_app_summary(0.6, "ALERT", promoted=True))
+    subject, _ = emails.app_report(_app_summary(0.6, "ALERT", promoted=True))
     assert subject.startswith("[loanpipe] ALERT scoring") and "challenger promoted" in subject
 
 
@@ -118,7 +119,7 @@ def test_app_report_shows_the_candidate_table_and_calibration() -> None:
                      "guard": {"passed": True}},
         "calibration": {"method": "platt", "reason": "lowest log-loss", "before": {"brier": 0.08},
                         "after": {"brier": 0.07}}}
-    _, body = orch.app_report(summary)
+    _, body = emails.app_report(summary)
     assert "Calibration on the batch" in body and "Jeffreys p = 0.0120 (PD rejected at 5%)" in body
     assert "Model choice (bootstrap)" in body and "forward (chosen)" in body and "0.984, 0.986" in body
     assert "guard against all raw columns: passed" in body and "PD calibration: platt" in body
@@ -129,12 +130,12 @@ def test_data_gen_report_flags_leaks() -> None:
     summary = {"run_date": "2026-11-29", "rows": 100, "default_rate": 0.09, "test_rows": 1000, "fraction": 0.1,
                "with_replacement": True, "output_path": "/lake/test_sample/run_date=2026-11-29", "seconds": 3.0,
                "repeated_rows": {"within_batch": 2, "in_other_batches": 5, "in_train_sup": 0}}
-    subject, body = orch.data_gen_report(summary)
+    subject, body = emails.data_gen_report(summary)
     assert subject.startswith("[loanpipe] ALERT new data 2026-11-29: 100 rows")
     assert "rows already in other batches" in body
 
 
 def test_failure_report() -> None:
-    subject, body = orch.failure_report("dag_app", "spark_submit_app", "2026-11-29", 2, "exit 1", "line <1>\nline 2")
+    subject, body = emails.failure_report("dag_app", "spark_submit_app", "2026-11-29", 2, "exit 1", "line <1>\nline 2")
     assert subject == "[loanpipe] FAILED dag_app.spark_submit_app for 2026-11-29 (try 2)"
     assert "line &lt;1&gt;" in body

@@ -1,6 +1,6 @@
 """On real public credit tables the pipeline's champion never loses to plain CatBoost by more than 0.01 AUC.
 
-Tables ship inside PyPI packages (loanpipe.public_tables) and are ingested by their configuration alone
+Tables ship inside PyPI packages (loanpipe.dev.public_tables) and are ingested by their configuration alone
 (conf/tables/*.yaml): the German credit data (1,000 rows, 13 text categories, text target, no id column) and
 150,000 lines of the SBA loan data (text categories, money written as text, rows without a target). Plain
 CatBoost is CatBoost with its default settings on every column of the same train/ rows, scored on the same
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench import real_tables
-from loanpipe.config import Config
+from loanpipe.core.config import Config
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.timeout(2400)]
 

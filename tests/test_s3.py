@@ -18,9 +18,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from loanpipe import fetch_scores, storage
-from loanpipe.config import StorageConfig
-from loanpipe.storage import S3Credentials, S3Lake, StorageError, open_lake
+from loanpipe.jobs import fetch_scores
+from loanpipe.core import storage
+from loanpipe.core.config import StorageConfig
+from loanpipe.core.storage import S3Credentials, S3Lake, StorageError, open_lake
 
 ROOT = Path(__file__).resolve().parent.parent
 PORT = 19140
@@ -35,7 +36,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def minio(tmp_path_factory: pytest.TempPathFactory):
-    from loanpipe.stack import minio_bin
+    from loanpipe.dev.stack import minio_bin
 
     keys = S3Credentials("loanpipetest" + secrets.token_hex(4), secrets.token_urlsafe(24))
     data = tmp_path_factory.mktemp("minio")
@@ -234,7 +235,7 @@ def test_fetch_command_against_the_real_server(minio, tmp_path: Path) -> None:  
     publish_scores(lake, "2026-11-28", list(range(1, 41)))
     env = {**os.environ, "LOANPIPE__STORAGE__ROOT": "s3a://lake/cli", "LOANPIPE__STORAGE__S3_ENDPOINT": ENDPOINT,
            "AWS_ACCESS_KEY_ID": minio["keys"].access_key, "AWS_SECRET_ACCESS_KEY": minio["keys"].secret_key}
-    cmd = [sys.executable, "-m", "loanpipe.fetch_scores"]
+    cmd = [sys.executable, "-m", "loanpipe.jobs.fetch_scores"]
     out = subprocess.run([*cmd, "--latest"], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[0] == "id,p_default,decision,model_version" and len(out.stdout.splitlines()) == 41

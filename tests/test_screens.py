@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(2400)]
 ROOT = Path(__file__).resolve().parent.parent
 PORTS = {"LOANPIPE_SSH_PORT": "2233", "LOANPIPE_SMTP_PORT": "1033", "LOANPIPE_AIRFLOW_PORT": "28093",
          "LOANPIPE_S3_PORT": "19037"}
@@ -41,7 +41,7 @@ def test_take_screens_produces_every_image(tmp_path: Path) -> None:
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
         secret = json.loads((stack_dir / "s3" / "credentials.json").read_text())["secret_key"]
     finally:
-        subprocess.run([sys.executable, "-m", "loanpipe.stack", "stop"], env=env, capture_output=True, timeout=300,
+        subprocess.run([sys.executable, "-m", "loanpipe.dev.stack", "stop"], env=env, capture_output=True, timeout=300,
                        cwd=ROOT)
         shutil.rmtree(stack_dir, ignore_errors=True)
     manifest = json.loads((out / "manifest.json").read_text())

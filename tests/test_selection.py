@@ -1,4 +1,4 @@
-"""Candidate selection by K-fold CV (loanpipe.selection): folds, the one-standard-error rule, the guard."""
+"""Candidate selection by K-fold CV (loanpipe.ml.selection): folds, the one-standard-error rule, the guard."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from loanpipe import selection
-from loanpipe.selection import CVResult
+from loanpipe.ml import selection
+from loanpipe.ml.selection import CVResult
 
 
 def result(name: str, aucs: list[float], n_features: int) -> CVResult:

@@ -11,10 +11,11 @@ from pathlib import Path
 import pyspark
 import pytest
 
-from loanpipe import bundle, storage
-from loanpipe.config import Config
-from loanpipe.ingest import run_ingest
-from loanpipe.storage import open_lake
+from loanpipe.orchestration import bundle
+from loanpipe.core import storage
+from loanpipe.core.config import Config
+from loanpipe.jobs.ingest import run_ingest
+from loanpipe.core.storage import open_lake
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent

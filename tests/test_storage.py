@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from loanpipe import storage
-from loanpipe.config import StorageConfig
-from loanpipe.storage import Lake, StorageError, open_lake, parse_run_date, partition_name
+from loanpipe.core import storage
+from loanpipe.core.config import StorageConfig
+from loanpipe.core.storage import Lake, StorageError, open_lake, parse_run_date, partition_name
 
 
 def test_layout_and_paths(tmp_path: Path) -> None:

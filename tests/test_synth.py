@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from loanpipe import synth
+from loanpipe.ml import synth
 
 ROWS = 20_000
 SEED = 2014

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from loanpipe import training
-from loanpipe.config import Config
-from loanpipe.features import FeatureSpec
-from loanpipe.model import ModelBundle
+from loanpipe.ml import training
+from loanpipe.core.config import Config
+from loanpipe.ml.features import FeatureSpec
+from loanpipe.ml.model import ModelBundle
 
 
 def champion(discovered_on: str | None) -> ModelBundle:

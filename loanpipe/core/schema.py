@@ -12,7 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from loanpipe.config import SchemaConfig
+from loanpipe.core.config import SchemaConfig
 
 DERIVED_ID = "row_id"  # the id ingest derives when the data has none (schema.id_column: null)
 _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne}

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from loanpipe.session import jvm_class_available, jvm_status
+from loanpipe.core.session import jvm_class_available, jvm_status
 
 CATBOOST_SPARK_CLASS = "ai.catboost.spark.CatBoostClassifier"
 ENGINES = ("auto", "catboost_spark", "python")

@@ -1,6 +1,6 @@
 """Resolve Spark's JVM packages from Maven Central once, into the Ivy cache, and record what resolved.
 
-``python -m loanpipe.jvm resolve`` runs ``spark-submit --packages <group>`` with a no-op script for each
+``python -m loanpipe.dev.jvm resolve`` runs ``spark-submit --packages <group>`` with a no-op script for each
 package group (catboost-spark; hadoop-aws + AWS SDK for s3a). Ivy keeps the jars in ``spark.ivy_dir`` (outside
 the clone), so later runs resolve from the cache in seconds. The outcome of each group is written to
 ``.cache/jvm-packages.json``; sessions leave out a group that is unavailable instead of failing to start.
@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from loanpipe.config import Config, load_config
-from loanpipe.session import JVM_STATUS_FILE, ivy_dir, jvm_status
+from loanpipe.core.config import Config, load_config
+from loanpipe.core.session import JVM_STATUS_FILE, ivy_dir, jvm_status
 
 NOOP = "from pyspark.sql import SparkSession\nSparkSession.builder.getOrCreate().stop()\n"
 

@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from loanpipe.config import PROJECT_DIR, Config
+from loanpipe.core.config import PROJECT_DIR, Config
 
-# Written by ``python -m loanpipe.jvm resolve``: which package groups resolved from Maven Central here.
+# Written by ``python -m loanpipe.dev.jvm resolve``: which package groups resolved from Maven Central here.
 JVM_STATUS_FILE = PROJECT_DIR / ".cache" / "jvm-packages.json"
 
 
@@ -25,20 +25,28 @@ def jvm_status() -> dict[str, Any]:
         return {}
 
 
-def wanted_packages(cfg: Config, catboost: bool = True) -> list[str]:
-    """Maven coordinates this configuration needs on the classpath and that are known to resolve here.
+TRAINING_JOBS = ("app",)
 
-    catboost-spark is added unless the engine is pinned to ``python``; the S3 packages only in S3 mode.
-    A group that ``loanpipe.jvm`` found unavailable (status ``unavailable``) is left out, so a session still
-    starts, and the engine falls back to CatBoost's Python library (see ``loanpipe.engine``).
-    """
-    status = jvm_status()
+
+def job_packages(cfg: Config, job: str, catboost: bool = True, s3: bool = True) -> list[str]:
+    """The one rule for the JVM packages a job needs: catboost-spark for the job that trains (``app``) unless the
+    engine is pinned to ``python``, the S3 connector when the lake is on S3. ``catboost``/``s3`` = False leave a
+    group out (it does not resolve here, or the cluster already has it)."""
     packages: list[str] = []
-    if catboost and cfg.model.engine != "python" and status.get("catboost", {}).get("status") != "unavailable":
+    if catboost and job in TRAINING_JOBS and cfg.model.engine != "python":
         packages.append(cfg.spark.catboost_spark_package)
-    if cfg.storage.is_s3 and status.get("s3", {}).get("status") != "unavailable":
+    if s3 and cfg.storage.is_s3:
         packages.extend(cfg.spark.s3_packages)
     return packages
+
+
+def wanted_packages(cfg: Config, job: str = "app") -> list[str]:
+    """:func:`job_packages` less the groups that ``loanpipe.dev.jvm`` found unavailable here (status
+    ``unavailable``), so a session still starts and the engine falls back to CatBoost's Python library (see
+    ``loanpipe.ml.engine``)."""
+    status = jvm_status()
+    return job_packages(cfg, job, catboost=status.get("catboost", {}).get("status") != "unavailable",
+                        s3=status.get("s3", {}).get("status") != "unavailable")
 
 
 def ivy_dir(cfg: Config) -> str:
@@ -46,7 +54,7 @@ def ivy_dir(cfg: Config) -> str:
     return str(path if path.is_absolute() else (PROJECT_DIR / path))
 
 
-def session_conf(cfg: Config, packages: list[str] | None = None, catboost: bool = True) -> dict[str, str]:
+def session_conf(cfg: Config, packages: list[str] | None = None, job: str = "app") -> dict[str, str]:
     """Spark settings for this configuration (also used to build ``spark-submit --conf`` lines)."""
     conf: dict[str, str] = {
         "spark.sql.shuffle.partitions": str(cfg.spark.shuffle_partitions),
@@ -64,7 +72,7 @@ def session_conf(cfg: Config, packages: list[str] | None = None, catboost: bool 
         conf["spark.executor.memory"] = cfg.spark.executor_memory
     if cfg.spark.executor_cores:
         conf["spark.executor.cores"] = str(cfg.spark.executor_cores)
-    packages = wanted_packages(cfg, catboost) if packages is None else packages
+    packages = wanted_packages(cfg, job) if packages is None else packages
     if packages:
         conf["spark.jars.packages"] = ",".join(packages)
     if cfg.storage.is_s3:
@@ -94,9 +102,9 @@ def s3a_conf(cfg: Config) -> dict[str, str]:
 
 
 def get_spark(cfg: Config, app_name: str | None = None, packages: list[str] | None = None,
-              catboost: bool = True) -> Any:
+              job: str = "app") -> Any:
     """Get (or create) the SparkSession for ``cfg``. Under spark-submit, the submitted master wins.
-    ``catboost=False``: a job that trains nothing (ingest, data_gen) does not load catboost-spark."""
+    ``job`` picks the JVM packages (:func:`job_packages`): a job that trains nothing does not load catboost-spark."""
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -107,7 +115,7 @@ def get_spark(cfg: Config, app_name: str | None = None, packages: list[str] | No
     if cfg.spark.master and not submitted:
         builder = builder.master(cfg.spark.master)
         builder = builder.config("spark.driver.memory", cfg.spark.driver_memory)
-    for key, value in session_conf(cfg, packages, catboost).items():
+    for key, value in session_conf(cfg, packages, job).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")

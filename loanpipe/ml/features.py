@@ -6,7 +6,7 @@
   ``a - beta * b`` separates defaults from non-defaults are found from the data (the competition's "golden
   features"), never named by hand.
 * **Importance ranking** by CatBoost; choosing among candidate feature sets by cross-validation is
-  ``loanpipe.selection``.
+  ``loanpipe.ml.selection``.
 
 A :class:`FeatureSpec` is applied in two equivalent ways: as Spark column expressions (training and scoring on
 Spark) and on pandas frames (notebooks, tests); a test checks they agree.
@@ -37,7 +37,7 @@ class FeatureSpec:
     imputation: dict[str, Any]  # raw column -> fill value (None: numeric missing values stay NaN for CatBoost)
     column_kinds: dict[str, str]  # raw column -> continuous | discrete | integer | categorical
     reference: dict[str, Any] = field(default_factory=dict)  # PSI bins and training shares
-    calibration: dict[str, Any] = field(default_factory=dict)  # score -> PD map (loanpipe.calibration), {} = none
+    calibration: dict[str, Any] = field(default_factory=dict)  # score -> PD map (loanpipe.ml.calibration), {} = none
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

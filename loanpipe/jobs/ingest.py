@@ -33,17 +33,13 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from loanpipe import storage, synth
-from loanpipe.cli import run_job
-from loanpipe.config import Config, load_config
-from loanpipe.schema import DERIVED_ID, DataSchema, SchemaError
-from loanpipe.storage import Lake
+from loanpipe.core import catalog, storage
+from loanpipe.ml import synth
+from loanpipe.jobs.cli import run_job
+from loanpipe.core.config import Config, load_config
+from loanpipe.core.schema import DERIVED_ID, DataSchema, SchemaError
+from loanpipe.core.storage import Lake
 
-TRUTH_DIR = "truth"
-SCHEMA_FILE = "schema.json"
-INGEST_SUMMARY = "ingest/summary.json"
-DOWNSTREAM = (storage.TEST_SAMPLE, storage.TRAIN_SUP, storage.INFERENCE)
-DOWNSTREAM_ARTIFACTS = ("models", "runs", "data_gen", "champion.json")
 
 
 class IngestError(ValueError):
@@ -347,9 +343,9 @@ def _write_and_publish(cfg: Config, staged: Staged, lake: Lake, spark: Any, df: 
         spark.read.parquet(str(staged.truth_dir)).coalesce(1).write.mode("overwrite").parquet(stage_truth)
 
     # Everything is written; publish. Readers see the old lake or the new one per folder.
-    lake.publish(stage_train, lake.uri(storage.TRAIN))
-    lake.publish(stage_test, lake.uri(storage.TEST))
-    truth_uri = lake.uri(storage.ARTIFACTS, TRUTH_DIR)
+    lake.publish(stage_train, catalog.train(lake))
+    lake.publish(stage_test, catalog.test(lake))
+    truth_uri = catalog.truth(lake)
     if stage_truth is not None:
         lake.publish(stage_truth, truth_uri)
     elif lake.exists(truth_uri):
@@ -364,41 +360,30 @@ def _write_and_publish(cfg: Config, staged: Staged, lake: Lake, spark: Any, df: 
         "features": len(schema.features),
         "categorical": list(schema.categorical),
         "split": {"test_fraction": cfg.split.test_fraction, "seed": cfg.split.seed, **counts},
-        "paths": {"train": lake.uri(storage.TRAIN), "test": lake.uri(storage.TEST),
+        "paths": {"train": catalog.train(lake), "test": catalog.test(lake),
                   "truth": truth_uri if stage_truth else None},
         "seconds": {"stage": staged.seconds, "split_and_write": round(time.monotonic() - start, 2)},
         "ingested_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    lake.write_json(lake.uri(storage.ARTIFACTS, SCHEMA_FILE), schema.to_dict())
-    lake.write_json(lake.uri(storage.ARTIFACTS, INGEST_SUMMARY), summary)
+    lake.write_json(catalog.schema(lake), schema.to_dict())
+    lake.write_json(catalog.ingest_summary(lake), summary)
     return summary
-
-
-def read_lake_schema(lake: Lake) -> DataSchema:
-    """The schema recorded by the last ingest (``artifacts/schema.json``)."""
-    uri = lake.uri(storage.ARTIFACTS, SCHEMA_FILE)
-    if not lake.exists(uri):
-        raise SchemaError(f"{uri} does not exist: the lake at {lake.root} was never ingested; run `make ingest`")
-    return DataSchema.from_dict(lake.read_json(uri))
 
 
 def downstream_state(lake: Lake) -> list[str]:
     """Folders/artifacts that depend on the current train/test (non-empty ones)."""
-    found = [f for f in DOWNSTREAM if lake.has_data(lake.uri(f))]
-    found += [f"{storage.ARTIFACTS}/{a}" for a in DOWNSTREAM_ARTIFACTS if lake.exists(lake.uri(storage.ARTIFACTS, a))]
-    return found
+    return [label for label, uri in catalog.downstream(lake)
+            if (lake.exists(uri) if label.startswith(storage.ARTIFACTS) else lake.has_data(uri))]
 
 
 def reset_downstream(lake: Lake) -> None:
-    for folder in DOWNSTREAM:
-        lake.remove(lake.uri(folder))
-    for name in DOWNSTREAM_ARTIFACTS:
-        lake.remove(lake.uri(storage.ARTIFACTS, name))
+    for _, uri in catalog.downstream(lake):
+        lake.remove(uri)
 
 
 def current_fingerprint(lake: Lake) -> str | None:
-    uri = lake.uri(storage.ARTIFACTS, INGEST_SUMMARY)
-    if not lake.exists(uri) or not lake.has_data(lake.uri(storage.TRAIN)) or not lake.has_data(lake.uri(storage.TEST)):
+    uri = catalog.ingest_summary(lake)
+    if not lake.exists(uri) or not lake.has_data(catalog.train(lake)) or not lake.has_data(catalog.test(lake)):
         return None
     return lake.read_json(uri).get("fingerprint")
 
@@ -406,14 +391,14 @@ def current_fingerprint(lake: Lake) -> str | None:
 def run_ingest(cfg: Config, csv_path: str | None = None, rows: int | None = None, seed: int | None = None,
                reset: bool = False, force: bool = False, spark: Any = None) -> dict[str, Any]:
     """Ingest into the lake of ``cfg``; returns the summary (``skipped`` when the same data is already there)."""
-    from loanpipe.storage import open_lake
+    from loanpipe.core.storage import open_lake
 
     lake = open_lake(cfg.storage)
     rows = cfg.synthetic.rows if rows is None else rows
     seed = cfg.synthetic.seed if seed is None else seed
     wanted = None if csv_path else f"synthetic:v2:rows={rows}:seed={seed}"
     if wanted and not force and not reset and current_fingerprint(lake) == wanted:
-        summary = lake.read_json(lake.uri(storage.ARTIFACTS, INGEST_SUMMARY))
+        summary = lake.read_json(catalog.ingest_summary(lake))
         return {**summary, "skipped": f"the lake at {lake.root} already holds {wanted}; --force to ingest again"}
     downstream = downstream_state(lake)
     if downstream and not reset:
@@ -425,9 +410,9 @@ def run_ingest(cfg: Config, csv_path: str | None = None, rows: int | None = None
         work = Path(tmp)
         staged = stage_csv(cfg, csv_path, work) if csv_path else stage_synthetic(cfg, rows, seed, work)
         if spark is None:
-            from loanpipe.session import get_spark
+            from loanpipe.core.session import get_spark
 
-            spark = get_spark(cfg, app_name="loanpipe-ingest", catboost=False)
+            spark = get_spark(cfg, app_name="loanpipe-ingest", job="ingest")
         lake.ensure_layout()
         if reset:
             reset_downstream(lake)
@@ -436,7 +421,7 @@ def run_ingest(cfg: Config, csv_path: str | None = None, rows: int | None = None
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m loanpipe.ingest",
+        prog="python -m loanpipe.jobs.ingest",
         description="Put a Kaggle-shaped lake (train/ and test/) under the storage root: from the synthetic "
                     "generator (default) or from a real train_v2.csv-format file.",
     )

@@ -2,10 +2,10 @@
 
 For the business: no Spark, no Airflow, just the lake's settings and read access to it::
 
-    python -m loanpipe.fetch_scores --date 2026-11-29 --out scores.csv
-    python -m loanpipe.fetch_scores --latest            # CSV on stdout
+    python -m loanpipe.jobs.fetch_scores --date 2026-11-29 --out scores.csv
+    python -m loanpipe.jobs.fetch_scores --latest            # CSV on stdout
     LOANPIPE__STORAGE__ROOT=s3a://bucket/lake LOANPIPE__STORAGE__S3_ENDPOINT=https://storage.yandexcloud.net \\
-        AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... python -m loanpipe.fetch_scores --latest --out s.csv
+        AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... python -m loanpipe.jobs.fetch_scores --latest --out s.csv
 
 Only published partitions are read: a partition without its ``_SUCCESS`` marker (being written, or left by a
 failed run) is refused, and exactly the files named in the marker's manifest are read, so a partition being
@@ -23,36 +23,30 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from loanpipe import storage
-from loanpipe.config import load_config
-from loanpipe.storage import Lake, StorageError
+from loanpipe.core import catalog, storage
+from loanpipe.core.config import load_config
+from loanpipe.core.storage import Lake, StorageError
 
 
 class NothingToFetch(StorageError):
     """No published scores for the requested date."""
 
 
-def complete_dates(lake: Lake) -> list[str]:
-    """Run dates whose scores are published (marker present), oldest first."""
-    return [d for d in lake.list_partitions(storage.INFERENCE)
-            if lake.is_published(lake.partition_uri(storage.INFERENCE, d))]
-
-
 def resolve_date(lake: Lake, run_date: str | None) -> str:
     if run_date is None:
-        dates = complete_dates(lake)
+        dates = catalog.score_dates(lake)
         if not dates:
-            raise NothingToFetch(f"no complete scores in {lake.uri(storage.INFERENCE)} yet (no partition has its "
+            raise NothingToFetch(f"no complete scores in {catalog.scores_root(lake)} yet (no partition has its "
                                  f"{storage.SUCCESS} marker); run the scoring DAG first")
         return dates[-1]
     storage.parse_run_date(run_date)
-    uri = lake.partition_uri(storage.INFERENCE, run_date)
+    uri = catalog.scores(lake, run_date)
     if not lake.is_published(uri):
         present = lake.exists(uri)
         raise NothingToFetch(
             f"{uri} " + ("has no _SUCCESS marker: it is still being written or its run failed; rerun the scoring DAG "
                          "for that date or fetch another one" if present else "does not exist: no scores for that date")
-            + f" (complete dates: {', '.join(complete_dates(lake)[-5:]) or 'none'})")
+            + f" (complete dates: {', '.join(catalog.score_dates(lake)[-5:]) or 'none'})")
     return run_date
 
 
@@ -61,7 +55,7 @@ def read_scores(lake: Lake, run_date: str) -> Any:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    uri = lake.partition_uri(storage.INFERENCE, run_date)
+    uri = catalog.scores(lake, run_date)
     files = [f for f in lake.published_files(uri) if f.endswith(".parquet")]
     tables = []
     for f in files:
@@ -93,7 +87,7 @@ def fetch(lake: Lake, run_date: str | None, out: str | None) -> dict[str, Any]:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-    return {"run_date": date, "rows": len(df), "source": lake.partition_uri(storage.INFERENCE, date),
+    return {"run_date": date, "rows": len(df), "source": catalog.scores(lake, date),
             "out": out or "-"}
 
 

@@ -15,12 +15,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from loanpipe import calibration, metrics, selection
-from loanpipe import engine as engines
-from loanpipe import features as fx
-from loanpipe.config import Config
-from loanpipe.model import ModelBundle, code_version, new_version
-from loanpipe.schema import DataSchema
+from loanpipe.ml import calibration, metrics, psi, selection
+from loanpipe.ml import engine as engines
+from loanpipe.ml import features as fx
+from loanpipe.core.config import Config
+from loanpipe.core.version import code_version
+from loanpipe.ml.model import ModelBundle, new_version
+from loanpipe.core.schema import DataSchema
 
 
 def base_params(cfg: Config, iterations: int | None = None) -> dict[str, Any]:
@@ -74,7 +75,7 @@ def _spec(kind: str, features: list[str], pairs: list[dict[str, Any]], schema: D
 def discover(cfg: Config, raw: pd.DataFrame, schema: DataSchema) -> tuple[fx.FeatureSpec, dict[str, Any]]:
     """Candidate feature sets compared by K-fold CV on a sample of ``raw``; the chosen one's spec, calibrated.
 
-    Candidates (loanpipe.selection): all raw columns; all raw columns plus the discovered pair differences; the
+    Candidates (loanpipe.ml.selection): all raw columns; all raw columns plus the discovered pair differences; the
     importance top-k; forward selection (with the pairs). Pair search, importance ranking and the forward search
     look at rows the candidates are not scored on when there are enough of them; on small data the forward
     search is nested inside each fold instead, so no candidate is scored on rows that chose it.
@@ -188,12 +189,12 @@ def reference(spec: fx.FeatureSpec, sample: pd.DataFrame, scores: np.ndarray) ->
     ref: dict[str, Any] = {"features": {}, "score": {}}
     for f in spec.features:
         if f in spec.categorical:
-            ref["features"][f] = metrics.category_reference(sample[f].to_numpy(dtype=object))
+            ref["features"][f] = psi.category_reference(sample[f].to_numpy(dtype=object))
             continue
-        edges = metrics.quantile_edges(sample[f].to_numpy(dtype=float))
-        ref["features"][f] = {"edges": edges, "shares": metrics.bin_shares(sample[f].to_numpy(dtype=float), edges)}
-    edges = metrics.quantile_edges(scores)
-    ref["score"] = {"edges": edges, "shares": metrics.bin_shares(scores, edges)}
+        edges = psi.quantile_edges(sample[f].to_numpy(dtype=float))
+        ref["features"][f] = {"edges": edges, "shares": psi.bin_shares(sample[f].to_numpy(dtype=float), edges)}
+    edges = psi.quantile_edges(scores)
+    ref["score"] = {"edges": edges, "shares": psi.bin_shares(scores, edges)}
     return ref
 
 

@@ -21,12 +21,10 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from loanpipe import storage
-from loanpipe.config import Config
-from loanpipe.schema import DataSchema, SchemaError
-from loanpipe.storage import Lake
-
-SUMMARY_DIR = "data_gen"
+from loanpipe.core import catalog, storage
+from loanpipe.core.config import Config
+from loanpipe.core.schema import DataSchema, SchemaError
+from loanpipe.core.storage import Lake
 
 
 class SamplingError(ValueError):
@@ -63,7 +61,7 @@ def make_request(cfg: Config, run_date: str, fraction: float | None = None, seed
 
 def load_test(cfg: Config, lake: Lake, spark: Any) -> tuple[Any, DataSchema]:
     """``test/`` as a DataFrame, checked against the configured schema."""
-    uri = lake.uri(storage.TEST)
+    uri = catalog.test(lake)
     if not lake.has_data(uri):
         raise SamplingError(f"{uri} is missing or empty: there is nothing to sample; run `make ingest` first")
     df = spark.read.parquet(uri)
@@ -83,9 +81,7 @@ def expected_schema_config(cfg: Config, lake: Lake) -> Any:
     """The configured schema, with the feature list the lake was ingested with when the config leaves it open."""
     import dataclasses
 
-    from loanpipe.ingest import SCHEMA_FILE
-
-    recorded = lake.uri(storage.ARTIFACTS, SCHEMA_FILE)
+    recorded = catalog.schema(lake)
     if cfg.schema.feature_columns is not None or not lake.exists(recorded):
         return cfg.schema
     features = [c for c in DataSchema.from_dict(lake.read_json(recorded)).features
@@ -97,13 +93,11 @@ def other_batches_ids(lake: Lake, spark: Any, schema: DataSchema, run_date: dt.d
     """Ids in the published batches of every other run date (narrow: id and run_date only)."""
     from pyspark.sql import functions as F
 
-    others = [d for d in lake.list_partitions(storage.TEST_SAMPLE) if d != run_date.isoformat()]
-    uris = [lake.partition_uri(storage.TEST_SAMPLE, d) for d in others
-            if lake.is_published(lake.partition_uri(storage.TEST_SAMPLE, d))]
-    if not uris:
+    others = [d for d in catalog.batch_dates(lake) if d != run_date.isoformat()]
+    if not others:
         return None
-    frames = [spark.read.parquet(u).select(schema.id_column).withColumn("_from", F.lit(d))
-              for u, d in zip(uris, others)]
+    frames = [spark.read.parquet(catalog.batch(lake, d)).select(schema.id_column).withColumn("_from", F.lit(d))
+              for d in others]
     out = frames[0]
     for f in frames[1:]:
         out = out.unionByName(f)
@@ -150,23 +144,15 @@ def sample_batch(cfg: Config, lake: Lake, spark: Any, request: SampleRequest) ->
         batch = test.join(F.broadcast(chosen), on=ident, how="inner")
 
     batch = batch.select(*schema.lake_columns())
-    stage = lake.staging_uri(f"test_sample-{request.run_date.isoformat()}")
-    target = lake.partition_uri(storage.TEST_SAMPLE, request.run_date)
-    try:
-        batch.write.mode("overwrite").parquet(stage)
-        written = spark.read.parquet(stage)
-        stats = written.agg(
-            F.count("*").alias("rows"),
-            F.countDistinct(ident).alias("distinct"),
-            F.sum(schema.label_column).alias("defaults"),
-        ).first()
-        repeats = leak_counts(lake, spark, schema, written, earlier)
-        if int(stats["rows"]) != needed:
-            raise SamplingError(f"internal: wrote {stats['rows']} rows, expected {needed}; nothing was published")
-        lake.publish(stage, target)
-    finally:
-        lake.remove(stage)
+    target = catalog.batch(lake, request.run_date)
 
+    def inspect(written: Any) -> dict[str, Any]:
+        stats = written.agg(F.count("*").alias("rows"), F.countDistinct(ident).alias("distinct"),
+                            F.sum(schema.label_column).alias("defaults")).first()
+        return {**stats.asDict(), "repeats": leak_counts(lake, spark, schema, written, earlier)}
+
+    stats = catalog.write_dataset(lake, batch, target, expect_rows=needed, inspect=inspect)
+    repeats = stats["repeats"]
     rows = int(stats["rows"])
     summary = {
         "job": "data_gen",
@@ -183,7 +169,7 @@ def sample_batch(cfg: Config, lake: Lake, spark: Any, request: SampleRequest) ->
         "seconds": round(time.monotonic() - start, 2),
         "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    lake.write_json(summary_uri(lake, request.run_date), summary)
+    lake.write_json(catalog.data_gen_summary(lake, request.run_date), summary)
     return summary
 
 
@@ -194,26 +180,22 @@ def leak_counts(lake: Lake, spark: Any, schema: DataSchema, batch: Any, earlier:
     counts = {"in_other_batches": 0, "in_train_sup": 0}
     if earlier is not None:
         counts["in_other_batches"] = ids.join(earlier.select(ident).distinct(), on=ident, how="left_semi").count()
-    sup = lake.uri(storage.TRAIN_SUP)
+    sup = catalog.train_sup(lake)
     if lake.has_data(sup):
         sup_ids = spark.read.parquet(sup).select(ident).distinct()
         counts["in_train_sup"] = ids.join(sup_ids, on=ident, how="left_semi").count()
     return counts
 
 
-def summary_uri(lake: Lake, run_date: dt.date) -> str:
-    return lake.uri(storage.ARTIFACTS, SUMMARY_DIR, run_date.isoformat(), "summary.json")
-
-
 def run(run_date: str, fraction: float | None = None, seed: int | None = None, with_replacement: bool | None = None,
         config_path: str | None = None, spark: Any = None) -> dict[str, Any]:
     """The job as the entry script runs it: configuration, session, lake, sample, summary."""
-    from loanpipe.config import load_config
-    from loanpipe.session import get_spark
-    from loanpipe.storage import open_lake
+    from loanpipe.core.config import load_config
+    from loanpipe.core.session import get_spark
+    from loanpipe.core.storage import open_lake
 
     cfg = load_config(config_path)
     request = make_request(cfg, run_date, fraction, seed, with_replacement)  # validate before starting Spark
     lake = open_lake(cfg.storage)
-    spark = spark or get_spark(cfg, app_name=f"loanpipe-data_gen-{request.run_date}", catboost=False)
+    spark = spark or get_spark(cfg, app_name=f"loanpipe-data_gen-{request.run_date}", job="data_gen")
     return sample_batch(cfg, lake, spark, request)

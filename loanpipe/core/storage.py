@@ -18,7 +18,7 @@ a ``_SUCCESS`` marker whose content is the manifest of its files:
 * S3 prefix (:class:`S3Lake`; Spark writes through ``s3a://``, small objects go through boto3): S3 has no
   rename, so publishing removes the marker, copies the new objects in (server side), deletes what is left of
   the old version and writes the marker last. Readers that honour the marker (the jobs, the sensor,
-  ``loanpipe.fetch_scores``) never read a half-published folder; a copy that fails is rolled back to the old
+  ``loanpipe.jobs.fetch_scores``) never read a half-published folder; a copy that fails is rolled back to the old
   version and its marker.
 """
 
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loanpipe.config import StorageConfig
+from loanpipe.core.config import StorageConfig
 
 TRAIN = "train"
 TEST = "test"

@@ -26,7 +26,7 @@ import yaml
 
 ENV_PREFIX = "LOANPIPE__"
 CONFIG_ENV = "LOANPIPE_CONFIG"
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_PATH = PROJECT_DIR / "conf" / "default.yaml"
 
 
@@ -135,7 +135,7 @@ class SplitConfig:
 
 @dataclass(frozen=True)
 class SyntheticConfig:
-    """The synthetic Kaggle-shaped generator (see ``loanpipe.synth``)."""
+    """The synthetic Kaggle-shaped generator (see ``loanpipe.ml.synth``)."""
 
     rows: int = 20_000
     full_rows: int = 105_471
@@ -164,11 +164,11 @@ class ModelConfig:
     learning_rate: float | None = None
     thread_count: int = 2
     seed: int = 7
-    # Candidate feature sets compared by K-fold CV (loanpipe.selection) on a sample of the training data.
+    # Candidate feature sets compared by K-fold CV (loanpipe.ml.selection) on a sample of the training data.
     cv_folds: int = 5
     cv_sample_rows: int = 20_000
     search_iterations: int = 100  # the cheap fits of the importance ranking and the forward-selection search
-    # The PD calibrator's out-of-fold scores: this many fits on the whole training sample (loanpipe.training)
+    # The PD calibrator's out-of-fold scores: this many fits on the whole training sample (loanpipe.ml.training)
     calibration_folds: int = 3
     top_k_features: int = 30
     max_forward_features: int = 12

@@ -2,7 +2,7 @@
 ``mapInPandas``).
 
 Only the id and the raw columns the model needs are read; the label is never selected. The model's calibrator
-(``loanpipe.calibration``) turns CatBoost's score into the PD that is written as ``p_default``. The native model is
+(``loanpipe.ml.calibration``) turns CatBoost's score into the PD that is written as ``p_default``. The native model is
 broadcast once and loaded once per Python worker; Arrow moves the (narrow) feature batches. ``mapInArrow``
 hands CatBoost a float matrix built from the Arrow columns instead of a pandas frame; bench/scoring.py measured it
 ahead of ``mapInPandas`` at every size in interleaved runs, so it is the default (``model.scoring_udf``;
@@ -17,9 +17,9 @@ from typing import Any
 
 import pandas as pd
 
-from loanpipe import calibration
-from loanpipe.model import ModelBundle
-from loanpipe.schema import DataSchema
+from loanpipe.ml import calibration
+from loanpipe.ml.model import ModelBundle
+from loanpipe.core.schema import DataSchema
 
 _MODEL_CACHE: dict[str, Any] = {}
 
@@ -44,7 +44,7 @@ def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, udf: str = "
     def predict(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         model = _MODEL_CACHE.get(version)
         if model is None:
-            from loanpipe.engine import load_native
+            from loanpipe.ml.engine import load_native
 
             model = _MODEL_CACHE[version] = load_native(blob.value)
         for pdf in batches:
@@ -59,7 +59,7 @@ def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, udf: str = "
 
         model = _MODEL_CACHE.get(version)
         if model is None:
-            from loanpipe.engine import load_native
+            from loanpipe.ml.engine import load_native
 
             model = _MODEL_CACHE[version] = load_native(blob.value)
         for batch in batches:

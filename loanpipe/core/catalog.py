@@ -1,0 +1,165 @@
+"""The lake catalog: every location the pipeline reads or writes, one function each, and the two ways to write.
+
+No other module builds a lake path by hand; they ask here. Layout (same names locally and in a bucket)::
+
+    train/ test/                                   ingest (``train``, ``test``)
+    test_sample/run_date=D/                        the batch for run date D (``batch``)
+    train_sup/                                     train + labelled batches (``train_sup``)
+    test_sample_inference/run_date=D/              the scores the business reads (``scores``)
+    artifacts/runs/D/<name>                        one daily run's plots, metrics, summary (``run_artifact``)
+    artifacts/data_gen/D/summary.json              the new-data job's summary (``data_gen_summary``)
+    artifacts/models/<version>/<name>              a model folder (``model``)
+    artifacts/champion.json, models/champion_history.json   which model serves (``champion_pointer``)
+    artifacts/schema.json, ingest/summary.json, truth/      what ingest learnt (``schema``, ``ingest_summary``, ``truth``)
+
+Writes: :func:`write_dataset` (a Spark DataFrame, staged, counted, published whole) and :func:`publish_folder`
+(a folder of small files, staged and published whole). Both leave nothing in ``_staging`` whatever happens.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from loanpipe.core.schema import DataSchema, SchemaError
+from loanpipe.core.storage import ARTIFACTS, INFERENCE, TEST, TEST_SAMPLE, TRAIN, TRAIN_SUP, Lake, StorageError
+
+RUNS = "runs"
+MODELS = "models"
+DATA_GEN = "data_gen"
+RUN_SUMMARY = "summary.json"
+
+
+def _day(run_date: dt.date | str) -> str:
+    return run_date if isinstance(run_date, str) else run_date.isoformat()
+
+
+# -- data folders -------------------------------------------------------------------------------------
+
+def train(lake: Lake) -> str:
+    return lake.uri(TRAIN)
+
+
+def test(lake: Lake) -> str:
+    return lake.uri(TEST)
+
+
+def train_sup(lake: Lake) -> str:
+    return lake.uri(TRAIN_SUP)
+
+
+def batch(lake: Lake, run_date: dt.date | str) -> str:
+    return lake.partition_uri(TEST_SAMPLE, run_date)
+
+
+def scores(lake: Lake, run_date: dt.date | str) -> str:
+    return lake.partition_uri(INFERENCE, run_date)
+
+
+def scores_root(lake: Lake) -> str:
+    return lake.uri(INFERENCE)
+
+
+def batch_dates(lake: Lake) -> list[str]:
+    """Run dates whose batch is published (complete), oldest first."""
+    return [d for d in lake.list_partitions(TEST_SAMPLE) if lake.is_published(batch(lake, d))]
+
+
+def score_dates(lake: Lake) -> list[str]:
+    """Run dates whose scores are published (complete), oldest first."""
+    return [d for d in lake.list_partitions(INFERENCE) if lake.is_published(scores(lake, d))]
+
+
+# -- artifacts -----------------------------------------------------------------------------------------
+
+def run_artifact(lake: Lake, run_date: dt.date | str, name: str = "") -> str:
+    return lake.uri(ARTIFACTS, RUNS, _day(run_date), name)
+
+
+def data_gen_summary(lake: Lake, run_date: dt.date | str) -> str:
+    return lake.uri(ARTIFACTS, DATA_GEN, _day(run_date), "summary.json")
+
+
+def model(lake: Lake, version: str = "", name: str = "") -> str:
+    """A model's folder (or one of its files); ``model(lake)`` is the folder of all models."""
+    return lake.uri(ARTIFACTS, MODELS, version, name)
+
+
+def champion_pointer(lake: Lake) -> str:
+    return lake.uri(ARTIFACTS, "champion.json")
+
+
+def champion_history(lake: Lake) -> str:
+    return lake.uri(ARTIFACTS, MODELS, "champion_history.json")
+
+
+def schema(lake: Lake) -> str:
+    return lake.uri(ARTIFACTS, "schema.json")
+
+
+def read_schema(lake: Lake) -> DataSchema:
+    """The schema recorded by the last ingest."""
+    uri = schema(lake)
+    if not lake.exists(uri):
+        raise SchemaError(f"{uri} does not exist: the lake at {lake.root} was never ingested; run `make ingest`")
+    return DataSchema.from_dict(lake.read_json(uri))
+
+
+def ingest_summary(lake: Lake) -> str:
+    return lake.uri(ARTIFACTS, "ingest", "summary.json")
+
+
+def truth(lake: Lake) -> str:
+    """True default probabilities of a synthetic lake's rows (absent for real data)."""
+    return lake.uri(ARTIFACTS, "truth")
+
+
+# What a re-ingest invalidates: every folder and artifact built on the current train/test.
+DOWNSTREAM_FOLDERS = (TEST_SAMPLE, TRAIN_SUP, INFERENCE)
+DOWNSTREAM_ARTIFACTS = (MODELS, RUNS, DATA_GEN, "champion.json")
+
+
+def downstream(lake: Lake) -> list[tuple[str, str]]:
+    """(label, uri) of every location that depends on the current train/test."""
+    return [(f, lake.uri(f)) for f in DOWNSTREAM_FOLDERS] + [
+        (f"{ARTIFACTS}/{a}", lake.uri(ARTIFACTS, a)) for a in DOWNSTREAM_ARTIFACTS]
+
+
+# -- writing -------------------------------------------------------------------------------------------
+
+def write_dataset(lake: Lake, df: Any, target: str, expect_rows: int | None = None,
+                  inspect: Callable[[Any], Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """Write the Spark DataFrame ``df`` to ``target`` as a whole: stage it, read it back, count it, publish it.
+
+    ``inspect(written)`` may compute more from the staged copy before it is published (it may return ``rows``
+    itself, saving the count). When ``expect_rows`` is given and differs, nothing is published. Returns the
+    inspection with ``rows`` and ``path``. The staging folder is removed on success and on failure alike.
+    """
+    stage = lake.staging_uri(target.rstrip("/").rsplit("/", 1)[-1])
+    try:
+        df.write.mode("overwrite").parquet(stage)
+        written = df.sparkSession.read.parquet(stage)
+        found = dict(inspect(written)) if inspect else {}
+        rows = int(found["rows"]) if "rows" in found else written.count()
+        if expect_rows is not None and rows != expect_rows:
+            raise StorageError(f"wrote {rows} rows for {target}, expected {expect_rows}; nothing was published")
+        lake.publish(stage, target)
+    finally:
+        lake.remove(stage)
+    return {**found, "rows": rows, "path": target}
+
+
+def publish_folder(lake: Lake, target: str, files: Mapping[str, bytes | Any]) -> str:
+    """Publish a folder of small files whole: ``bytes`` values as they are, anything else as JSON."""
+    stage = lake.staging_uri(target.rstrip("/").rsplit("/", 1)[-1])
+    try:
+        for name, content in files.items():
+            if isinstance(content, bytes):
+                lake.write_bytes(f"{stage}/{name}", content)
+            else:
+                lake.write_json(f"{stage}/{name}", content)
+        lake.publish(stage, target)
+    finally:
+        lake.remove(stage)
+    return target

@@ -1,0 +1,349 @@
+"""The daily job: score the run date's batch, evaluate, rebuild train_sup, retrain a challenger, promote.
+
+The stages are functions from DataFrames and models to DataFrames or plain results (``score``, ``evaluate``,
+``drift``, ``build_train_sup``, ``challenge``, ``decide``), each unit-tested on tiny frames; ``run`` reads the
+lake, sequences them, times them and writes what they return. Steps (each timed in the run summary):
+
+1. **check** the batch ``test_sample/run_date=D`` against the lake's schema (missing/extra columns, types, null
+   ids, no rows): a bad batch stops the run before anything is written; the champion and earlier outputs stay.
+2. **champion**: the model the champion pointer names; on the first run one is bootstrapped from ``train/``
+   (candidate feature sets compared by K-fold CV, a guard against plain CatBoost, a calibrated PD).
+3. **score** with the champion (label never read) -> ``test_sample_inference/run_date=D`` published atomically.
+4. **evaluate** on the batch's labels: ROC/PR AUC, Gini, KS, Brier, oracle AUC (synthetic data), calibration by
+   decile with the Jeffreys test, ROC, histogram and reliability PNGs, PSI drift of the score and each model
+   feature (categories included) against the training reference.
+5. **train_sup** = train + every published batch up to D, deduplicated by id (latest wins), columns by name;
+   rebuilt whole each run, so a rerun adds nothing twice.
+6. **challenger** trained on train_sup minus the batch's validation rows, with the champion's features, or with
+   features chosen again by the CV comparison every ``model.rediscover_every_days`` or when a feature's PSI
+   exceeds ``model.rediscover_psi``; its own calibrator. Champion and challenger compared on
+   those rows with the paired DeLong test; promoted only when better at the configured significance.
+7. **artifacts**: the plots, ``metrics.json`` and ``summary.json`` (every number, path, version and duration)
+   published together as ``artifacts/runs/D/``; an AUC under the floor marks the run as an alert.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from loanpipe.core import catalog, storage
+from loanpipe.core.config import Config
+from loanpipe.core.schema import DataSchema, SchemaError
+from loanpipe.core.storage import Lake
+from loanpipe.ml import calibration, metrics, psi, report, training
+from loanpipe.ml.engine import choose_engine
+from loanpipe.ml.model import ModelBundle, champion_version, load_model, save_model, set_champion
+from loanpipe.ml.scoring import predict_frame, score_batch
+
+
+class BatchError(ValueError):
+    """The run date's batch is unusable; nothing was written and the champion stays."""
+
+
+class Timer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str):  # noqa: ANN201
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(time.monotonic() - start, 2)
+
+
+# -- stages ----------------------------------------------------------------------------------------------
+
+def check_batch(df: Any, schema: DataSchema, source: str) -> int:
+    """Validate a batch against the lake schema; return its row count. Raises BatchError naming the problem."""
+    from pyspark.sql import functions as F
+
+    expected = schema.lake_columns()
+    present = [c for c in df.columns if c != storage.PARTITION_KEY]
+    missing = [c for c in expected if c not in present]
+    extra = [c for c in present if c not in expected]
+    if missing:
+        raise BatchError(f"{source}: missing column(s) {missing[:10]} ({len(missing)} in all); the batch must have "
+                         "the columns of test/ — regenerate it with data_gen")
+    if extra:
+        raise BatchError(f"{source}: unexpected column(s) {extra[:10]}; the batch must have exactly the columns of "
+                         "test/ — regenerate it with data_gen, or re-ingest with the new columns")
+    try:
+        schema.check_spark_frame(df, source)
+    except SchemaError as exc:
+        raise BatchError(str(exc)) from None
+    row = df.agg(F.count("*").alias("rows"), F.sum(F.col(schema.id_column).isNull().cast("int")).alias("null_ids")).first()
+    if int(row["rows"]) == 0:
+        raise BatchError(f"{source}: the batch has no rows; rerun data_gen for this date")
+    if int(row["null_ids"] or 0):
+        raise BatchError(f"{source}: {row['null_ids']} row(s) have an empty id column {schema.id_column!r}; "
+                         "every application needs an id")
+    return int(row["rows"])
+
+
+def score(batch: Any, champion: ModelBundle, schema: DataSchema, cfg: Config, scored_at: dt.datetime) -> Any:
+    """The scores the business reads (the label is never read)."""
+    return score_batch(batch, champion, schema, cfg.model.cutoff, scored_at, cfg.model.scoring_udf)
+
+
+def labelled_scores(scored: Any, batch: Any, schema: DataSchema) -> tuple[np.ndarray, np.ndarray, Any]:
+    """(labels, PDs, the joined frame) of the scored rows, each application once."""
+    labelled = scored.join(batch.select(schema.id_column, schema.label_column).dropDuplicates([schema.id_column]),
+                           on=schema.id_column)
+    pdf = labelled.select(schema.label_column, "p_default").toPandas()
+    return pdf[schema.label_column].to_numpy(dtype=int), pdf["p_default"].to_numpy(dtype=float), labelled
+
+
+def evaluate(y: np.ndarray, p: np.ndarray, cutoff: float) -> dict[str, Any]:
+    """Ranking and calibration metrics of the served PDs against the batch's labels."""
+    evaluation = metrics.classification_metrics(y, p, cutoff)
+    evaluation["calibration"] = calibration.summary(y, p)
+    return evaluation
+
+
+def evaluation_plots(evaluation: dict[str, Any], y: np.ndarray, p: np.ndarray, champion: str, cutoff: float,
+                     run_date: dt.date) -> dict[str, tuple[str, bytes]]:
+    """{artifact key: (file name, PNG)} for the run folder."""
+    plots = {}
+    if len(y):
+        plots["reliability"] = ("reliability.png", report.reliability_png(
+            evaluation["calibration"]["table"], f"Calibration, batch {run_date}"))
+    if evaluation["roc_auc"] is not None:
+        plots["roc_curve"] = ("roc.png", report.roc_png(y, {f"champion {champion}": p}, f"ROC, batch {run_date}"))
+    plots["score_histogram"] = ("score_hist.png", report.score_hist_png(y, p, cutoff, f"Scores, batch {run_date}"))
+    return plots
+
+
+def drift(scored: Any, batch: Any, bundle: ModelBundle, schema: DataSchema) -> dict[str, Any]:
+    """PSI of the score and of each model feature against the model's training reference, in one pass."""
+    ref = bundle.spec.reference
+    inputs = batch.select(schema.id_column, *bundle.spec.spark_columns()).join(
+        scored.select(schema.id_column, "p_default"), on=schema.id_column)
+    refs = {name: r for name, r in ref.get("features", {}).items() if r}
+    if ref.get("score"):
+        refs["p_default"] = ref["score"]
+    shares = psi.spark_shares(inputs, refs)
+    out: dict[str, Any] = {"features": {}}
+    for name, r in refs.items():
+        value = round(psi.psi(r["shares"], shares[name]), 5)
+        entry = {"psi": value, "status": psi.psi_label(value)}
+        if name == "p_default":
+            out["score"] = entry
+        else:
+            out["features"][name] = entry
+    worst = max(out["features"].items(), key=lambda kv: kv[1]["psi"], default=(None, {"psi": 0.0}))
+    out["max_feature_psi"] = {"feature": worst[0], "psi": worst[1]["psi"]}
+    return out
+
+
+def oracle_auc(truth: Any, labelled: Any, schema: DataSchema) -> float | None:
+    """AUC of the true default probabilities (``truth``: id, p_default; synthetic lakes only) on the batch rows."""
+    pdf = labelled.select(schema.id_column, schema.label_column).join(
+        truth.withColumnRenamed("p_default", "_p_true"), on=schema.id_column).select(schema.label_column, "_p_true").toPandas()
+    y = pdf[schema.label_column].to_numpy()
+    if len(pdf) == 0 or y.min() == y.max():
+        return None
+    return float(metrics.classification_metrics(y, pdf["_p_true"].to_numpy())["roc_auc"])
+
+
+def build_train_sup(train: Any, batches: list[tuple[str, Any]], schema: DataSchema) -> Any:
+    """train + the labelled batches (run date, frame), columns by name, one row per id: the latest date wins."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    cols = schema.lake_columns()
+    union = train.select(*cols).withColumn("_order", F.lit(""))
+    for day, frame in batches:
+        union = union.unionByName(frame.select(*cols).withColumn("_order", F.lit(day)))
+    latest = F.row_number().over(Window.partitionBy(schema.id_column).orderBy(F.col("_order").desc()))
+    return union.withColumn("_rn", latest).filter("_rn = 1").drop("_rn", "_order")
+
+
+def holdout_ids(batch: Any, schema: DataSchema, fraction: float, seed: int) -> Any:
+    """The batch's validation ids: a seeded hash of the id, so a rerun picks the same rows."""
+    from pyspark.sql import functions as F
+
+    key = F.xxhash64(F.col(schema.id_column).cast("string"), F.lit(seed)) % 10_000
+    return batch.select(schema.id_column).distinct().filter(F.abs(key) < int(fraction * 10_000))
+
+
+def challenge(cfg: Config, spark: Any, train_sup: Any, holdout: Any, champion: ModelBundle, schema: DataSchema,
+              engine: str, run_date: dt.date, drift_report: dict[str, Any]) -> tuple[ModelBundle, str | None]:
+    """A challenger trained on train_sup less the validation rows; returns it and why (if) its features were
+    chosen again."""
+    rediscover = training.rediscover_reason(cfg, champion, run_date, drift_report)
+    train_c = train_sup.join(holdout, on=schema.id_column, how="left_anti")
+    return training.challenger(cfg, spark, train_c, champion, schema, engine, run_date, rediscover), rediscover
+
+
+def decide(y: np.ndarray, p_champion: np.ndarray, p_challenger: np.ndarray, significance: float) -> dict[str, Any]:
+    """Promote only when the challenger's AUC is higher with the paired DeLong test's one-sided p < significance."""
+    out: dict[str, Any] = {"validation_rows": int(len(y)), "significance": significance, "test": "DeLong (paired)"}
+    if len(y) == 0 or y.min() == y.max():
+        return {**out, "promoted": False, "reason": "not compared: the validation rows hold a single class"}
+    test = metrics.delong_test(y, p_champion, p_challenger)
+    better = test["difference"] > 0 and test["p_b_better"] < significance
+    return {**out,
+            "champion_auc": test["auc_a"], "challenger_auc": test["auc_b"], "auc_difference": test["difference"],
+            "z": test["z"], "p_value": test["p_b_better"], "p_value_two_sided": test["p_two_sided"],
+            "promoted": bool(better),
+            "reason": (f"challenger AUC {test['auc_b']:.4f} > champion {test['auc_a']:.4f}, one-sided p = "
+                       f"{test['p_b_better']:.3g} < {significance}") if better else
+                      (f"kept the champion: challenger AUC {test['auc_b']:.4f} vs {test['auc_a']:.4f}, one-sided p = "
+                       f"{test['p_b_better']:.3g} (needs < {significance})")}
+
+
+def compare(batch: Any, holdout: Any, champion: ModelBundle, chall: ModelBundle, schema: DataSchema,
+            significance: float) -> tuple[dict[str, Any], bytes | None]:
+    """Both models on the same validation rows of the batch: the decision, and the two ROC curves (PNG)."""
+    rows = batch.join(holdout, on=schema.id_column, how="left_semi").dropDuplicates([schema.id_column])
+    a = predict_frame(rows, champion, schema).withColumnRenamed("p_default", "p_a")
+    b = predict_frame(rows, chall, schema).withColumnRenamed("p_default", "p_b")
+    pdf = rows.select(schema.id_column, schema.label_column).join(a, schema.id_column).join(b, schema.id_column).toPandas()
+    y = pdf[schema.label_column].to_numpy(dtype=int)
+    decision = decide(y, pdf["p_a"].to_numpy(), pdf["p_b"].to_numpy(), significance)
+    png = None
+    if "champion_auc" in decision:
+        png = report.roc_png(y, {"champion": pdf["p_a"].to_numpy(), "challenger": pdf["p_b"].to_numpy()},
+                             "Champion vs challenger (validation rows)")
+    return decision, png
+
+
+def alerts(evaluation: dict[str, Any], auc_floor: float) -> list[str]:
+    auc = evaluation["roc_auc"]
+    if auc is None:
+        return ["AUC undefined: the batch has a single class"]
+    return [f"AUC {auc:.4f} is under the floor {auc_floor}"] if auc < auc_floor else []
+
+
+def candidate_table(bundle: ModelBundle) -> dict[str, Any]:
+    """The CV candidate table of a model's discovery, as the report shows it (feature lists shortened)."""
+    disc = bundle.metadata.get("discovery") or {}
+    rows = [{k: v for k, v in r.items() if k != "features"} | {"features": r["features"][:12]}
+            for r in disc.get("candidates", [])]
+    return {"rows": rows, "decision": disc.get("decision", {}),
+            "calibration": {k: disc.get("calibration", {}).get(k) for k in ("method", "reason", "before", "after")}}
+
+
+# -- the run: lake in, stages in order, lake out ----------------------------------------------------------
+
+def load_batch(lake: Lake, spark: Any, schema: DataSchema, run_date: dt.date) -> tuple[Any, int, str]:
+    uri = catalog.batch(lake, run_date)
+    if not lake.is_published(uri):
+        raise BatchError(f"no published batch for {run_date} at {uri}; run data_gen for that date first")
+    df = spark.read.parquet(uri)
+    return df, check_batch(df, schema, uri), uri
+
+
+def current_champion(cfg: Config, lake: Lake, spark: Any, schema: DataSchema, engine: str,
+                     run_date: dt.date) -> tuple[ModelBundle, bool]:
+    """The serving model, bootstrapped from ``train/`` (and registered) when there is none yet."""
+    version = champion_version(lake)
+    if version is not None:
+        return load_model(lake, version), False
+    champion = training.bootstrap(cfg, spark, spark.read.parquet(catalog.train(lake)), schema, engine, run_date)
+    save_model(lake, champion)
+    set_champion(lake, champion.version, "bootstrap from train/", run_date, None)
+    return champion, True
+
+
+def run(cfg: Config, lake: Lake, spark: Any, run_date: dt.date) -> dict[str, Any]:
+    """The whole daily run for ``run_date``; returns (and publishes) the run summary."""
+    timer = Timer()
+    started = dt.datetime.now(dt.UTC)
+    schema = catalog.read_schema(lake)
+    files: dict[str, Any] = {}  # the run folder, published whole at the end
+    with timer.step("check"):
+        batch, batch_rows, batch_uri = load_batch(lake, spark, schema, run_date)
+    engine = choose_engine(spark, cfg.model.engine)
+
+    with timer.step("champion"):
+        champion, bootstrapped = current_champion(cfg, lake, spark, schema, engine, run_date)
+
+    with timer.step("score"):
+        scored_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        target = catalog.scores(lake, run_date)
+        try:
+            scored_rows = catalog.write_dataset(lake, score(batch, champion, schema, cfg, scored_at), target,
+                                                expect_rows=batch_rows)["rows"]
+        except storage.StorageError as exc:
+            raise BatchError(str(exc)) from None
+        scored = spark.read.parquet(target)
+
+    with timer.step("evaluate"):
+        y, p, labelled = labelled_scores(scored, batch, schema)
+        evaluation = evaluate(y, p, cfg.model.cutoff)
+        truth = catalog.truth(lake)
+        evaluation["oracle_auc"] = oracle_auc(spark.read.parquet(truth), labelled, schema) if lake.has_data(truth) else None
+        artifacts = {}
+        for key, (name, png) in evaluation_plots(evaluation, y, p, champion.version, cfg.model.cutoff, run_date).items():
+            files[name], artifacts[key] = png, catalog.run_artifact(lake, run_date, name)
+        drift_report = drift(scored, batch, champion, schema)
+        files["metrics.json"] = {"evaluation": evaluation, "drift": drift_report}
+        artifacts["metrics"] = catalog.run_artifact(lake, run_date, "metrics.json")
+
+    with timer.step("train_sup"):
+        dates = [d for d in catalog.batch_dates(lake) if d <= run_date.isoformat()]
+        sup_df = build_train_sup(spark.read.parquet(catalog.train(lake)),
+                                 [(d, spark.read.parquet(catalog.batch(lake, d))) for d in dates], schema)
+        sup = {**catalog.write_dataset(lake, sup_df, catalog.train_sup(lake)), "batches": dates}
+
+    with timer.step("challenger"):
+        holdout = holdout_ids(batch, schema, cfg.model.validation_fraction, cfg.model.seed)
+        chall, rediscover = challenge(cfg, spark, spark.read.parquet(catalog.train_sup(lake)), holdout, champion,
+                                      schema, engine, run_date, drift_report)
+
+    with timer.step("compare"):
+        decision, roc_png = compare(batch, holdout, champion, chall, schema, cfg.model.significance)
+        if decision["promoted"]:
+            save_model(lake, chall)
+            set_champion(lake, chall.version, decision["reason"], run_date, champion.version)
+        if roc_png:
+            files["champion_vs_challenger.png"] = roc_png
+            artifacts["champion_vs_challenger"] = catalog.run_artifact(lake, run_date, "champion_vs_challenger.png")
+
+    alert_reasons = alerts(evaluation, cfg.model.auc_floor)
+    summary = {
+        "job": "app",
+        "run_date": run_date.isoformat(),
+        "status": "ALERT" if alert_reasons else "OK",
+        "alerts": alert_reasons,
+        "engine": engine,
+        "batch": {"path": batch_uri, "rows": batch_rows},
+        "champion": {"version": champion.version, "bootstrapped": bootstrapped,
+                     "features": champion.spec.features, "pairs": [p["name"] for p in champion.spec.pairs],
+                     "calibration": (champion.spec.calibration or {}).get("method", "none"),
+                     **({"candidates": candidate_table(champion)} if bootstrapped else {})},
+        "scores": {"path": target, "rows": scored_rows, "cutoff": cfg.model.cutoff},
+        "evaluation": evaluation,
+        "drift": drift_report,
+        "train_sup": sup,
+        "challenger": {"version": chall.version, "features": chall.spec.features, "rediscovered": rediscover,
+                       **({"candidates": candidate_table(chall)} if rediscover else {}), **decision},
+        "serving_after_run": champion_version(lake),
+        "artifacts": artifacts,
+        "seconds": {**timer.seconds, "total": round((dt.datetime.now(dt.UTC) - started).total_seconds(), 2)},
+        "started_at": started.isoformat(timespec="seconds"),
+    }
+    files[catalog.RUN_SUMMARY] = summary
+    catalog.publish_folder(lake, catalog.run_artifact(lake, run_date), files)
+    return summary
+
+
+def main_run(run_date: str, config_path: str | None = None, spark: Any = None) -> dict[str, Any]:
+    """The job as the entry script runs it."""
+    from loanpipe.core.config import load_config
+    from loanpipe.core.session import get_spark
+    from loanpipe.core.storage import open_lake
+
+    cfg = load_config(config_path)
+    date = storage.parse_run_date(run_date)
+    lake = open_lake(cfg.storage)
+    spark = spark or get_spark(cfg, app_name=f"loanpipe-app-{date}")
+    return run(cfg, lake, spark, date)

@@ -1,0 +1,67 @@
+"""The report emails' HTML, rendered with Jinja2 from the run summaries (templates in ``templates/``).
+
+Every value is escaped (autoescape); numbers go through the ``fmt`` filter (4 decimals, ``n/a`` for missing).
+Each function returns ``(subject, html)``; the subject is plain text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+
+_ENV = jinja2.Environment(loader=jinja2.PackageLoader("loanpipe.orchestration", "templates"),
+                          autoescape=True, trim_blocks=True, lstrip_blocks=True)
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    if value is None or isinstance(value, jinja2.Undefined):
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _calibration_row(r: dict[str, Any]) -> list[Any]:
+    return [r["bin"], r["n"], r["defaults"], r["observed_rate"], r["mean_pd"], r["jeffreys_p"]]
+
+
+def _candidate_row(r: dict[str, Any], chosen: str | None) -> list[Any]:
+    return [r["candidate"] + (" (chosen)" if r["candidate"] == chosen else ""), r["n_features"], r["mean_auc"],
+            r["sd_auc"], ", ".join(f"{a:.3f}" for a in r["fold_aucs"]), r["seconds"]]
+
+
+def _drift_row(item: tuple[str, dict[str, Any]]) -> tuple[str, str]:
+    name, d = item
+    return f"{name} PSI", f"{d['psi']} ({d['status']})"
+
+
+_ENV.filters.update(fmt=fmt, calibration_row=_calibration_row, candidate_row=_candidate_row, drift_row=_drift_row)
+
+
+def _render(template: str, **values: Any) -> str:
+    return _ENV.get_template(template).render(**values)
+
+
+def data_gen_report(summary: dict[str, Any]) -> tuple[str, str]:
+    rep = summary["repeated_rows"]
+    leak = rep["within_batch"] + rep["in_other_batches"] + rep["in_train_sup"]
+    status = "ALERT" if leak else "OK"
+    subject = (f"[loanpipe] {status} new data {summary['run_date']}: {summary['rows']} rows, "
+               f"default rate {summary['default_rate']:.2%}")
+    return subject, _render("data_gen.html.j2", s=summary, rep=rep, status=status)
+
+
+def app_report(summary: dict[str, Any], roc_cid: str | None = "roc.png") -> tuple[str, str]:
+    ev, ch, dr = summary["evaluation"], summary["challenger"], summary["drift"]
+    subject = (f"[loanpipe] {summary['status']} scoring {summary['run_date']}: AUC {fmt(ev.get('roc_auc'))}, "
+               f"{'challenger promoted' if ch.get('promoted') else 'champion kept'}")
+    top_drift = sorted(dr["features"].items(), key=lambda kv: -kv[1]["psi"])[:8]
+    return subject, _render("app.html.j2", s=summary, ev=ev, ch=ch, dr=dr, top_drift=top_drift, roc_cid=roc_cid,
+                            artifacts_dir=summary["artifacts"].get("metrics", "").rsplit("/", 1)[0])
+
+
+def failure_report(dag_id: str, task_id: str, run_date: str, try_number: int, error: str, log_tail: str) -> tuple[str, str]:
+    subject = f"[loanpipe] FAILED {dag_id}.{task_id} for {run_date} (try {try_number})"
+    return subject, _render("failure.html.j2", dag_id=dag_id, task_id=task_id, run_date=run_date,
+                            try_number=try_number, error=error, log_tail=log_tail)
