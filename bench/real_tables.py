@@ -3,7 +3,7 @@
 For each table: ingest it by configuration alone (``conf/tables/<name>.yaml``), sample one day's batch, run the
 daily job (which bootstraps the champion: CV candidates, guard, calibration), then score all of ``test/`` with
 the champion and compare with CatBoost at its default settings trained on all columns of the same ``train/``
-rows. ``tests/test_real_tables.py`` asserts on the same function; ``python -m bench real_tables`` records it.
+rows. ``tests/e2e/test_real_tables.py`` asserts on the same function; ``python -m bench real_tables`` records it.
 """
 
 from __future__ import annotations

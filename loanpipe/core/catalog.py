@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from loanpipe.core.schema import DataSchema, SchemaError
 from loanpipe.core.storage import ARTIFACTS, INFERENCE, TEST, TEST_SAMPLE, TRAIN, TRAIN_SUP, Lake, StorageError
+
+if TYPE_CHECKING:  # the schema needs pyarrow; the Airflow side asks the catalog for paths only
+    from loanpipe.core.schema import DataSchema
 
 RUNS = "runs"
 MODELS = "models"
@@ -98,8 +100,10 @@ def schema(lake: Lake) -> str:
     return lake.uri(ARTIFACTS, "schema.json")
 
 
-def read_schema(lake: Lake) -> DataSchema:
+def read_schema(lake: Lake) -> "DataSchema":
     """The schema recorded by the last ingest."""
+    from loanpipe.core.schema import DataSchema, SchemaError
+
     uri = schema(lake)
     if not lake.exists(uri):
         raise SchemaError(f"{uri} does not exist: the lake at {lake.root} was never ingested; run `make ingest`")

@@ -137,18 +137,6 @@ class DataSchema:
         columns = self.lake_columns() if columns is None else columns
         return T.StructType([T.StructField(c, mapping[self.arrow_type(c)], c != self.id_column) for c in columns])
 
-    def label_expr(self) -> Any:
-        """Spark column: the binary label from the target column (null target -> null label)."""
-        from pyspark.sql import functions as F
-
-        target = F.col(self.target_column)
-        if self.target_is_text:
-            target = F.trim(target)
-        cond = {">": target > self.rule_threshold, ">=": target >= self.rule_threshold,
-                "<": target < self.rule_threshold, "<=": target <= self.rule_threshold,
-                "==": target == self.rule_threshold, "!=": target != self.rule_threshold}[self.rule_op]
-        return F.when(target.isNull(), F.lit(None)).otherwise(cond.cast("int")).cast("int")
-
     def check_spark_frame(self, df: Any, source: str, need_target: bool = True) -> None:
         """Raise SchemaError when a Spark DataFrame lacks a column or has one of the wrong type."""
         from pyspark.sql import types as T

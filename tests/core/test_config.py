@@ -103,7 +103,7 @@ def test_no_secrets_in_the_config_object() -> None:
 
 
 def test_no_hardcoded_local_master_in_job_code() -> None:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     offenders = [
         str(p.relative_to(root))
         for folder in ("loanpipe", "spark", "data_gen", "dags")

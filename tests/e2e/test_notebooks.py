@@ -9,7 +9,7 @@ import papermill as pm
 import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SMALL = {"rows": 4000, "folds": 2, "iterations": 30, "max_forward": 4, "cv_rows": 2000}
 
 

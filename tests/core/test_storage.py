@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loanpipe.core import storage
 from loanpipe.core.config import StorageConfig
@@ -102,3 +104,9 @@ def test_published_folder_carries_its_manifest(tmp_path: Path) -> None:
     os.remove(Path(target, "_SUCCESS"))
     with pytest.raises(StorageError, match="no _SUCCESS marker"):
         lake.published_files(target)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1), max_size=30))
+def test_the_manifest_round_trips(files: list[str]) -> None:
+    assert storage.parse_manifest(storage.manifest_json(files).encode()) == files

@@ -18,7 +18,7 @@ from loanpipe.jobs.ingest import run_ingest
 from loanpipe.core.storage import open_lake
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SPARK_SUBMIT = str(Path(pyspark.__file__).parent / "bin" / "spark-submit")
 PORTS = {"SPARK_MASTER_PORT": "17077", "SPARK_MASTER_UI_PORT": "18080", "SPARK_WORKER_UI_PORT": "18081"}
 

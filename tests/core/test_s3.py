@@ -1,7 +1,7 @@
 """The lake on S3, against a real S3-compatible server (MinIO, started here on its own port and folder).
 
 Covers what boto3 does (small objects, listing, publishing with a marker, rollback, faults) and the business's
-fetch command on both lake kinds; Spark's s3a path runs in tests/test_e2e_s3.py (both DAGs in S3 mode).
+fetch command on both lake kinds; Spark's s3a path runs in tests/e2e/test_e2e_s3.py (both DAGs in S3 mode).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from loanpipe.core import storage
 from loanpipe.core.config import StorageConfig
 from loanpipe.core.storage import S3Credentials, S3Lake, StorageError, open_lake
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PORT = 19140
 ENDPOINT = f"http://127.0.0.1:{PORT}"
 
@@ -36,7 +36,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def minio(tmp_path_factory: pytest.TempPathFactory):
-    from loanpipe.dev.stack import minio_bin
+    from loanpipe.dev.s3 import minio_bin
 
     keys = S3Credentials("loanpipetest" + secrets.token_hex(4), secrets.token_urlsafe(24))
     data = tmp_path_factory.mktemp("minio")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted([*ROOT.joinpath("dags").glob("dag_*.py"), *ROOT.joinpath("bots").glob("dag_*.py")])
 
 

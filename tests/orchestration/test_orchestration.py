@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 
 import shlex
+import subprocess
+import sys
 import tarfile
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -77,6 +80,19 @@ def test_build_bundle_tarball(tmp_path: Path) -> None:
         names = set(tar.getnames())
     assert {"VERSION", "app.py", "data_gen.py", "loanpipe.zip", "conf/default.yaml"} <= names
     assert out["version"] and out["tarball"].endswith(f"loanpipe-{out['version']}.tar.gz")
+    with zipfile.ZipFile(Path(out["tarball"]).with_suffix("").with_suffix("") / "loanpipe.zip") as zf:
+        packages = {n.split("/")[1] for n in zf.namelist() if n.count("/") >= 2}
+    assert packages == {"core", "ml", "jobs"}  # the Airflow side and the local harness stay behind
+
+
+def test_building_the_bundle_imports_nothing_heavy(tmp_path: Path) -> None:
+    """The Airflow task that builds the bundle runs in the worker: no pandas, scikit-learn, Spark or CatBoost."""
+    code = ("import sys; from loanpipe.orchestration import shipping, tasks; "
+            f"shipping.build_bundle({str(tmp_path)!r}); "
+            "print('HEAVY', [m for m in ('pandas', 'sklearn', 'pyspark', 'catboost', 'numpy') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "HEAVY []" in out.stdout
 
 
 def _app_summary(auc: float | None, status: str = "OK", promoted: bool = False) -> dict:

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(2400)]
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
 AIRFLOW = str(Path(PY).with_name("airflow"))
 PORTS = {"LOANPIPE_SSH_PORT": "2231", "LOANPIPE_SMTP_PORT": "1031", "LOANPIPE_AIRFLOW_PORT": "28091",
@@ -48,7 +48,7 @@ def stack():
     ingest = subprocess.run([PY, "-m", "loanpipe.jobs.ingest", "--rows", "6000"], env=env, capture_output=True, text=True,
                             timeout=600, cwd=ROOT)
     assert ingest.returncode == 0, ingest.stderr[-3000:]
-    subprocess.run([PY, "-c", "from loanpipe.dev import stack; stack.give_lake_to_node()"], env=base, check=True, cwd=ROOT)
+    subprocess.run([PY, "-c", "from loanpipe.dev import node; node.give_lake_to_node()"], env=base, check=True, cwd=ROOT)
     subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True, timeout=600, cwd=ROOT)
     yield env
     subprocess.run([PY, "-m", "loanpipe.dev.stack", "stop"], env=base, capture_output=True, timeout=300, cwd=ROOT)
@@ -142,7 +142,7 @@ def test_remote_job_failure_fails_the_task_and_publishes_nothing(stack: dict[str
 
 def test_ssh_server_down_retries_then_fails_with_an_email(stack: dict[str, str]) -> None:
     base = {k: v for k, v in stack.items() if not k.startswith("AIRFLOW")}
-    subprocess.run([PY, "-c", "from loanpipe.dev import stack; stack._stop('sshd')"], env=base, check=True, cwd=ROOT)
+    subprocess.run([PY, "-c", "from loanpipe.dev import local; local.stop_process('sshd')"], env=base, check=True, cwd=ROOT)
     try:
         before = len(mails(stack))
         assert dags_test(stack, "dag_new_data", D3) == "failed"
@@ -152,7 +152,7 @@ def test_ssh_server_down_retries_then_fails_with_an_email(stack: dict[str, str])
         assert any("(try 2)" in s for s in failure), failure  # retried once before failing
         assert not (lake(stack) / "test_sample" / f"run_date={D3}").exists()
     finally:
-        subprocess.run([PY, "-c", "from loanpipe.dev import stack; stack.start_sshd()"], env=base, check=True, cwd=ROOT)
+        subprocess.run([PY, "-c", "from loanpipe.dev import node; node.start_sshd()"], env=base, check=True, cwd=ROOT)
 
 
 def test_timed_out_ssh_command_leaves_nothing_running(stack: dict[str, str]) -> None:
@@ -193,11 +193,11 @@ def test_timed_out_ssh_command_leaves_nothing_running(stack: dict[str, str]) -> 
 
 def test_a_dag_through_the_real_scheduler_and_rest_api(stack: dict[str, str]) -> None:
     base = {k: v for k, v in stack.items() if not k.startswith("AIRFLOW")}
-    subprocess.run([PY, "-c", "from loanpipe.dev import stack; stack.start_airflow()"], env=base, check=True, cwd=ROOT,
+    subprocess.run([PY, "-c", "from loanpipe.dev import airflow_services; airflow_services.start_airflow()"], env=base, check=True, cwd=ROOT,
                    timeout=300)
     before = len(mails(stack))
-    code = ("import json; from loanpipe.dev import stack; "
-            "print(json.dumps(stack.trigger_and_wait('dag_bots_test_email', timeout=240, log=lambda m: None)))")
+    code = ("import json; from loanpipe.dev import airflow_services as af; "
+            "print(json.dumps(af.trigger_and_wait('dag_bots_test_email', timeout=240, log=lambda m: None)))")
     out = subprocess.run([PY, "-c", code], env=base, capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])

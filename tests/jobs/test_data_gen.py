@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -10,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from loanpipe.core import catalog, storage
 from loanpipe.core.config import Config
@@ -18,7 +21,7 @@ from loanpipe.jobs.sampling import SamplingError, make_request, sample_batch
 from loanpipe.core.storage import open_lake
 
 pytestmark = pytest.mark.spark
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -177,3 +180,18 @@ def test_entry_script_end_to_end(cfg: Config, tmp_path: Path) -> None:
     assert bad.returncode == 2 and "fraction must be in (0, 1]" in bad.stderr
     helptext = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True, timeout=60)
     assert helptext.returncode == 0 and "--with-replacement" in helptext.stdout
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(days=st.lists(st.dates(dt.date(2026, 1, 1), dt.date(2026, 12, 31)), min_size=2, max_size=4, unique=True),
+       fraction=st.sampled_from([0.05, 0.1, 0.2]))
+def test_sampling_never_repeats_a_row_across_dates(cfg: Config, spark, days: list[dt.date], fraction: float) -> None:
+    """Without replacement, in any order of run dates, no application appears in two batches."""
+    lake = open_lake(cfg.storage)
+    lake.remove(lake.uri(storage.TEST_SAMPLE))  # each example starts with no batch
+    seen: set[int] = set()
+    for day in days:
+        sample(cfg, spark, day.isoformat(), fraction=fraction)
+        ids = batch_ids(cfg, spark, day.isoformat())
+        assert len(ids) == len(set(ids)) and not seen & set(ids), day
+        seen |= set(ids)

@@ -1,0 +1,158 @@
+"""Airflow's own services for the local stack (api-server, scheduler, dag-processor, triggerer), their
+environment and connections, and the REST calls that drive the real scheduler (``make run``, the tests)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from loanpipe.core.config import PROJECT_DIR
+from loanpipe.dev.local import (API_PORT, NODE_USER, SMTP_PORT, SSH_PORT, java_home, paths, run, start_process,
+                                venv_bin, wait_port)
+from loanpipe.dev.node import setup_ssh
+from loanpipe.dev.s3 import s3_credentials, s3_endpoint
+
+AIRFLOW_SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+# Every service listens on loopback only. Airflow's log servers (scheduler :8793, triggerer :8794) bind every
+# interface and cannot be told otherwise; on one machine the api-server reads the task logs from the files
+# directly, so they are not started.
+SERVICE_ARGS = {"scheduler": ["--skip-serve-logs"], "triggerer": ["--skip-serve-logs"]}
+MAIL_TO = "risk-team@localhost"
+
+
+def env() -> dict[str, str]:
+    """Environment for Airflow's processes, `airflow` commands and the end-to-end tests."""
+    p = paths()
+    ssh = setup_ssh() if not (p["ssh"] / "host_ed25519.pub").exists() else {
+        "key_file": str(p["ssh"] / "client_ed25519"),
+        "host_key": " ".join((p["ssh"] / "host_ed25519.pub").read_text().split()[:2]),
+    }
+    ssh_conn = {"conn_type": "ssh", "host": "127.0.0.1", "port": SSH_PORT, "login": NODE_USER,
+                "extra": {"key_file": ssh["key_file"], "host_key": ssh["host_key"], "conn_timeout": "10"}}
+    keys = s3_credentials()
+    s3_conn = {"conn_type": "aws", "login": keys["access_key"], "password": keys["secret_key"],
+               "extra": {"endpoint_url": s3_endpoint(), "region_name": "ru-central1"}}
+    smtp_conn = {"conn_type": "smtp", "host": "127.0.0.1", "port": SMTP_PORT,
+                 "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "loanpipe@localhost",
+                           "timeout": 10, "retry_limit": 1}}
+    return {
+        "AIRFLOW_HOME": str(p["airflow"]),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_DIR),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(API_PORT),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{API_PORT}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{API_PORT}/execution/",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        "AIRFLOW__CORE__FERNET_KEY": fernet_key(),
+        "AIRFLOW_CONN_LOANPIPE_SSH": json.dumps(ssh_conn),
+        "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(smtp_conn),
+        "AIRFLOW_CONN_LOANPIPE_S3": json.dumps(s3_conn),
+        "LOANPIPE_MAIL_TO": MAIL_TO,
+        "LOANPIPE_CONFIG": str(p["conf"]),
+        "LOANPIPE_DIST_DIR": str(p["dist"]),
+        "JAVA_HOME": java_home(),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "PATH": f"{PROJECT_DIR / '.venv' / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+    }
+
+
+def fernet_key() -> str:
+    """The stack's Fernet key (connections stored in Airflow's database are encrypted with it); mode 600."""
+    f = paths()["airflow"].parent / "fernet.key"
+    if not f.exists():
+        from cryptography.fernet import Fernet
+
+        f.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(f, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(Fernet.generate_key().decode())
+    return f.read_text().strip()
+
+
+def airflow_db_migrate(e: dict[str, str]) -> None:
+    Path(e["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    run([venv_bin("airflow"), "db", "migrate"], env={**os.environ, **e}, timeout=600)
+
+
+def import_connections(e: dict[str, str]) -> None:
+    """Also store the connections in Airflow's database (encrypted with the stack's Fernet key), so the UI lists
+    them (with secrets masked). The AIRFLOW_CONN_* variables hold the same values and take precedence."""
+    conns = {}
+    for key, value in e.items():
+        if key.startswith("AIRFLOW_CONN_"):
+            conn = json.loads(value)
+            conn["extra"] = json.dumps(conn.get("extra", {}))
+            conns[key[len("AIRFLOW_CONN_"):].lower()] = conn
+    fd, tmp = tempfile.mkstemp(suffix=".json", dir=paths()["airflow"])  # mode 600
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(conns, fh)
+        run([venv_bin("airflow"), "connections", "import", "--overwrite", tmp], env={**os.environ, **e}, timeout=300)
+    finally:
+        os.unlink(tmp)
+
+
+def start_airflow() -> None:
+    e = env()
+    airflow_db_migrate(e)
+    import_connections(e)
+    for service in AIRFLOW_SERVICES:
+        start_process(f"airflow-{service}", [venv_bin("airflow"), service, *SERVICE_ARGS.get(service, [])], e)
+    wait_port(API_PORT, "the Airflow api-server", 120)
+
+
+def api(method: str, path: str, body: dict | None = None, token: str | None = None, port: int = API_PORT) -> Any:
+    import urllib.request
+
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Content-Type": "application/json"})
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read() or b"{}")
+
+
+def api_token(port: int = API_PORT) -> str:
+    """A token from the local stack's simple auth manager (all users are admins on this loopback-only stack)."""
+    return api("GET", "/auth/token", port=port)["access_token"]
+
+
+def trigger_and_wait(dag_id: str, conf: dict[str, Any] | None = None, timeout: float = 1800, port: int = API_PORT,
+                     log=print) -> dict[str, Any]:  # noqa: ANN001
+    """Unpause ``dag_id``, trigger a manual run with ``conf`` through the REST API, wait for it to finish."""
+    import urllib.error
+
+    token = api_token(port)
+    deadline = time.monotonic() + 300
+    while True:  # the dag-processor has to parse the DAG first
+        try:
+            api("GET", f"/api/v2/dags/{dag_id}", token=token, port=port)
+            break
+        except urllib.error.HTTPError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{dag_id} did not appear in Airflow within 300 s; see {paths()['logs']}") from None
+            time.sleep(2)
+    api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False}, token, port)
+    run = api("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf or {}}, token, port)
+    run_id = run["dag_run_id"]
+    log(f"triggered {dag_id} run {run_id} with {conf or {}}")
+    deadline = time.monotonic() + timeout
+    state = run.get("state")
+    while state not in ("success", "failed"):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{dag_id} run {run_id} still {state} after {timeout:.0f} s")
+        time.sleep(3)
+        state = api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}", token=token, port=port)["state"]
+    tis = api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances", token=token, port=port)
+    return {"dag_id": dag_id, "run_id": run_id, "state": state,
+            "tasks": {t["task_id"]: t["state"] for t in tis.get("task_instances", [])}}

@@ -1,0 +1,64 @@
+"""The lake catalog: one location per function, and the two ways to write (a dataset, a folder of files)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import pytest
+
+from loanpipe.core import catalog, storage
+from loanpipe.core.storage import Lake, StorageError
+
+
+@pytest.fixture()
+def lake(tmp_path: Path) -> Lake:
+    lake = Lake(str(tmp_path / "lake"))
+    lake.ensure_layout()
+    return lake
+
+
+def test_locations(lake: Lake) -> None:
+    d = dt.date(2026, 11, 29)
+    r = lake.root
+    assert catalog.batch(lake, d) == f"{r}/test_sample/run_date=2026-11-29"
+    assert catalog.scores(lake, "2026-11-29") == f"{r}/test_sample_inference/run_date=2026-11-29"
+    assert catalog.run_artifact(lake, d, "roc.png") == f"{r}/artifacts/runs/2026-11-29/roc.png"
+    assert catalog.data_gen_summary(lake, d) == f"{r}/artifacts/data_gen/2026-11-29/summary.json"
+    assert catalog.model(lake, "v1", "spec.json") == f"{r}/artifacts/models/v1/spec.json"
+    assert catalog.champion_pointer(lake) == f"{r}/artifacts/champion.json"
+    assert {label for label, _ in catalog.downstream(lake)} == {
+        "test_sample", "train_sup", "test_sample_inference", "artifacts/models", "artifacts/runs",
+        "artifacts/data_gen", "artifacts/champion.json"}
+
+
+def test_dates_are_the_published_ones(lake: Lake) -> None:
+    for day in ("2026-11-02", "2026-11-01", "2026-11-03"):
+        catalog.publish_folder(lake, catalog.batch(lake, day), {"part-0.parquet": b"x"})
+    os.remove(Path(catalog.batch(lake, "2026-11-03")) / storage.SUCCESS)  # a half-written date
+    assert catalog.batch_dates(lake) == ["2026-11-01", "2026-11-02"]
+    assert catalog.score_dates(lake) == []
+
+
+def test_publish_folder_replaces_the_whole_folder(lake: Lake) -> None:
+    target = catalog.run_artifact(lake, "2026-11-29")
+    catalog.publish_folder(lake, target, {"old.png": b"1", "summary.json": {"v": 1}})
+    catalog.publish_folder(lake, target, {"summary.json": {"v": 2}, "roc.png": b"\x89PNG"})
+    assert lake.published_files(target) == [f"{target}/roc.png", f"{target}/summary.json"]  # old.png is gone
+    assert lake.read_json(f"{target}/summary.json") == {"v": 2}
+    assert os.listdir(lake.uri(storage.STAGING)) == []
+
+
+@pytest.mark.spark
+def test_write_dataset_counts_checks_and_publishes_whole(lake: Lake, spark) -> None:  # noqa: ANN001
+    df = spark.createDataFrame([(1, None), (2, 0.5), (3, 1.5)], "id long, x double")
+    target = catalog.scores(lake, "2026-11-29")
+    got = catalog.write_dataset(lake, df, target, expect_rows=3,
+                                inspect=lambda w: {"nulls": w.filter("x is null").count()})
+    assert got == {"nulls": 1, "rows": 3, "path": target}
+    assert lake.is_published(target) and spark.read.parquet(target).count() == 3
+    with pytest.raises(StorageError, match="wrote 2 rows .* expected 3; nothing was published"):
+        catalog.write_dataset(lake, df.limit(2), target, expect_rows=3)
+    assert spark.read.parquet(target).count() == 3  # the earlier version stays
+    assert os.listdir(lake.uri(storage.STAGING)) == []
