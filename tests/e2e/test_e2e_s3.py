@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_e2e_airflow import AIRFLOW, PY, ROOT, _clean_env, dags_test, html_of, mails, record_timing
+from tests.e2e.test_e2e_airflow import AIRFLOW, PY, ROOT, _clean_env, dags_test, html_of, mails, record_timing
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(2400)]
 PORTS = {"LOANPIPE_SSH_PORT": "2232", "LOANPIPE_SMTP_PORT": "1032", "LOANPIPE_AIRFLOW_PORT": "28092",
