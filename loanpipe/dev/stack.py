@@ -39,6 +39,10 @@ from loanpipe.dev.node import give_lake_to_node, node_spark_home, setup_node, st
 from loanpipe.dev.s3 import s3_credentials, s3_endpoint, s3_env, start_s3
 
 STORAGE_MODES = ("local", "s3")
+# The tests of the plumbing (end to end, screenshots) set LOANPIPE_STACK_QUICK_MODEL=1: the jobs then train with
+# the unit tests' model sizes (tests/conftest.py), so a run checks the wiring in minutes; `make run` never sets it.
+QUICK_MODEL = {"iterations": 100, "cv_folds": 3, "search_iterations": 30, "max_forward_features": 6,
+               "top_k_features": 20}
 
 
 def catboost_spark_resolves() -> bool:
@@ -85,6 +89,8 @@ def write_config(mode: str | None = None) -> Path:
                 "SPARK_HOME": node_spark_home(),
                 "JAVA_HOME": java_home(),
                 "SPARK_LOCAL_IP": "127.0.0.1",
+                **({f"LOANPIPE__MODEL__{k.upper()}": str(v) for k, v in QUICK_MODEL.items()}
+                   if os.environ.get("LOANPIPE_STACK_QUICK_MODEL") == "1" else {}),
             },
         },
         "airflow": {"retries": 1, "retry_delay_seconds": 5, "max_retry_delay_seconds": 10,

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
 AIRFLOW = str(Path(PY).with_name("airflow"))
 PORTS = {"LOANPIPE_SSH_PORT": "2231", "LOANPIPE_SMTP_PORT": "1031", "LOANPIPE_AIRFLOW_PORT": "28091",
-         "LOANPIPE_S3_PORT": "19031", "LOANPIPE_STACK_STORAGE": "local"}
+         "LOANPIPE_S3_PORT": "19031", "LOANPIPE_STACK_STORAGE": "local", "LOANPIPE_STACK_QUICK_MODEL": "1"}
 D1, D2, D3 = "2026-11-20", "2026-11-21", "2026-11-22"
 
 

@@ -18,7 +18,7 @@ from tests.e2e.test_e2e_airflow import AIRFLOW, PY, ROOT, _clean_env, dags_test,
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(2400)]
 PORTS = {"LOANPIPE_SSH_PORT": "2232", "LOANPIPE_SMTP_PORT": "1032", "LOANPIPE_AIRFLOW_PORT": "28092",
-         "LOANPIPE_S3_PORT": "19035", "LOANPIPE_STACK_STORAGE": "s3"}
+         "LOANPIPE_S3_PORT": "19035", "LOANPIPE_STACK_STORAGE": "s3", "LOANPIPE_STACK_QUICK_MODEL": "1"}
 D1, D2 = "2026-11-20", "2026-11-21"
 
 

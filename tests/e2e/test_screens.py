@@ -16,7 +16,7 @@ import pytest
 pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(2400)]
 ROOT = Path(__file__).resolve().parents[2]
 PORTS = {"LOANPIPE_SSH_PORT": "2233", "LOANPIPE_SMTP_PORT": "1033", "LOANPIPE_AIRFLOW_PORT": "28093",
-         "LOANPIPE_S3_PORT": "19037"}
+         "LOANPIPE_S3_PORT": "19037", "LOANPIPE_STACK_QUICK_MODEL": "1"}
 
 
 def png_size(path: Path) -> tuple[int, int]:
