@@ -38,7 +38,7 @@ SHOTS = {
     "04_spark_model_notebook.png": "spark/spark_model.ipynb: the same on PySpark, checked against pandas",
     "05_storage_bucket.png": "the lake's folders in the S3 bucket (MinIO console)",
     "06_storage_run_artifacts.png": "a run's artifacts in the bucket: metrics, plots, summary",
-    "07_storage_models.png": "versioned models and the champion pointer in the bucket",
+    "07_storage_models.png": "versioned models and the promotion ledger in the bucket",
     "08_roc_curve.png": "ROC curve of the champion on the day's batch (artifact of the run)",
     "09_score_histogram.png": "score histogram by true class (artifact of the run)",
     "10_airflow_dag_list.png": "Airflow: the pipeline's DAGs",
@@ -138,7 +138,7 @@ def minio_pages(driver: Any, out: Path, run_date: str) -> None:
 
     browse("lake/", "test_sample_inference", "05_storage_bucket.png")
     browse(f"lake/artifacts/runs/{run_date}/", "roc.png", "06_storage_run_artifacts.png")
-    browse("lake/artifacts/models/", "champion_history.json", "07_storage_models.png")
+    browse("lake/artifacts/models/", "ledger.json", "07_storage_models.png")
 
 
 def airflow_pages(driver: Any, out: Path, runs: dict[str, str]) -> None:
@@ -207,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             stack.stop()
     manifest = {"run_date": args.date, "storage": result["storage"], "auc": result["auc"], "status": result["status"],
+                "runs_per_dag": result["runs_per_dag"],
                 "taken_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 "seconds": round(time.monotonic() - started, 1), "shots": SHOTS}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))

@@ -9,7 +9,7 @@ No other module builds a lake path by hand; they ask here. Layout (same names lo
     artifacts/runs/D/<name>                        one daily run's plots, metrics, summary (``run_artifact``)
     artifacts/data_gen/D/summary.json              the new-data job's summary (``data_gen_summary``)
     artifacts/models/<version>/<name>              a model folder (``model``)
-    artifacts/champion.json, models/champion_history.json   which model serves (``champion_pointer``)
+    artifacts/models/ledger.json                   which model scores and serves when (``ledger``)
     artifacts/schema.json, ingest/summary.json, truth/      what ingest learnt (``schema``, ``ingest_summary``, ``truth``)
 
 Writes: :func:`write_dataset` (a Spark DataFrame, staged, counted, published whole) and :func:`publish_folder`
@@ -88,12 +88,9 @@ def model(lake: Lake, version: str = "", name: str = "") -> str:
     return lake.uri(ARTIFACTS, MODELS, version, name)
 
 
-def champion_pointer(lake: Lake) -> str:
-    return lake.uri(ARTIFACTS, "champion.json")
-
-
-def champion_history(lake: Lake) -> str:
-    return lake.uri(ARTIFACTS, MODELS, "champion_history.json")
+def ledger(lake: Lake) -> str:
+    """The promotion ledger (``loanpipe.ml.model``): which model scored and served after each deciding date."""
+    return lake.uri(ARTIFACTS, MODELS, "ledger.json")
 
 
 def schema(lake: Lake) -> str:
@@ -121,7 +118,7 @@ def truth(lake: Lake) -> str:
 
 # What a re-ingest invalidates: every folder and artifact built on the current train/test.
 DOWNSTREAM_FOLDERS = (TEST_SAMPLE, TRAIN_SUP, INFERENCE)
-DOWNSTREAM_ARTIFACTS = (MODELS, RUNS, DATA_GEN, "champion.json")
+DOWNSTREAM_ARTIFACTS = (MODELS, RUNS, DATA_GEN)
 
 
 def downstream(lake: Lake) -> list[tuple[str, str]]:

@@ -32,7 +32,8 @@ from typing import Any
 
 import yaml
 
-from loanpipe.dev.airflow_services import AIRFLOW_SERVICES, API_PORT, env, start_airflow, trigger_and_wait
+from loanpipe.dev.airflow_services import (AIRFLOW_SERVICES, API_PORT, api, api_token, env, start_airflow,
+                                          trigger_and_wait)
 from loanpipe.dev.local import (NODE_HOME, NODE_S3_ENV, NODE_USER, NODE_VENV, S3_PORT, S3_ROOT, SMTP_PORT, SSH_PORT,
                                 alive, java_home, paths, pid_of, start_process, stop_process, venv_bin, wait_port)
 from loanpipe.dev.node import give_lake_to_node, node_spark_home, setup_node, start_sshd
@@ -65,9 +66,10 @@ def storage_settings(mode: str) -> dict[str, Any]:
     return {"root": str(paths()["lake"])}
 
 
-def write_config(mode: str | None = None) -> Path:
+def write_config(mode: str | None = None, scheduled: bool = True) -> Path:
     """var/stack/conf.yaml: the lake (a folder under var/stack or the stack's bucket), the node's environment,
-    schedules to the minute."""
+    and the DAGs' schedules (``scheduled=False``: manual runs only, so that unpausing a DAG to trigger it does
+    not also start its latest scheduled interval)."""
     p = paths()
     mode = storage_mode(mode)
     store = storage_settings(mode)
@@ -94,7 +96,8 @@ def write_config(mode: str | None = None) -> Path:
             },
         },
         "airflow": {"retries": 1, "retry_delay_seconds": 5, "max_retry_delay_seconds": 10,
-                    "execution_timeout_minutes": 30, "batch_wait_timeout_minutes": 5},
+                    "execution_timeout_minutes": 30, "batch_wait_timeout_minutes": 5,
+                    **({} if scheduled else {"schedule_new_data": None, "schedule_app": None})},
     }
     p["conf"].parent.mkdir(parents=True, exist_ok=True)
     p["conf"].write_text("# written by `python -m loanpipe.dev.stack`; do not edit\n" + yaml.safe_dump(conf, sort_keys=False))
@@ -108,9 +111,9 @@ def start_smtp() -> None:
     wait_port(SMTP_PORT, "the SMTP server")
 
 
-def start(airflow: bool = True, mode: str | None = None) -> dict[str, Any]:
+def start(airflow: bool = True, mode: str | None = None, scheduled: bool = True) -> dict[str, Any]:
     setup_node()
-    write_config(mode)
+    write_config(mode, scheduled)
     start_sshd()
     start_smtp()
     if storage_mode(mode) == "s3":  # MinIO is installed by `make setup-s3` and only S3 mode needs it
@@ -199,7 +202,7 @@ def run_pipeline(run_date: str, keep: bool = False, mode: str | None = None, row
     parse_run_date(run_date)
     started = time.monotonic()
     print("stack: starting sshd (master node), SMTP server, Airflow ...", flush=True)
-    start(airflow=True, mode=mode)
+    start(airflow=True, mode=mode, scheduled=False)  # one manual run per DAG, nothing scheduled beside it
     try:
         lake_info = ingest_demo_lake(rows)
         print(f"lake: {lake_info['paths']['train']} ... ({lake_info['rows']} rows"
@@ -211,6 +214,9 @@ def run_pipeline(run_date: str, keep: bool = False, mode: str | None = None, row
             results.append(result)
             if result["state"] != "success":
                 raise RuntimeError(f"{dag_id} {result['state']}; task logs under {paths()['airflow'] / 'logs'}")
+        token = api_token()
+        runs = {d: api("GET", f"/api/v2/dags/{d}/dagRuns", token=token)["total_entries"]
+                for d in ("dag_new_data", "dag_app")}
     finally:
         if not keep:
             stop()
@@ -234,6 +240,7 @@ def run_pipeline(run_date: str, keep: bool = False, mode: str | None = None, row
         "airflow_ui": f"http://127.0.0.1:{API_PORT}" + ("" if keep else " (stopped; `make stack-up` keeps it up)"),
         "seconds": round(time.monotonic() - started, 1),
         "dag_runs": results,
+        "runs_per_dag": runs,  # every run the stack's Airflow has of each DAG (one per `make run` and date)
     }
 
 

@@ -6,7 +6,8 @@ lake, sequences them, times them and writes what they return. Steps (each timed 
 
 1. **check** the batch ``test_sample/run_date=D`` against the lake's schema (missing/extra columns, types, null
    ids, no rows): a bad batch stops the run before anything is written; the champion and earlier outputs stay.
-2. **champion**: the model the champion pointer names; on the first run one is bootstrapped from ``train/``
+2. **champion**: the model the promotion ledger names for D (``loanpipe.ml.model.champion_for``: the one serving
+   after the latest record before D); on the first run one is bootstrapped from ``train/``
    (candidate feature sets compared by K-fold CV, a guard against plain CatBoost, a calibrated PD).
 3. **score** with the champion (label never read) -> ``test_sample_inference/run_date=D`` published atomically.
 4. **evaluate** on the batch's labels: ROC/PR AUC, Gini, KS, Brier, oracle AUC (synthetic data), calibration by
@@ -37,7 +38,8 @@ from loanpipe.core.schema import DataSchema, SchemaError
 from loanpipe.core.storage import Lake
 from loanpipe.ml import calibration, metrics, psi, report, training
 from loanpipe.ml.engine import choose_engine
-from loanpipe.ml.model import ModelBundle, champion_version, load_model, save_model, set_champion
+from loanpipe.ml.model import (ModelBundle, champion_for, find_model, ledger, load_model, record_decision, save_model,
+                               version_for)
 from loanpipe.ml.scoring import predict_frame, score_batch
 
 
@@ -241,16 +243,33 @@ def load_batch(lake: Lake, spark: Any, schema: DataSchema, run_date: dt.date) ->
     return df, check_batch(df, schema, uri), uri
 
 
-def current_champion(cfg: Config, lake: Lake, spark: Any, schema: DataSchema, engine: str,
-                     run_date: dt.date) -> tuple[ModelBundle, bool]:
-    """The serving model, bootstrapped from ``train/`` (and registered) when there is none yet."""
-    version = champion_version(lake)
+def champion_of(cfg: Config, lake: Lake, spark: Any, schema: DataSchema, engine: str,
+                run_date: dt.date) -> tuple[ModelBundle, bool]:
+    """The champion that scores ``run_date`` (the ledger's rule), and whether this date bootstrapped it: on the
+    first run ever one is trained from ``train/`` (or found, when an earlier try of this date saved it) and
+    recorded at once, so a crash later leaves a ledger that names it."""
+    version = champion_for(lake, run_date)
     if version is not None:
-        return load_model(lake, version), False
-    champion = training.bootstrap(cfg, spark, spark.read.parquet(catalog.train(lake)), schema, engine, run_date)
-    save_model(lake, champion)
-    set_champion(lake, champion.version, "bootstrap from train/", run_date, None)
+        return load_model(lake, version), bool(ledger(lake).get(run_date.isoformat(), {}).get("bootstrap"))
+    champion = find_model(lake, version_for(run_date, "bootstrap"))
+    if champion is None:
+        champion = training.bootstrap(cfg, spark, spark.read.parquet(catalog.train(lake)), schema, engine, run_date)
+        save_model(lake, champion)
+    record_decision(lake, run_date, {"bootstrap": True, "champion": champion.version, "serving": champion.version,
+                                     "promoted": False, "reason": "bootstrap from train/"})
     return champion, True
+
+
+def challenger_of(cfg: Config, lake: Lake, spark: Any, schema: DataSchema, engine: str, run_date: dt.date,
+                  holdout: Any, champion: ModelBundle, drift_report: dict[str, Any]) -> tuple[ModelBundle, str | None]:
+    """The date's challenger: the one an earlier try of this date saved, or a new one (saved at once)."""
+    chall = find_model(lake, version_for(run_date, "challenger"))
+    if chall is not None:
+        return chall, chall.metadata.get("rediscovered")
+    chall, rediscover = challenge(cfg, spark, spark.read.parquet(catalog.train_sup(lake)), holdout, champion,
+                                  schema, engine, run_date, drift_report)
+    save_model(lake, chall)
+    return chall, rediscover
 
 
 def run(cfg: Config, lake: Lake, spark: Any, run_date: dt.date) -> dict[str, Any]:
@@ -264,16 +283,13 @@ def run(cfg: Config, lake: Lake, spark: Any, run_date: dt.date) -> dict[str, Any
     engine = choose_engine(spark, cfg.model.engine)
 
     with timer.step("champion"):
-        champion, bootstrapped = current_champion(cfg, lake, spark, schema, engine, run_date)
+        champion, bootstrapped = champion_of(cfg, lake, spark, schema, engine, run_date)
 
     with timer.step("score"):
-        scored_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        scored_at = dt.datetime.combine(run_date, dt.time(), dt.UTC)  # the run's logical time, the same on reruns
         target = catalog.scores(lake, run_date)
-        try:
-            scored_rows = catalog.write_dataset(lake, score(batch, champion, schema, cfg, scored_at), target,
-                                                expect_rows=batch_rows)["rows"]
-        except storage.StorageError as exc:
-            raise BatchError(str(exc)) from None
+        scored_rows = catalog.write_dataset(lake, score(batch, champion, schema, cfg, scored_at), target,
+                                            expect_rows=batch_rows)["rows"]
         scored = spark.read.parquet(target)
 
     with timer.step("evaluate"):
@@ -296,14 +312,18 @@ def run(cfg: Config, lake: Lake, spark: Any, run_date: dt.date) -> dict[str, Any
 
     with timer.step("challenger"):
         holdout = holdout_ids(batch, schema, cfg.model.validation_fraction, cfg.model.seed)
-        chall, rediscover = challenge(cfg, spark, spark.read.parquet(catalog.train_sup(lake)), holdout, champion,
-                                      schema, engine, run_date, drift_report)
+        chall, rediscover = challenger_of(cfg, lake, spark, schema, engine, run_date, holdout, champion, drift_report)
 
     with timer.step("compare"):
         decision, roc_png = compare(batch, holdout, champion, chall, schema, cfg.model.significance)
-        if decision["promoted"]:
-            save_model(lake, chall)
-            set_champion(lake, chall.version, decision["reason"], run_date, champion.version)
+        serving = chall.version if decision["promoted"] else champion.version
+        if decision["promoted"] or bootstrapped:  # the date decided something: its record (replacing a rerun's)
+            record_decision(lake, run_date, {
+                "bootstrap": bootstrapped, "champion": champion.version, "challenger": chall.version,
+                "serving": serving, "promoted": decision["promoted"], "test": decision["test"],
+                "p_value": decision.get("p_value"), "reason": decision["reason"]})
+        else:
+            record_decision(lake, run_date, None)
         if roc_png:
             files["champion_vs_challenger.png"] = roc_png
             artifacts["champion_vs_challenger"] = catalog.run_artifact(lake, run_date, "champion_vs_challenger.png")
@@ -326,7 +346,7 @@ def run(cfg: Config, lake: Lake, spark: Any, run_date: dt.date) -> dict[str, Any
         "train_sup": sup,
         "challenger": {"version": chall.version, "features": chall.spec.features, "rediscovered": rediscover,
                        **({"candidates": candidate_table(chall)} if rediscover else {}), **decision},
-        "serving_after_run": champion_version(lake),
+        "serving_after_run": serving,
         "artifacts": artifacts,
         "seconds": {**timer.seconds, "total": round((dt.datetime.now(dt.UTC) - started).total_seconds(), 2)},
         "started_at": started.isoformat(timespec="seconds"),

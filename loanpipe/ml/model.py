@@ -1,20 +1,24 @@
-"""A versioned model = fitted preprocessing (FeatureSpec) + a native CatBoost model + metadata, in the lake.
+"""The model registry: versioned models in the lake, and the promotion ledger that says which one serves when.
 
 Layout::
 
     artifacts/models/<version>/model.cbm        the CatBoost model (native format, from either engine)
     artifacts/models/<version>/spec.json        the FeatureSpec: imputation, pairs, features, PSI reference
-    artifacts/models/<version>/metadata.json    training data fingerprint, parameters, metrics, code version, time
-    artifacts/champion.json                      the pointer: which version serves, since when, why
+    artifacts/models/<version>/metadata.json    training data fingerprint, parameters, metrics, code version
+    artifacts/models/ledger.json                the promotion ledger: one record per run date that decided something
 
-A model's folder is written to staging and published whole; the champion pointer is a small object replaced
-atomically, so a scoring run sees the old champion or the new one.
+A version is its run date and role (``20261129-bootstrap``, ``20261129-challenger``): a rerun of a date finds its
+own models and reuses them, so it scores and decides exactly as the first run did. A model's folder is
+published whole. The ledger is one small object replaced atomically; it is the only champion pointer:
+
+* the champion that scores run date D is the one serving after the latest record dated before D, or, when
+  there is none, the bootstrap's model;
+* the champion serving now is the one after the latest record.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +28,7 @@ from loanpipe.core.storage import Lake
 
 
 class ModelError(RuntimeError):
-    """A model or the champion pointer is missing or unreadable."""
+    """A model is missing or unreadable."""
 
 
 @dataclass
@@ -40,8 +44,19 @@ class ModelBundle:
         return load_native(self.native)
 
 
-def new_version(run_date: dt.date, role: str) -> str:
-    return f"{run_date:%Y%m%d}-{role}-{dt.datetime.now(dt.UTC):%H%M%S}-{uuid.uuid4().hex[:6]}"
+ROLES = ("bootstrap", "challenger")
+
+
+def version_for(run_date: dt.date, role: str) -> str:
+    """The model version a run date trains in a role: the same on every rerun of that date."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES} (got {role!r})")
+    return f"{run_date:%Y%m%d}-{role}"
+
+
+def find_model(lake: Lake, version: str) -> ModelBundle | None:
+    """The published model ``version``, or None when it was never published."""
+    return load_model(lake, version) if lake.is_published(catalog.model(lake, version)) else None
 
 
 def save_model(lake: Lake, bundle: ModelBundle) -> str:
@@ -62,15 +77,39 @@ def load_model(lake: Lake, version: str) -> ModelBundle:
     )
 
 
+def ledger(lake: Lake) -> dict[str, dict[str, Any]]:
+    """The promotion ledger: run date -> record (``champion``, ``serving``, ``bootstrap``, ``promoted``, ...)."""
+    uri = catalog.ledger(lake)
+    return lake.read_json(uri) if lake.exists(uri) else {}
+
+
+def record_decision(lake: Lake, run_date: dt.date, record: dict[str, Any] | None) -> None:
+    """Write run date D's record, replacing an earlier one of D (never appending); None: D decided nothing, so
+    it has no record. ``record`` holds at least ``champion`` (the model that scored D) and ``serving`` (the one
+    serving after D)."""
+    entries = ledger(lake)
+    if record is None:
+        if entries.pop(run_date.isoformat(), None) is not None:
+            lake.write_json(catalog.ledger(lake), entries)
+        return
+    if not {"champion", "serving"} <= set(record):
+        raise ValueError("a ledger record needs the champion that scored the date and the model serving after it")
+    entries[run_date.isoformat()] = {"run_date": run_date.isoformat(), **record}
+    lake.write_json(catalog.ledger(lake), dict(sorted(entries.items())))
+
+
+def champion_for(lake: Lake, run_date: dt.date) -> str | None:
+    """The champion that scores ``run_date``: the one serving after the latest record before it, else the
+    bootstrap's model (None: nothing was ever bootstrapped)."""
+    entries = ledger(lake)
+    before = [d for d in entries if d < run_date.isoformat()]
+    if before:
+        return entries[max(before)]["serving"]
+    boot = [entries[d] for d in sorted(entries) if entries[d].get("bootstrap")]
+    return boot[0]["champion"] if boot else None
+
+
 def champion_version(lake: Lake) -> str | None:
-    uri = catalog.champion_pointer(lake)
-    return lake.read_json(uri)["version"] if lake.exists(uri) else None
-
-
-def set_champion(lake: Lake, version: str, reason: str, run_date: dt.date, previous: str | None) -> None:
-    history_uri = catalog.champion_history(lake)
-    history = lake.read_json(history_uri) if lake.exists(history_uri) else []
-    entry = {"version": version, "previous": previous, "reason": reason, "run_date": run_date.isoformat(),
-             "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
-    lake.write_json(history_uri, [*history, entry])
-    lake.write_json(catalog.champion_pointer(lake), entry)
+    """The champion serving now: the one after the latest record."""
+    entries = ledger(lake)
+    return entries[max(entries)]["serving"] if entries else None

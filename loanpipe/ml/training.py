@@ -20,7 +20,7 @@ from loanpipe.ml import engine as engines
 from loanpipe.ml import features as fx
 from loanpipe.core.config import Config
 from loanpipe.core.version import code_version
-from loanpipe.ml.model import ModelBundle, new_version
+from loanpipe.ml.model import ModelBundle, version_for
 from loanpipe.core.schema import DataSchema
 
 
@@ -222,7 +222,7 @@ def build_bundle(cfg: Config, spark: Any, train_df: Any, spec: fx.FeatureSpec, s
         "fit_seconds": round(time.monotonic() - start, 2),
         **extra,
     }
-    return ModelBundle(new_version(run_date, role), spec, native, metadata)
+    return ModelBundle(version_for(run_date, role), spec, native, metadata)
 
 
 def bootstrap(cfg: Config, spark: Any, train_df: Any, schema: DataSchema, engine: str, run_date: dt.date) -> ModelBundle:
@@ -232,7 +232,7 @@ def bootstrap(cfg: Config, spark: Any, train_df: Any, schema: DataSchema, engine
                          cfg.model.train_sample_rows, cfg.model.seed)
     spec, report = discover(cfg, raw, schema)
     del raw
-    bundle = build_bundle(cfg, spark, train_df, spec, schema, engine, run_date, "champion",
+    bundle = build_bundle(cfg, spark, train_df, spec, schema, engine, run_date, "bootstrap",
                           {"discovery": report, "discovered_on": run_date.isoformat(), "trained_on": "train/"})
     bundle.metadata["bootstrap_seconds"] = round(time.monotonic() - start, 2)
     return bundle

@@ -27,10 +27,10 @@ def test_locations(lake: Lake) -> None:
     assert catalog.run_artifact(lake, d, "roc.png") == f"{r}/artifacts/runs/2026-11-29/roc.png"
     assert catalog.data_gen_summary(lake, d) == f"{r}/artifacts/data_gen/2026-11-29/summary.json"
     assert catalog.model(lake, "v1", "spec.json") == f"{r}/artifacts/models/v1/spec.json"
-    assert catalog.champion_pointer(lake) == f"{r}/artifacts/champion.json"
+    assert catalog.ledger(lake) == f"{r}/artifacts/models/ledger.json"
     assert {label for label, _ in catalog.downstream(lake)} == {
         "test_sample", "train_sup", "test_sample_inference", "artifacts/models", "artifacts/runs",
-        "artifacts/data_gen", "artifacts/champion.json"}
+        "artifacts/data_gen"}
 
 
 def test_dates_are_the_published_ones(lake: Lake) -> None:

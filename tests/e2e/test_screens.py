@@ -46,6 +46,7 @@ def test_take_screens_produces_every_image(tmp_path: Path) -> None:
         shutil.rmtree(stack_dir, ignore_errors=True)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["run_date"] == "2026-11-20" and manifest["storage"].startswith("bucket loanpipe")
+    assert manifest["runs_per_dag"] == {"dag_new_data": 1, "dag_app": 1}  # the manual run, and no scheduled one
     assert sorted(p.name for p in out.glob("*.png")) == sorted(SHOTS)
     for name in SHOTS:
         path = out / name

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
@@ -18,7 +19,8 @@ from loanpipe.core import catalog, storage
 from loanpipe.core.config import Config
 from loanpipe.jobs.ingest import run_ingest
 from loanpipe.core.catalog import read_schema as read_lake_schema
-from loanpipe.ml.model import ModelBundle, champion_version, load_model, save_model, set_champion
+from loanpipe.ml.model import (ModelBundle, champion_for, champion_version, ledger, load_model, record_decision,
+                               save_model)
 from loanpipe.jobs.sampling import make_request, sample_batch
 from loanpipe.ml.scoring import score_batch
 from loanpipe.core.storage import open_lake
@@ -134,10 +136,24 @@ def test_labels_are_not_used_for_scoring(cfg: Config, spark) -> None:
                        rtol=0, atol=1e-12)
 
 
+def _scores(spark, lake, day: dt.date):  # noqa: ANN001, ANN202
+    return spark.read.parquet(catalog.scores(lake, day)).toPandas().sort_values("id").reset_index(drop=True)
+
+
 def test_rerun_replaces_outputs_and_adds_nothing_twice(cfg: Config, spark) -> None:
     lake = open_lake(cfg.storage)
     first = lake.read_json(catalog.run_artifact(lake, D1, "summary.json"))
+    before, records = _scores(spark, lake, D1), ledger(lake)
     second = app.run(cfg, lake, spark, D1)
+    # the same transaction again: the same model scores the same rows to the same bits, at the same logical time
+    after = _scores(spark, lake, D1)
+    pd.testing.assert_frame_equal(after, before, check_exact=True)
+    assert set(after["model_version"]) == {first["champion"]["version"]} == {"20261101-bootstrap"}
+    assert set(after["scored_at"]) == {pd.Timestamp("2026-11-01 00:00:00")}
+    assert ledger(lake) == records and list(records) == ["2026-11-01"]  # its record replaced, not appended
+    for key in ("version", "promoted", "champion_auc", "challenger_auc", "p_value", "reason"):
+        assert second["challenger"].get(key) == first["challenger"].get(key), key
+    assert second["champion"]["bootstrapped"] is True and second["serving_after_run"] == first["serving_after_run"]
     assert second["train_sup"]["rows"] == first["train_sup"]["rows"] == 4200 + 450
     assert spark.read.parquet(lake.uri(storage.TRAIN_SUP)).count() == 4650
     assert spark.read.parquet(lake.partition_uri(storage.INFERENCE, D1)).count() == 450
@@ -159,22 +175,27 @@ def test_a_better_challenger_is_promoted_and_serves_next(cfg: Config, spark) -> 
                                  training.base_params(cfg, iterations=30))
     broken = ModelBundle("20261031-broken", good.spec, native, {**good.metadata, "role": "broken"})
     save_model(lake, broken)
-    set_champion(lake, broken.version, "test: a broken champion", D1, good.version)
+    record_decision(lake, D1, {"bootstrap": True, "champion": good.version, "serving": broken.version,
+                               "promoted": True, "reason": "test: a broken champion"})
     summary = app.run(cfg, lake, spark, D2)
     ch = summary["challenger"]
     assert summary["champion"]["version"] == "20261031-broken"
     assert ch["promoted"] is True and ch["p_value"] < cfg.model.significance
     assert ch["challenger_auc"] > ch["champion_auc"] + 0.2
-    assert champion_version(lake) == ch["version"] == summary["serving_after_run"]
+    assert champion_version(lake) == ch["version"] == summary["serving_after_run"] == "20261102-challenger"
     assert summary["status"] == "ALERT" and "under the floor" in summary["alerts"][0]  # the broken model's AUC
+    record = ledger(lake)["2026-11-02"]
+    assert record["champion"] == "20261031-broken" and record["serving"] == ch["version"] and record["promoted"]
+    assert "challenger AUC" in record["reason"] and record["test"] == "DeLong (paired)"
+    # a rerun of D2 is the same transaction: scored by the champion of D2 (not by what D2 promoted), same decision
+    scores = _scores(spark, lake, D2)
     rerun = app.run(cfg, lake, spark, D2)
-    assert rerun["champion"]["version"] == ch["version"]
-    versions = {r.model_version for r in spark.read.parquet(lake.partition_uri(storage.INFERENCE, D2))
-                .select("model_version").distinct().collect()}
-    assert versions == {ch["version"]}
-    history = lake.read_json(lake.uri(storage.ARTIFACTS, "models", "champion_history.json"))
-    promotion = next(h for h in history if h["version"] == ch["version"])
-    assert promotion["previous"] == "20261031-broken" and "challenger AUC" in promotion["reason"]
+    assert rerun["champion"]["version"] == "20261031-broken" and rerun["challenger"]["promoted"] is True
+    pd.testing.assert_frame_equal(_scores(spark, lake, D2), scores, check_exact=True)
+    assert list(ledger(lake)) == ["2026-11-01", "2026-11-02"] and ledger(lake)["2026-11-02"] == record
+    # later dates are scored by the promoted model; earlier ones keep theirs
+    assert champion_for(lake, dt.date(2026, 11, 3)) == ch["version"]
+    assert champion_for(lake, D2) == "20261031-broken" and champion_for(lake, D1) == good.version
 
 
 def test_an_equal_challenger_is_not_promoted(pristine: tuple[Path, dict]) -> None:
