@@ -4,7 +4,8 @@ No other module builds a lake path by hand; they ask here. Layout (same names lo
 
     train/ test/                                   ingest (``train``, ``test``)
     test_sample/run_date=D/                        the batch for run date D (``batch``)
-    train_sup/                                     train + labelled batches (``train_sup``)
+    train_sup/run_date=D/                          labelled batch D, appended once (``train_sup_batch``); train_sup
+                                                   as of D = train + batches <= D, latest label per id
     test_sample_inference/run_date=D/              the scores the business reads (``scores``)
     artifacts/runs/D/<name>                        one daily run's plots, metrics, summary (``run_artifact``)
     artifacts/data_gen/D/summary.json              the new-data job's summary (``data_gen_summary``)
@@ -49,6 +50,16 @@ def test(lake: Lake) -> str:
 
 def train_sup(lake: Lake) -> str:
     return lake.uri(TRAIN_SUP)
+
+
+def train_sup_batch(lake: Lake, run_date: dt.date | str) -> str:
+    """The labelled batch of ``run_date`` as train_sup holds it: appended once, one partition per date."""
+    return lake.partition_uri(TRAIN_SUP, run_date)
+
+
+def train_sup_dates(lake: Lake) -> list[str]:
+    """Run dates whose labelled batch train_sup holds (published), oldest first."""
+    return [d for d in lake.list_partitions(TRAIN_SUP) if lake.is_published(train_sup_batch(lake, d))]
 
 
 def batch(lake: Lake, run_date: dt.date | str) -> str:

@@ -197,6 +197,7 @@ def ingest_demo_lake(rows: int | None = None) -> dict[str, Any]:
 def run_pipeline(run_date: str, keep: bool = False, mode: str | None = None, rows: int | None = None) -> dict[str, Any]:
     """The README's main command: stack up, demo lake, dag_new_data then dag_app for ``run_date`` through the
     real scheduler, then where the scores, artifacts and email are."""
+    from loanpipe.core import catalog
     from loanpipe.core.storage import parse_run_date
 
     parse_run_date(run_date)
@@ -217,19 +218,17 @@ def run_pipeline(run_date: str, keep: bool = False, mode: str | None = None, row
         token = api_token()
         runs = {d: api("GET", f"/api/v2/dags/{d}/dagRuns", token=token)["total_entries"]
                 for d in ("dag_new_data", "dag_app")}
+        lake = stack_lake()  # read while the stack (and in S3 mode its S3 server) is still up
+        summary = lake.read_json(catalog.run_artifact(lake, run_date, catalog.RUN_SUMMARY))
+        where = lake.describe()
     finally:
         if not keep:
             stop()
-    p = paths()
-    box = p["mail"] / "new"
+    box = paths()["mail"] / "new"
     mails = sorted(box.iterdir(), key=lambda f: f.stat().st_mtime) if box.is_dir() else []
-    from loanpipe.core import catalog
-
-    lake = stack_lake()
-    summary = lake.read_json(catalog.run_artifact(lake, run_date, catalog.RUN_SUMMARY))
     return {
         "run_date": run_date,
-        "storage": lake.describe(),
+        "storage": where,
         "status": summary["status"],
         "auc": summary["evaluation"]["roc_auc"],
         "oracle_auc": summary["evaluation"]["oracle_auc"],
@@ -281,7 +280,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     elif args.command == "scores":  # the business's fetch, against whatever lake the stack was set up with
         from loanpipe.jobs import fetch_scores
 
-        info = fetch_scores.fetch(stack_lake(), args.date, args.out)
+        # after `make run-s3` the stack is down: bring its S3 server up for the fetch, and down again
+        borrowed = _configured_root().startswith("s3a://") and not alive("minio")
+        if borrowed:
+            start_s3()
+        try:
+            info = fetch_scores.fetch(stack_lake(), args.date, args.out)
+        finally:
+            if borrowed:
+                stop_process("minio")
         print(f"fetched {info['rows']} scores of {info['run_date']} from {info['source']} -> {info['out']}",
               file=sys.stderr)
     elif args.command == "status":

@@ -13,8 +13,9 @@ lake, sequences them, times them and writes what they return. Steps (each timed 
 4. **evaluate** on the batch's labels: ROC/PR AUC, Gini, KS, Brier, oracle AUC (synthetic data), calibration by
    decile with the Jeffreys test, ROC, histogram and reliability PNGs, PSI drift of the score and each model
    feature (categories included) against the training reference.
-5. **train_sup** = train + every published batch up to D, deduplicated by id (latest wins), columns by name;
-   rebuilt whole each run, so a rerun adds nothing twice.
+5. **train_sup**: the labelled batch is appended once as ``train_sup/run_date=D`` (a rerun replaces that
+   partition, nothing else); train_sup *as of D* is train + the batches of dates <= D, deduplicated by id (the
+   latest date wins), columns by name (``train_sup_as_of``). The daily write is one batch, whatever the history.
 6. **challenger** trained on train_sup minus the batch's validation rows, with the champion's features, or with
    features chosen again by the CV comparison every ``model.rediscover_every_days`` or when a feature's PSI
    exceeds ``model.rediscover_psi``; its own calibrator. Champion and challenger compared on
@@ -167,6 +168,13 @@ def build_train_sup(train: Any, batches: list[tuple[str, Any]], schema: DataSche
     return union.withColumn("_rn", latest).filter("_rn = 1").drop("_rn", "_order")
 
 
+def train_sup_as_of(lake: Lake, spark: Any, schema: DataSchema, run_date: dt.date) -> tuple[Any, list[str]]:
+    """train_sup as of ``run_date`` (a lazy frame) and the batch dates it holds."""
+    dates = [d for d in catalog.train_sup_dates(lake) if d <= run_date.isoformat()]
+    batches = [(d, spark.read.parquet(catalog.train_sup_batch(lake, d))) for d in dates]
+    return build_train_sup(spark.read.parquet(catalog.train(lake)), batches, schema), dates
+
+
 def holdout_ids(batch: Any, schema: DataSchema, fraction: float, seed: int) -> Any:
     """The batch's validation ids: a seeded hash of the id, so a rerun picks the same rows."""
     from pyspark.sql import functions as F
@@ -261,13 +269,13 @@ def champion_of(cfg: Config, lake: Lake, spark: Any, schema: DataSchema, engine:
 
 
 def challenger_of(cfg: Config, lake: Lake, spark: Any, schema: DataSchema, engine: str, run_date: dt.date,
-                  holdout: Any, champion: ModelBundle, drift_report: dict[str, Any]) -> tuple[ModelBundle, str | None]:
+                  train_sup: Any, holdout: Any, champion: ModelBundle,
+                  drift_report: dict[str, Any]) -> tuple[ModelBundle, str | None]:
     """The date's challenger: the one an earlier try of this date saved, or a new one (saved at once)."""
     chall = find_model(lake, version_for(run_date, "challenger"))
     if chall is not None:
         return chall, chall.metadata.get("rediscovered")
-    chall, rediscover = challenge(cfg, spark, spark.read.parquet(catalog.train_sup(lake)), holdout, champion,
-                                  schema, engine, run_date, drift_report)
+    chall, rediscover = challenge(cfg, spark, train_sup, holdout, champion, schema, engine, run_date, drift_report)
     save_model(lake, chall)
     return chall, rediscover
 
@@ -305,14 +313,15 @@ def run(cfg: Config, lake: Lake, spark: Any, run_date: dt.date) -> dict[str, Any
         artifacts["metrics"] = catalog.run_artifact(lake, run_date, "metrics.json")
 
     with timer.step("train_sup"):
-        dates = [d for d in catalog.batch_dates(lake) if d <= run_date.isoformat()]
-        sup_df = build_train_sup(spark.read.parquet(catalog.train(lake)),
-                                 [(d, spark.read.parquet(catalog.batch(lake, d))) for d in dates], schema)
-        sup = {**catalog.write_dataset(lake, sup_df, catalog.train_sup(lake)), "batches": dates}
+        added = catalog.write_dataset(lake, batch.select(*schema.lake_columns()), catalog.train_sup_batch(lake, run_date),
+                                      expect_rows=batch_rows)
+        sup_df, dates = train_sup_as_of(lake, spark, schema, run_date)
+        sup = {"path": catalog.train_sup(lake), "added": added["path"], "batches": dates, "rows": sup_df.count()}
 
     with timer.step("challenger"):
         holdout = holdout_ids(batch, schema, cfg.model.validation_fraction, cfg.model.seed)
-        chall, rediscover = challenger_of(cfg, lake, spark, schema, engine, run_date, holdout, champion, drift_report)
+        chall, rediscover = challenger_of(cfg, lake, spark, schema, engine, run_date, sup_df, holdout, champion,
+                                          drift_report)
 
     with timer.step("compare"):
         decision, roc_png = compare(batch, holdout, champion, chall, schema, cfg.model.significance)

@@ -180,10 +180,12 @@ def leak_counts(lake: Lake, spark: Any, schema: DataSchema, batch: Any, earlier:
     counts = {"in_other_batches": 0, "in_train_sup": 0}
     if earlier is not None:
         counts["in_other_batches"] = ids.join(earlier.select(ident).distinct(), on=ident, how="left_semi").count()
-    sup = catalog.train_sup(lake)
-    if lake.has_data(sup):
-        sup_ids = spark.read.parquet(sup).select(ident).distinct()
-        counts["in_train_sup"] = ids.join(sup_ids, on=ident, how="left_semi").count()
+    parts = [spark.read.parquet(catalog.train_sup_batch(lake, d)).select(ident) for d in catalog.train_sup_dates(lake)]
+    if parts:
+        sup_ids = parts[0]
+        for part in parts[1:]:
+            sup_ids = sup_ids.unionByName(part)
+        counts["in_train_sup"] = ids.join(sup_ids.distinct(), on=ident, how="left_semi").count()
     return counts
 
 

@@ -155,11 +155,15 @@ def test_rerun_replaces_outputs_and_adds_nothing_twice(cfg: Config, spark) -> No
         assert second["challenger"].get(key) == first["challenger"].get(key), key
     assert second["champion"]["bootstrapped"] is True and second["serving_after_run"] == first["serving_after_run"]
     assert second["train_sup"]["rows"] == first["train_sup"]["rows"] == 4200 + 450
-    assert spark.read.parquet(lake.uri(storage.TRAIN_SUP)).count() == 4650
+    assert app.train_sup_as_of(lake, spark, read_lake_schema(lake), D1)[0].count() == 4650
+    assert lake.list_partitions(storage.TRAIN_SUP) == [D1.isoformat()]  # the batch, appended once
     assert spark.read.parquet(lake.partition_uri(storage.INFERENCE, D1)).count() == 450
     assert lake.list_partitions(storage.INFERENCE) == [D1.isoformat()]
     third = app.run(cfg, lake, spark, D2)  # the next date adds its own batch once
     assert third["train_sup"]["rows"] == 4650 + 450 and third["train_sup"]["batches"] == ["2026-11-01", "2026-11-02"]
+    assert spark.read.parquet(catalog.train_sup_batch(lake, D2)).count() == 450  # the day's write: its batch
+    # train_sup as of a date is defined for every date, also after later ones
+    assert app.train_sup_as_of(lake, spark, read_lake_schema(lake), D1)[1] == ["2026-11-01"]
     assert os.listdir(lake.uri(storage.STAGING)) == []
 
 

@@ -106,7 +106,7 @@ def test_leak_mode_repeats_rows_and_counts_them(cfg: Config, spark) -> None:
 def test_leak_counts_rows_already_in_train_sup(cfg: Config, spark) -> None:
     lake = open_lake(cfg.storage)
     test = spark.read.parquet(lake.uri(storage.TEST))
-    test.limit(600).write.mode("overwrite").parquet(lake.uri(storage.TRAIN_SUP))
+    catalog.write_dataset(lake, test.limit(600), catalog.train_sup_batch(lake, "2026-10-01"))  # a labelled batch
     summary = sample(cfg, spark, "2026-11-03", with_replacement=True)
     sup_ids = {r.id for r in test.limit(600).select("id").collect()}
     assert summary["repeated_rows"]["in_train_sup"] == sum(1 for i in batch_ids(cfg, spark, "2026-11-03") if i in sup_ids)
