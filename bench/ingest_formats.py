@@ -19,13 +19,13 @@ def run(info: dict[str, Any], lake_root: str, repeat: int) -> dict[str, Any]:
     import pyarrow.dataset as ds
     import pyarrow.parquet as pq
 
-    from loanpipe.core import storage
+    from loanpipe.core import catalog, storage
     from loanpipe.core.config import load_config
     from loanpipe.core.session import get_spark
 
     cfg = load_config(environ={}).replace(storage={"root": lake_root}, spark={"master": "local[2]"})
     lake = storage.open_lake(cfg.storage)
-    parquet_dir = lake.uri(storage.TEST)
+    parquet_dir = catalog.test(lake)
     csv_path = WORK / "ingest-test.csv"
     if not csv_path.exists():
         pacsv.write_csv(ds.dataset(parquet_dir, format="parquet").to_table(), str(csv_path) + ".tmp")

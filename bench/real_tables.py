@@ -38,7 +38,7 @@ def compare(table: str, root: str, spark: Any, base: Any = None) -> dict[str, An
     from loanpipe.jobs import app
     from loanpipe.ml import calibration
     from loanpipe.dev import public_tables
-    from loanpipe.core import storage
+    from loanpipe.core import catalog
     from loanpipe.ml.features import MISSING_LEVEL
     from loanpipe.jobs.ingest import run_ingest
     from loanpipe.core.catalog import read_schema as read_lake_schema
@@ -60,7 +60,7 @@ def compare(table: str, root: str, spark: Any, base: Any = None) -> dict[str, An
     app_s = time.monotonic() - t
     champion = load_model(lake, champion_version(lake))
 
-    test = spark.read.parquet(lake.uri(storage.TEST))
+    test = spark.read.parquet(catalog.test(lake))
     scored = predict_frame(test, champion, schema).join(test.select(schema.id_column, schema.label_column),
                                                         schema.id_column).toPandas()
     y_test = scored[schema.label_column].to_numpy(dtype=int)
@@ -68,7 +68,7 @@ def compare(table: str, root: str, spark: Any, base: Any = None) -> dict[str, An
 
     t = time.monotonic()
     features, cats = list(schema.features), list(schema.categorical)
-    train = spark.read.parquet(lake.uri(storage.TRAIN)).select(*features, schema.label_column).toPandas()
+    train = spark.read.parquet(catalog.train(lake)).select(*features, schema.label_column).toPandas()
     plain_test = test.select(schema.id_column, *features).toPandas().set_index(schema.id_column)
     plain_test = plain_test.loc[scored[schema.id_column]]
     for frame in (train, plain_test):  # CatBoost needs a value in every categorical cell; that is all we add

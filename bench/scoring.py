@@ -50,7 +50,7 @@ def scaled_inputs(test_uri: str, scales: tuple[int, ...]) -> dict[int, Path]:
 def run(info: dict[str, Any], lake_root: str, repeat: int, scales: tuple[int, ...] = SCALES) -> dict[str, Any]:
     import numpy as np
 
-    from loanpipe.core import storage
+    from loanpipe.core import catalog, storage
     from loanpipe.core.config import load_config
     from loanpipe.core.catalog import read_schema as read_lake_schema
     from loanpipe.ml.model import champion_version, load_model
@@ -63,7 +63,7 @@ def run(info: dict[str, Any], lake_root: str, repeat: int, scales: tuple[int, ..
     if version is None:
         raise RuntimeError(f"{lake_root} has no champion: run the cycle benchmark first (python -m bench cycle)")
     schema, bundle = read_lake_schema(lake), load_model(lake, version)
-    inputs = scaled_inputs(lake.uri(storage.TEST), scales)
+    inputs = scaled_inputs(catalog.test(lake), scales)
     spark = get_spark(cfg, app_name="bench-scoring")
     print(header(f"scoring throughput, read to write (median of {repeat}; model {version}, "
                  f"{len(bundle.spec.features)} features from {len(bundle.spec.raw_features)} raw columns)", info),

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from loanpipe.core import catalog  # noqa: E402
-from loanpipe.dev import stack  # noqa: E402
+from loanpipe.dev import local, s3, stack  # noqa: E402
 
 WIDTH, HEIGHT = 1440, 900
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -119,8 +119,8 @@ def email_html(box: Path, subject_part: str, work: Path) -> Path:
 
 
 def minio_pages(driver: Any, out: Path, run_date: str) -> None:
-    keys = stack.s3_credentials()
-    console = f"http://127.0.0.1:{stack.S3_PORT + 1}"
+    keys = s3.s3_credentials()
+    console = f"http://127.0.0.1:{local.S3_PORT + 1}"
     driver.get(f"{console}/login")
     wait_text(driver, "Login", 60)
     driver.find_element("id", "accessKey").send_keys(keys["access_key"])
@@ -129,7 +129,7 @@ def minio_pages(driver: Any, out: Path, run_date: str) -> None:
     time.sleep(3)
 
     def browse(prefix: str, expect: str, name: str) -> None:
-        driver.get(f"{console}/browser/{stack.S3_BUCKET}/{quote(prefix, safe='')}")
+        driver.get(f"{console}/browser/{local.S3_BUCKET}/{quote(prefix, safe='')}")
         wait_text(driver, expect, 60)
         for button in driver.find_elements("xpath", "//button[normalize-space()='Acknowledge']"):
             button.click()  # the console's one-time licence notice
@@ -142,7 +142,7 @@ def minio_pages(driver: Any, out: Path, run_date: str) -> None:
 
 
 def airflow_pages(driver: Any, out: Path, runs: dict[str, str]) -> None:
-    base = f"http://127.0.0.1:{stack.API_PORT}"
+    base = f"http://127.0.0.1:{local.API_PORT}"
     driver.get(f"{base}/dags")
     wait_text(driver, "dag_new_data")
     shoot(driver, out, "10_airflow_dag_list.png")
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             wait_text(driver, "Baseline CatBoost")
             scroll_to(driver, "EDA: target, missingness")
             shoot(driver, out, "01_data_notebook_eda.png")
-            driver.get(email_html(stack.paths()["mail"], f"new data {args.date}", work).as_uri())
+            driver.get(email_html(local.paths()["mail"], f"new data {args.date}", work).as_uri())
             wait_text(driver, "New data batch")
             shoot(driver, out, "02_new_data_email.png")
             driver.get(model_nb.as_uri())
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                 (out / name).write_bytes(lake.read_bytes(catalog.run_artifact(lake, args.date, artifact)))
                 print(f"  {name} (the run's own plot)", flush=True)
             airflow_pages(driver, out, runs)
-            driver.get(email_html(stack.paths()["mail"], f"scoring {args.date}", work).as_uri())
+            driver.get(email_html(local.paths()["mail"], f"scoring {args.date}", work).as_uri())
             wait_text(driver, "ROC AUC")
             shoot(driver, out, "15_email_report.png")
     finally:

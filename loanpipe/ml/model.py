@@ -44,13 +44,9 @@ class ModelBundle:
         return load_native(self.native)
 
 
-ROLES = ("bootstrap", "challenger")
-
-
 def version_for(run_date: dt.date, role: str) -> str:
-    """The model version a run date trains in a role: the same on every rerun of that date."""
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {ROLES} (got {role!r})")
+    """The model version a run date trains in a role (the pipeline's are ``bootstrap`` and ``challenger``): the
+    same on every rerun of that date."""
     return f"{run_date:%Y%m%d}-{role}"
 
 
