@@ -19,6 +19,7 @@ import datetime as dt
 import time
 import zlib
 from dataclasses import dataclass
+from functools import reduce
 from typing import Any
 
 from loanpipe.core import catalog, storage
@@ -98,10 +99,7 @@ def other_batches_ids(lake: Lake, spark: Any, schema: DataSchema, run_date: dt.d
         return None
     frames = [spark.read.parquet(catalog.batch(lake, d)).select(schema.id_column).withColumn("_from", F.lit(d))
               for d in others]
-    out = frames[0]
-    for f in frames[1:]:
-        out = out.unionByName(f)
-    return out
+    return reduce(lambda a, b: a.unionByName(b), frames)
 
 
 def sample_batch(cfg: Config, lake: Lake, spark: Any, request: SampleRequest) -> dict[str, Any]:
@@ -182,9 +180,7 @@ def leak_counts(lake: Lake, spark: Any, schema: DataSchema, batch: Any, earlier:
         counts["in_other_batches"] = ids.join(earlier.select(ident).distinct(), on=ident, how="left_semi").count()
     parts = [spark.read.parquet(catalog.train_sup_batch(lake, d)).select(ident) for d in catalog.train_sup_dates(lake)]
     if parts:
-        sup_ids = parts[0]
-        for part in parts[1:]:
-            sup_ids = sup_ids.unionByName(part)
+        sup_ids = reduce(lambda a, b: a.unionByName(b), parts)
         counts["in_train_sup"] = ids.join(sup_ids.distinct(), on=ident, how="left_semi").count()
     return counts
 
