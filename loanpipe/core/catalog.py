@@ -10,8 +10,11 @@ No other module builds a lake path by hand; they ask here. Layout (same names lo
     artifacts/runs/D/<name>                        one daily run's plots, metrics, summary (``run_artifact``)
     artifacts/data_gen/D/summary.json              the new-data job's summary (``data_gen_summary``)
     artifacts/models/<version>/<name>              a model folder (``model``)
+    artifacts/alerts/D/<name>.html                 every report and alert of date D, mailed or not (``alert``)
     artifacts/models/ledger.json                   which model scores and serves when (``ledger``)
     artifacts/schema.json, ingest/summary.json, truth/      what ingest learnt (``schema``, ``ingest_summary``, ``truth``)
+    _locks/D.json                                  held while a job of run date D runs (``run_lock``)
+    _staging/D/                                    run date D's work in progress (``Lake.owned_by``)
 
 Writes: :func:`write_dataset` (a Spark DataFrame, staged, counted, published whole) and :func:`publish_folder`
 (a folder of small files, staged and published whole). Both leave nothing in ``_staging`` whatever happens.
@@ -31,7 +34,9 @@ if TYPE_CHECKING:  # the schema needs pyarrow; the Airflow side asks the catalog
 RUNS = "runs"
 MODELS = "models"
 DATA_GEN = "data_gen"
+ALERTS = "alerts"
 RUN_SUMMARY = "summary.json"
+LOCKS = "_locks"  # underscore: Spark and listings skip it
 
 
 def _day(run_date: dt.date | str) -> str:
@@ -99,6 +104,16 @@ def model(lake: Lake, version: str = "", name: str = "") -> str:
     return lake.uri(ARTIFACTS, MODELS, version, name)
 
 
+def alert(lake: Lake, run_date: dt.date | str, name: str = "") -> str:
+    """A report or alert as it was (or should have been) mailed, kept whether or not the mail went out."""
+    return lake.uri(ARTIFACTS, ALERTS, _day(run_date), name)
+
+
+def run_lock(lake: Lake, run_date: dt.date | str) -> str:
+    """The lock of a run date (``loanpipe.core.transaction``): present while a job of that date runs."""
+    return lake.uri(LOCKS, f"{_day(run_date)}.json")
+
+
 def ledger(lake: Lake) -> str:
     """The promotion ledger (``loanpipe.ml.model``): which model scored and served after each deciding date."""
     return lake.uri(ARTIFACTS, MODELS, "ledger.json")
@@ -129,7 +144,7 @@ def truth(lake: Lake) -> str:
 
 # What a re-ingest invalidates: every folder and artifact built on the current train/test.
 DOWNSTREAM_FOLDERS = (TEST_SAMPLE, TRAIN_SUP, INFERENCE)
-DOWNSTREAM_ARTIFACTS = (MODELS, RUNS, DATA_GEN)
+DOWNSTREAM_ARTIFACTS = (MODELS, RUNS, DATA_GEN, ALERTS)
 
 
 def downstream(lake: Lake) -> list[tuple[str, str]]:

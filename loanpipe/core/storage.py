@@ -16,10 +16,16 @@ a ``_SUCCESS`` marker whose content is the manifest of its files:
 * local folder (:class:`Lake`): the folder is swapped in by rename, so readers see the old version or the new
   one, never half of one; a failed job leaves the previous version in place.
 * S3 prefix (:class:`S3Lake`; Spark writes through ``s3a://``, small objects go through boto3): S3 has no
-  rename, so publishing removes the marker, copies the new objects in (server side), deletes what is left of
-  the old version and writes the marker last. Readers that honour the marker (the jobs, the sensor,
-  ``loanpipe.jobs.fetch_scores``) never read a half-published folder; a copy that fails is rolled back to the old
-  version and its marker.
+  rename, so publishing journals its plan, removes the marker, copies the new objects in (server side),
+  deletes what is left of the old version and writes the marker last. Readers that honour the marker (the
+  jobs, the sensor, ``loanpipe.jobs.fetch_scores``) never read a half-published folder; a copy that fails is
+  rolled back to the old version and its marker.
+
+A process killed in the middle of a publish (SIGKILL, a lost node) cannot clean up after itself. A run date's
+jobs therefore stage under ``_staging/<run date>/`` (:meth:`Lake.owned_by`) and start, holding the date's lock,
+with :meth:`Lake.recover`: locally an old version left beside its target is renamed back (killed between the
+two renames) or deleted (killed after them); on S3 the journal is rolled back or forward; then the date's
+staging leftovers are deleted.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +51,7 @@ ARTIFACTS = "artifacts"
 FOLDERS = (TRAIN, TEST, TEST_SAMPLE, TRAIN_SUP, INFERENCE, ARTIFACTS)
 STAGING = "_staging"
 SUCCESS = "_SUCCESS"
+JOURNAL = "_PUBLISH.json"  # an S3 publish's plan and phase, in its backup folder while it runs
 PARTITION_KEY = "run_date"
 
 
@@ -71,6 +78,7 @@ class Lake:
     """Paths and atomic publishing for one lake root (a local folder)."""
 
     root: str
+    owner: str = ""  # the run date whose transaction this handle writes for: its staging is _staging/<owner>/
 
     # -- paths -------------------------------------------------------------------------------------
     def uri(self, *parts: str) -> str:
@@ -81,8 +89,13 @@ class Lake:
         return self.uri(folder, partition_name(run_date))
 
     def staging_uri(self, label: str) -> str:
-        """A fresh, unique staging location for one job's output."""
-        return self.uri(STAGING, f"{label}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}")
+        """A fresh, unique staging location for one job's output (under the owner's staging folder, if any)."""
+        return self.uri(STAGING, self.owner, f"{label}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}")
+
+    def owned_by(self, owner: str) -> Lake:
+        """This lake, staging under ``_staging/<owner>/``: what a killed run of that owner leaves there is found
+        and cleared by the owner's next run (:meth:`recover`), while other owners' work in progress is not touched."""
+        return replace(self, owner=owner)
 
     # -- local file operations -------------------------------------------------------------------
     def _local(self, uri: str) -> Path:
@@ -136,6 +149,7 @@ class Lake:
         src, dst = self._local(staging), self._local(target)
         if not src.is_dir():
             raise StorageError(f"nothing to publish: staging folder {staging} does not exist")
+        self._repair(target)
         (src / SUCCESS).write_text(manifest_json(self.data_files(staging)))
         dst.parent.mkdir(parents=True, exist_ok=True)
         old = None
@@ -150,6 +164,51 @@ class Lake:
             raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+
+    def _repair(self, target: str) -> list[str]:
+        """Put right what a publish of ``target`` that was killed half-way left beside it; returns what it did.
+
+        Killed between the two renames: the target is absent and its old version sits beside it -> renamed back
+        (the old version is published again). Killed after them: the old version is left over -> deleted.
+        """
+        dst = self._local(target)
+        done = []
+        for old in sorted(dst.parent.glob(f".{dst.name}.old-*")) if dst.parent.is_dir() else []:
+            if not dst.exists():
+                os.replace(old, dst)
+                done.append(f"restored the previous version of {target} (a publish was killed between its renames)")
+            else:
+                shutil.rmtree(old, ignore_errors=True)
+                done.append(f"removed {old} (a publish was killed before deleting the previous version)")
+        return done
+
+    def recover(self, targets: list[str]) -> list[str]:
+        """What this owner's killed runs left: repair each of ``targets`` and clear the owner's staging folder.
+        Call it while holding the owner's lock (``loanpipe.core.transaction``); returns what was done."""
+        done = [line for target in targets for line in self._repair(target)]
+        return done + self._clear_staging()
+
+    def _clear_staging(self) -> list[str]:
+        if not self.owner:
+            raise StorageError("recover() needs a lake handle with an owner (lake.owned_by(run_date))")
+        owned = self.uri(STAGING, self.owner)
+        left = self.list_files(owned)
+        self.remove(owned)
+        return [f"cleared {len(left)} staged files of a killed run from {owned}"] if left else []
+
+    def create_exclusive(self, uri: str, data: bytes) -> bool:
+        """Create the object ``uri`` only if it does not exist (atomically); False when it already does."""
+        path = self._local(uri)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        tmp.write_bytes(data)
+        try:
+            os.link(tmp, path)  # a hard link fails when the name exists, and is never seen half-written
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink()
+        return True
 
     def remove(self, uri: str) -> None:
         path = self._local(uri)
@@ -370,39 +429,91 @@ class S3Lake(Lake):
     def publish(self, staging: str, target: str) -> None:
         """Replace the folder ``target`` with ``staging`` and mark it done (see the module docstring).
 
-        Order: drop the marker -> copy the new objects in -> delete the old version's other objects -> write
-        the marker (the manifest). If a copy fails, the new objects are deleted again, overwritten old objects
-        are restored from a backup and the old marker is put back, so the old version is intact.
+        Order: write the journal (the plan, phase ``copying``) -> back up the objects about to be overwritten ->
+        drop the marker -> copy the new objects in -> journal phase ``copied`` -> delete the old version's other
+        objects -> write the marker (the manifest) -> delete backup, journal and staged copy. If a copy fails, the
+        publish is rolled back at once (new objects deleted, overwritten ones restored, old marker put back). If
+        the process is killed, the owner's next run finds the journal in its staging folder and rolls back
+        (``copying``) or forward (``copied``): see :meth:`_finish`.
         """
-        src, dst = self._key(staging), self._key(target)
         new = self.data_files(staging)
         if not new:
             raise StorageError(f"nothing to publish: staging folder {staging} is empty or does not exist")
         old = self.list_files(target)
-        marker = f"{dst}/{SUCCESS}"
-        old_marker = self.read_bytes(f"{target}/{SUCCESS}") if SUCCESS in old else None
-        clash = sorted(set(new) & set(old))
-        backup = f"{self._key(self.staging_uri('previous'))}"
-        for rel in clash:  # objects with the same name get overwritten: keep a copy to roll back to
-            self._copy(f"{dst}/{rel}", f"{backup}/{rel}")
-        if old_marker is not None:
-            self._delete([marker])
-        copied: list[str] = []
+        backup = self.staging_uri("previous")
+        plan = {"target": target, "staging": staging, "backup": backup, "new": new, "old": old,
+                "old_marker": self.read_bytes(f"{target}/{SUCCESS}").decode() if SUCCESS in old else None}
+        journal = f"{backup}/{JOURNAL}"
+        self.write_json(journal, {**plan, "phase": "copying"})  # what a recovery needs if this process is killed
+        for rel in sorted(set(new) & set(old)):  # objects with the same name get overwritten: keep a copy
+            self._copy(f"{self._key(target)}/{rel}", f"{self._key(backup)}/{rel}")
+        if plan["old_marker"] is not None:
+            self._delete([f"{self._key(target)}/{SUCCESS}"])
         try:
             for rel in new:
-                self._copy(f"{src}/{rel}", f"{dst}/{rel}")
-                copied.append(rel)
+                self._copy(f"{self._key(staging)}/{rel}", f"{self._key(target)}/{rel}")
         except Exception:
-            self._delete([f"{dst}/{rel}" for rel in copied if rel not in clash])
-            for rel in clash:
-                self._copy(f"{backup}/{rel}", f"{dst}/{rel}")
-            if old_marker is not None:
-                self.write_bytes(f"{target}/{SUCCESS}", old_marker)
-            self._delete([f"{backup}/{rel}" for rel in clash])
+            self._finish(plan, "copying")  # roll back to the old version and its marker
             raise
-        self._delete([f"{dst}/{rel}" for rel in old if rel not in new and rel != SUCCESS])
-        self.write_bytes(f"{target}/{SUCCESS}", manifest_json(new).encode())
-        self._delete([f"{backup}/{rel}" for rel in clash] + [f"{src}/{k}" for k in self.list_files(staging)])
+        self.write_json(journal, {**plan, "phase": "copied"})
+        self._finish(plan, "copied")
+
+    def _finish(self, plan: dict[str, Any], phase: str) -> str:
+        """Take a publish from ``phase`` to an end: ``copying`` (new objects maybe half copied) rolls back to the
+        old version; ``copied`` (every new object in place) rolls forward to the new one. Both are idempotent,
+        so a recovery may repeat them; then the backup, the journal and the staged copy are deleted."""
+        dst, target = self._key(plan["target"]), plan["target"]
+        new, old = plan["new"], plan["old"]
+        if phase == "copying":
+            self._delete([f"{dst}/{rel}" for rel in new if rel not in old])
+            saved = set(self.list_files(plan["backup"]))
+            for rel in sorted(set(new) & set(old) & saved):
+                self._copy(f"{self._key(plan['backup'])}/{rel}", f"{dst}/{rel}")
+            if plan["old_marker"] is not None:
+                self.write_bytes(f"{target}/{SUCCESS}", plan["old_marker"].encode())
+            outcome = f"rolled back the publish of {target} killed while copying (the previous version is back)"
+        else:
+            self._delete([f"{dst}/{rel}" for rel in old if rel not in new and rel != SUCCESS])
+            self.write_bytes(f"{target}/{SUCCESS}", manifest_json(new).encode())
+            outcome = f"completed the publish of {target} killed after copying (the new version is published)"
+        for folder in (plan["backup"], plan["staging"]):
+            self._delete([f"{self._key(folder)}/{rel}" for rel in self.list_files(folder)])
+        return outcome
+
+    def _clear_staging(self) -> list[str]:
+        """S3: first finish every publish this owner's killed runs left a journal of, then clear its staging."""
+        owned = self.uri(STAGING, self.owner) if self.owner else None
+        if owned is None:
+            return super()._clear_staging()
+        journals = [rel for rel in self.list_files(owned) if rel.rsplit("/", 1)[-1] == JOURNAL]
+        done = []
+        for rel in journals:
+            record = self.read_json(f"{owned}/{rel}")
+            done.append(self._finish(record, record["phase"]))
+        return done + super()._clear_staging()
+
+    def _repair(self, target: str) -> list[str]:
+        """Nothing sits beside an S3 target: a killed publish is found by its journal (:meth:`_clear_staging`)."""
+        return []
+
+    def create_exclusive(self, uri: str, data: bytes) -> bool:
+        """One conditional PUT (``If-None-Match: *``): S3, MinIO and Yandex Object Storage create the object
+        only if no object has the key; False when one does."""
+        from botocore.exceptions import ClientError
+
+        key = self._key(uri)
+
+        def put() -> bool:
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=key, Body=data, IfNoneMatch="*")
+                return True
+            except ClientError as exc:
+                if str(exc.response.get("Error", {}).get("Code")) in ("PreconditionFailed", "412",
+                                                                      "ConditionalRequestConflict", "409"):
+                    return False
+                raise
+
+        return self._call("create", key, put)
 
     def ensure_layout(self) -> None:
         """S3 has no folders: check that the bucket is there and the keys work instead."""

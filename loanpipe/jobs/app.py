@@ -37,6 +37,7 @@ from loanpipe.core import catalog, storage
 from loanpipe.core.config import Config
 from loanpipe.core.schema import DataSchema, SchemaError
 from loanpipe.core.storage import Lake
+from loanpipe.core.transaction import lease, run_date_transaction
 from loanpipe.ml import calibration, metrics, psi, report, training
 from loanpipe.ml.engine import choose_engine
 from loanpipe.ml.model import (ModelBundle, champion_for, find_model, ledger, load_model, record_decision, save_model,
@@ -281,7 +282,17 @@ def challenger_of(cfg: Config, lake: Lake, spark: Any, schema: DataSchema, engin
 
 
 def run(cfg: Config, lake: Lake, spark: Any, run_date: dt.date) -> dict[str, Any]:
-    """The whole daily run for ``run_date``; returns (and publishes) the run summary."""
+    """The whole daily run for ``run_date`` as the date's transaction (its lock held, what a killed run of the
+    date left repaired first); returns (and publishes) the run summary."""
+    targets = [catalog.scores(lake, run_date), catalog.train_sup_batch(lake, run_date),
+               catalog.run_artifact(lake, run_date),
+               *(catalog.model(lake, version_for(run_date, role)) for role in ("bootstrap", "challenger"))]
+    with run_date_transaction(lake, run_date, "app", targets, lease(cfg)) as tx:
+        return daily(cfg, tx.lake, spark, run_date, tx.repaired)
+
+
+def daily(cfg: Config, lake: Lake, spark: Any, run_date: dt.date, repaired: list[str]) -> dict[str, Any]:
+    """The run's stages in order: lake in, lake out (``run`` holds the date's transaction around it)."""
     timer = Timer()
     started = dt.datetime.now(dt.UTC)
     schema = catalog.read_schema(lake)
@@ -359,6 +370,7 @@ def run(cfg: Config, lake: Lake, spark: Any, run_date: dt.date) -> dict[str, Any
         "artifacts": artifacts,
         "seconds": {**timer.seconds, "total": round((dt.datetime.now(dt.UTC) - started).total_seconds(), 2)},
         "started_at": started.isoformat(timespec="seconds"),
+        "repaired": repaired,
     }
     files[catalog.RUN_SUMMARY] = summary
     catalog.publish_folder(lake, catalog.run_artifact(lake, run_date), files)

@@ -26,6 +26,7 @@ from loanpipe.core import catalog, storage
 from loanpipe.core.config import Config
 from loanpipe.core.schema import DataSchema, SchemaError
 from loanpipe.core.storage import Lake
+from loanpipe.core.transaction import lease, run_date_transaction
 
 
 class SamplingError(ValueError):
@@ -103,7 +104,14 @@ def other_batches_ids(lake: Lake, spark: Any, schema: DataSchema, run_date: dt.d
 
 
 def sample_batch(cfg: Config, lake: Lake, spark: Any, request: SampleRequest) -> dict[str, Any]:
-    """Sample, write and publish the batch for ``request.run_date``; return the summary."""
+    """Sample, write and publish the batch for ``request.run_date`` as the date's transaction (its lock held,
+    what a killed run left repaired first); return the summary."""
+    with run_date_transaction(lake, request.run_date, "data_gen", [catalog.batch(lake, request.run_date)],
+                              lease(cfg)) as tx:
+        return _sample_batch(cfg, tx.lake, spark, request, tx.repaired)
+
+
+def _sample_batch(cfg: Config, lake: Lake, spark: Any, request: SampleRequest, repaired: list[str]) -> dict[str, Any]:
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -166,6 +174,7 @@ def sample_batch(cfg: Config, lake: Lake, spark: Any, request: SampleRequest) ->
         "output_path": target,
         "seconds": round(time.monotonic() - start, 2),
         "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "repaired": repaired,
     }
     lake.write_json(catalog.data_gen_summary(lake, request.run_date), summary)
     return summary

@@ -22,57 +22,9 @@ from loanpipe.jobs import fetch_scores
 from loanpipe.core import storage
 from loanpipe.core.config import StorageConfig
 from loanpipe.core.storage import S3Credentials, S3Lake, StorageError, open_lake
+from tests.core.conftest import ENDPOINT, _free_port, s3_storage
 
 ROOT = Path(__file__).resolve().parents[2]
-PORT = 19140
-ENDPOINT = f"http://127.0.0.1:{PORT}"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def minio(tmp_path_factory: pytest.TempPathFactory):
-    from loanpipe.dev.s3 import minio_bin
-
-    keys = S3Credentials("loanpipetest" + secrets.token_hex(4), secrets.token_urlsafe(24))
-    data = tmp_path_factory.mktemp("minio")
-    log = open(data.parent / "minio.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([minio_bin(), "server", str(data), "--address", f"127.0.0.1:{PORT}",
-                             "--console-address", f"127.0.0.1:{_free_port()}", "--quiet"],
-                            env={**os.environ, "MINIO_ROOT_USER": keys.access_key,
-                                 "MINIO_ROOT_PASSWORD": keys.secret_key, "MINIO_UPDATE": "off"},
-                            stdout=log, stderr=subprocess.STDOUT)
-    client = storage.s3_client(StorageConfig(root="s3a://b", s3_endpoint=ENDPOINT), keys)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            client.create_bucket(Bucket="lake")
-            break
-        except Exception:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise
-            time.sleep(0.3)
-    yield {"keys": keys, "client": client, "proc": proc}
-    proc.terminate()
-    proc.wait(30)
-
-
-def s3_storage(**kw) -> StorageConfig:  # noqa: ANN003
-    return StorageConfig(**{"root": "s3a://lake/loans", "s3_endpoint": ENDPOINT, "s3_max_attempts": 2,
-                            "s3_timeout_seconds": 2, **kw})
-
-
-@pytest.fixture()
-def s3lake(minio) -> S3Lake:  # noqa: ANN001
-    lake = open_lake(s3_storage(root=f"s3a://lake/t{secrets.token_hex(4)}"), minio["keys"])
-    assert isinstance(lake, S3Lake)
-    return lake
-
-
 def put_folder(lake: storage.Lake, files: dict[str, bytes]) -> str:
     stage = lake.staging_uri("t")
     for name, data in files.items():

@@ -167,6 +167,48 @@ def test_rerun_replaces_outputs_and_adds_nothing_twice(cfg: Config, spark) -> No
     assert os.listdir(lake.uri(storage.STAGING)) == []
 
 
+# The real job in its own process, killed (os._exit: no finally runs) as it publishes the run folder of D2,
+# after D2's scores, train_sup batch, challenger and ledger record are written.
+KILLED_APP = """
+import os, sys
+from loanpipe.core import catalog
+real = catalog.publish_folder
+def publish_folder(lake, target, files):
+    if "/artifacts/runs/" in target:
+        os._exit(137)
+    return real(lake, target, files)
+catalog.publish_folder = publish_folder
+from loanpipe.jobs import app
+app.main_run(sys.argv[1], sys.argv[2])
+"""
+
+
+def test_a_killed_run_is_repaired_and_completed_by_the_next_run_of_its_date(cfg: Config, spark,
+                                                                            tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import yaml
+
+    conf = tmp_path / "conf.yaml"
+    conf.write_text(yaml.safe_dump(cfg.to_dict()))
+    proc = subprocess.run([sys.executable, "-c", KILLED_APP, D2.isoformat(), str(conf)], capture_output=True,
+                          text=True, timeout=900, cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 137, proc.stderr[-3000:]
+    lake = open_lake(cfg.storage)
+    assert lake.exists(catalog.run_lock(lake, D2))  # the dead job's lock ...
+    assert lake.list_files(lake.uri(storage.STAGING, D2.isoformat()))  # ... and its staged run folder are left
+    assert not lake.exists(catalog.run_artifact(lake, D2))  # the run folder was never published
+    scores, records = _scores(spark, lake, D2), ledger(lake)
+
+    summary = app.run(cfg, lake, spark, D2)
+    assert any("cleared" in line and "_staging/2026-11-02" in line for line in summary["repaired"])
+    assert lake.read_json(catalog.run_artifact(lake, D2, "summary.json")) == summary  # now published
+    pd.testing.assert_frame_equal(_scores(spark, lake, D2), scores, check_exact=True)  # the same transaction
+    assert ledger(lake) == records
+    assert not lake.exists(catalog.run_lock(lake, D2)) and os.listdir(lake.uri(storage.STAGING)) == []
+
+
 def test_a_better_challenger_is_promoted_and_serves_next(cfg: Config, spark) -> None:
     """Swap in a deliberately broken champion (trained on shuffled labels): the challenger must beat it,
     be promoted, and score the next run."""
