@@ -2,7 +2,9 @@
 
 * ``batch_ready``: the sensor's check that the run date's batch is published.
 * ``send_*_report`` / ``notify_failure``: the emails (HTML from ``emails``, the ROC curve inline), built from
-  the run summaries in the lake; they carry metrics and paths, never credentials.
+  the run summaries in the lake; they carry metrics and paths, never credentials. Each message is written to
+  the lake (``artifacts/alerts/<date>/``) before it is mailed, and the task log says where, so a report or an
+  alert that cannot be mailed (SMTP down) is not lost.
 * ``dag_defaults``: owner, retries, timeout and the failure email shared by the DAGs.
 
 Nothing here imports Spark, pandas or Airflow at module level, so DAG files stay cheap to parse.
@@ -10,6 +12,8 @@ Nothing here imports Spark, pandas or Airflow at module level, so DAG files stay
 
 from __future__ import annotations
 
+import html
+import logging
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,7 @@ from loanpipe.core import catalog, storage
 from loanpipe.core.config import Config, load_config
 from loanpipe.orchestration.emails import app_report, data_gen_report, failure_report
 
+log = logging.getLogger(__name__)
 
 
 def airflow_credentials(cfg: Config) -> storage.S3Credentials | None:
@@ -59,7 +64,7 @@ def send_data_gen_report(config_path: str | None = None, **context: Any) -> str:
     lake = open_lake(cfg)
     run_date = storage.parse_run_date(context_run_date(context))
     subject, body = data_gen_report(lake.read_json(catalog.data_gen_summary(lake, run_date)))
-    _send(cfg, subject, body, [])
+    deliver(cfg, lake, run_date, "report-dag_new_data", subject, body)
     return subject
 
 
@@ -76,7 +81,7 @@ def send_app_report(config_path: str | None = None, **context: Any) -> str:
             path.write_bytes(lake.read_bytes(roc))
             files.append(str(path))
         subject, body = app_report(summary, "roc.png" if roc else None)
-        _send(cfg, subject, body, files)
+        deliver(cfg, lake, run_date, "report-dag_app", subject, body, files)
     return subject
 
 
@@ -97,18 +102,59 @@ def task_log_tail(ti: Any, lines: int = 40) -> str:
 
 
 def notify_failure(context: dict[str, Any]) -> None:
-    """on_failure_callback: email the failing task, the error and the tail of its log."""
+    """on_failure_callback: the failing task, the error and the tail of its log, to the lake and by email.
+
+    A callback that raises is only logged by Airflow, so each half is tried on its own and what failed is
+    logged: with SMTP down the alert still sits in the lake; with the lake down it is still mailed."""
     ti = context["ti"]
     error = str(context.get("exception") or "unknown error")
-    subject, body = failure_report(ti.dag_id, ti.task_id, context_run_date(context), ti.try_number, error,
-                                   task_log_tail(ti))
-    _send(load_config(), subject, body, [])
+    run_date = context_run_date(context)
+    subject, body = failure_report(ti.dag_id, ti.task_id, run_date, ti.try_number, error, task_log_tail(ti))
+    cfg = load_config()
+    name = f"failure-{ti.dag_id}-{ti.task_id}-try{ti.try_number}"
+    try:
+        keep(open_lake(cfg), storage.parse_run_date(run_date), name, subject, body)
+    except Exception as exc:  # noqa: BLE001 - the email below must still be tried
+        log.error("could not write the failure alert %r to the lake: %s", subject, exc)
+    try:
+        _send(cfg, subject, body, [])
+    except Exception as exc:  # noqa: BLE001
+        log.error("could not email the failure alert %r: %s", subject, exc)
+
+
+def keep(lake: storage.Lake, run_date: Any, name: str, subject: str, body: str) -> str:
+    """Write a report or alert to the lake as an HTML page (``artifacts/alerts/<date>/<name>.html``); a rerun
+    replaces its own page. Logs where it is."""
+    uri = catalog.alert(lake, run_date, f"{name}.html")
+    page = f"<!doctype html><meta charset='utf-8'><title>{html.escape(subject)}</title>\n{body}\n"
+    lake.write_bytes(uri, page.encode())
+    log.info("%s: kept at %s", subject, uri)
+    return uri
+
+
+def deliver(cfg: Config, lake: storage.Lake, run_date: Any, name: str, subject: str, body: str,
+            files: list[str] | None = None) -> str:
+    """Keep the message in the lake, then mail it; a mail that cannot be sent fails the task (Airflow retries
+    it, then the failure alert follows), and the page in the lake says what the email would have said."""
+    uri = keep(lake, run_date, name, subject, body)
+    try:
+        _send(cfg, subject, body, files or [])
+    except Exception as exc:
+        raise RuntimeError(f"could not email {subject!r} ({exc}); the report is kept at {uri}") from exc
+    return uri
 
 
 def _send(cfg: Config, subject: str, body: str, files: list[str]) -> None:
     from bots.mail import send_mail
 
     send_mail(subject, body, files=files, conn_id=cfg.airflow.smtp_conn_id, to_variable=cfg.airflow.mail_to_variable)
+
+
+def start_date(cfg: Config) -> Any:
+    """The DAGs' start date, in ``airflow.timezone``: Airflow reads their cron schedules in that zone."""
+    import pendulum
+
+    return pendulum.datetime(2026, 1, 1, tz=cfg.airflow.timezone)
 
 
 def dag_defaults(cfg: Config) -> dict[str, Any]:

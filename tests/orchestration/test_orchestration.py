@@ -155,3 +155,37 @@ def test_failure_report() -> None:
     subject, body = emails.failure_report("dag_app", "spark_submit_app", "2026-11-29", 2, "exit 1", "line <1>\nline 2")
     assert subject == "[loanpipe] FAILED dag_app.spark_submit_app for 2026-11-29 (try 2)"
     assert "line &lt;1&gt;" in body
+
+
+def test_reports_and_alerts_that_cannot_be_mailed_are_kept_in_the_lake(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """SMTP is down (nothing listens on its port): the report task fails saying where the report is kept, and
+    the failure callback that follows keeps its alert too instead of failing silently."""
+    import socket
+    from types import SimpleNamespace
+
+    from loanpipe.core import catalog, storage
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps({
+        "conn_type": "smtp", "host": "127.0.0.1", "port": port,
+        "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "lp@localhost", "retry_limit": 1}}))
+    monkeypatch.setenv("LOANPIPE_MAIL_TO", "risk@example.com")
+    monkeypatch.setenv("LOANPIPE__STORAGE__ROOT", str(tmp_path / "lake"))
+    lake = storage.Lake(str(tmp_path / "lake"))
+    summary = {"run_date": "2026-11-29", "rows": 100, "default_rate": 0.09, "test_rows": 1000, "fraction": 0.1,
+               "with_replacement": False, "output_path": "/lake/test_sample/run_date=2026-11-29", "seconds": 3.0,
+               "repeated_rows": {"within_batch": 0, "in_other_batches": 0, "in_train_sup": 0}}
+    lake.write_json(catalog.data_gen_summary(lake, "2026-11-29"), summary)
+    kept = catalog.alert(lake, "2026-11-29", "report-dag_new_data.html")
+    with pytest.raises(RuntimeError, match=rf"could not email '\[loanpipe\] OK new data 2026-11-29.*kept at {kept}"):
+        orch.send_data_gen_report(ds="2026-11-29", params={})
+    page = lake.read_bytes(kept).decode()
+    assert "<title>[loanpipe] OK new data 2026-11-29: 100 rows" in page and "rows already in other batches" in page
+
+    ti = SimpleNamespace(dag_id="dag_new_data", task_id="email_report", try_number=2, run_id="manual__x")
+    orch.notify_failure({"ti": ti, "exception": RuntimeError("SMTP down"), "ds": "2026-11-29", "params": {}})
+    alert = lake.read_bytes(catalog.alert(lake, "2026-11-29", "failure-dag_new_data-email_report-try2.html")).decode()
+    assert "FAILED dag_new_data.email_report for 2026-11-29 (try 2)" in alert and "SMTP down" in alert
