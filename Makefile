@@ -5,9 +5,10 @@ PY := .venv/bin/python
 PYTEST_ARGS ?=
 RUN_DATE ?=
 ARGS ?=
-RUN_DATE ?=
+FROM ?=
+TO ?=
 
-.PHONY: setup run run-s3 scores screens jobs stack-up stack-down ingest notebooks test test-fast bench clean help
+.PHONY: setup run run-s3 backfill scores screens jobs stack-up stack-down ingest notebooks test test-fast bench clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/' | expand -t 16
@@ -23,6 +24,9 @@ run: setup-run  ## run the pipeline end to end on the embedded local stack
 
 run-s3: setup-s3  ## the same with the lake in the local S3 server's bucket (s3a://loanpipe/lake)
 	@STORAGE=s3 scripts/run_pipeline.sh $(RUN_DATE)
+
+backfill: setup-run  ## every date FROM..TO (before today) through Airflow's own backfill: new data, then scoring
+	@.venv/bin/python -m loanpipe.dev.stack backfill --from "$(FROM)" --to "$(TO)" $(ARGS)
 
 scores:  ## the latest complete scores from the stack's lake as CSV (ARGS="--date D --out f.csv")
 	@.venv/bin/python -m loanpipe.dev.stack scores $(ARGS)

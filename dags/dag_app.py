@@ -9,11 +9,11 @@
    inline and where the scores are; the subject says OK or ALERT (AUC under `model.auc_floor`).
 
 Runs on `airflow.schedule_app`, after the new-data DAG. Trigger by hand with `run_date` to rescore a date.
+A scheduled date whose scores are not published by `airflow.scores_deadline` raises a LATE alert at that minute
+(an Airflow Deadline Alert: it fires when the run is stuck too), naming the task that holds the date up.
 """
 
 from __future__ import annotations
-
-import datetime as dt
 
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.providers.standard.sensors.python import PythonSensor
@@ -21,6 +21,7 @@ from airflow.sdk import DAG, Param
 
 from loanpipe.orchestration import shipping
 from loanpipe.orchestration import tasks as orch
+from loanpipe.orchestration.deadline import scores_deadline_alert
 from loanpipe.core.config import load_config
 
 CFG = load_config()
@@ -28,9 +29,11 @@ CFG = load_config()
 with DAG(
     dag_id="dag_app",
     schedule=CFG.airflow.schedule_app,
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    start_date=orch.start_date(CFG),
+    end_date=orch.end_date(CFG),
     catchup=False,
     max_active_runs=1,
+    deadline=scores_deadline_alert(CFG.airflow),
     default_args=orch.dag_defaults(CFG),
     params={"run_date": Param(None, type=["null", "string"], format="date",
                               description="Date to score (YYYY-MM-DD); empty = the run's logical date")},

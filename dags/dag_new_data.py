@@ -12,8 +12,6 @@ any date's batch: a rerun replaces exactly that date's partition. Failures email
 
 from __future__ import annotations
 
-import datetime as dt
-
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Param
 
@@ -26,7 +24,8 @@ CFG = load_config()
 with DAG(
     dag_id="dag_new_data",
     schedule=CFG.airflow.schedule_new_data,
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    start_date=orch.start_date(CFG),
+    end_date=orch.end_date(CFG),
     catchup=False,
     max_active_runs=1,
     default_args=orch.dag_defaults(CFG),

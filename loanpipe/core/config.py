@@ -15,6 +15,7 @@ Airflow connection) at the point of use, so a config can be printed, logged or s
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import types
 import typing
@@ -221,6 +222,13 @@ class AirflowConfig:
 
     schedule_new_data: str | None = "0 6 * * *"  # None: manual runs only
     schedule_app: str | None = "30 6 * * *"
+    timezone: str = "UTC"  # the schedules and the scores deadline are read in this time zone
+    # The business reads the date's scores at this time (HH:MM): a scheduled date whose scores are not published
+    # by then raises an alert at that minute, also when its run is stuck. None: no deadline.
+    scores_deadline: str | None = "07:00"
+    # The last date the DAGs are scheduled for (YYYY-MM-DD; None: no end). `make backfill` sets it to the end of
+    # its range, so that unpausing the DAGs for the backfill starts no scheduled run beside it.
+    end_date: str | None = None
     owner: str = "risk-ml"
     retries: int = 2
     retry_delay_seconds: int = 60
@@ -230,6 +238,26 @@ class AirflowConfig:
     smtp_conn_id: str = "smtp_default"
     # Recipients are read at run time from this environment variable (or the Airflow Variable of that name).
     mail_to_variable: str = "LOANPIPE_MAIL_TO"
+
+    def __post_init__(self) -> None:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"airflow.timezone {self.timezone!r} is not a time zone name (e.g. UTC, "
+                              "Europe/Moscow)") from None
+        if self.end_date is not None:
+            try:
+                dt.date.fromisoformat(self.end_date)
+            except ValueError:
+                raise ConfigError(f"airflow.end_date {self.end_date!r} is not a date in YYYY-MM-DD form") from None
+        if self.scores_deadline is not None:
+            try:
+                dt.time.fromisoformat(self.scores_deadline)
+            except ValueError:
+                raise ConfigError(f"airflow.scores_deadline {self.scores_deadline!r} is not a time of day in HH:MM "
+                                  "form (e.g. 07:00); set it to null for no deadline") from None
 
 
 @dataclass(frozen=True)

@@ -127,22 +127,54 @@ def api_token(port: int = API_PORT) -> str:
     return api("GET", "/auth/token", port=port)["access_token"]
 
 
-def trigger_and_wait(dag_id: str, conf: dict[str, Any] | None = None, timeout: float = 1800, port: int = API_PORT,
-                     log=print) -> dict[str, Any]:  # noqa: ANN001
-    """Unpause ``dag_id``, trigger a manual run with ``conf`` through the REST API, wait for it to finish."""
+def unpause_when_parsed(dag_id: str, token: str, port: int = API_PORT, timeout: float = 300) -> None:
+    """Wait until the dag-processor has parsed ``dag_id``, then unpause it."""
     import urllib.error
 
-    token = api_token(port)
-    deadline = time.monotonic() + 300
-    while True:  # the dag-processor has to parse the DAG first
+    deadline = time.monotonic() + timeout
+    while True:
         try:
             api("GET", f"/api/v2/dags/{dag_id}", token=token, port=port)
             break
         except urllib.error.HTTPError:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{dag_id} did not appear in Airflow within 300 s; see {paths()['logs']}") from None
+                raise RuntimeError(f"{dag_id} did not appear in Airflow within {timeout:.0f} s; "
+                                   f"see {paths()['logs']}") from None
             time.sleep(2)
     api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False}, token, port)
+
+
+def backfill_and_wait(dag_id: str, from_date: str, to_date: str, timeout: float = 7200, port: int = API_PORT,
+                      log=print) -> dict[str, Any]:  # noqa: ANN001
+    """Airflow's own backfill of ``dag_id`` over [from_date, to_date] (``airflow backfill create``, one run at a
+    time, oldest first, dates that already ran are run again), waited for; returns each date's run state."""
+    token = api_token(port)
+    unpause_when_parsed(dag_id, token, port)
+    # whole days: a date's run is at its cron tick, after midnight (naive times are UTC, Airflow's default zone)
+    run([venv_bin("airflow"), "backfill", "create", "--dag-id", dag_id, "--from-date", f"{from_date}T00:00:00",
+         "--to-date", f"{to_date}T23:59:59", "--max-active-runs", "1", "--reprocess-behavior", "completed"],
+        env={**os.environ, **env()}, timeout=300)
+    backfill = max(api("GET", f"/api/v2/backfills?dag_id={dag_id}", token=token, port=port)["backfills"],
+                   key=lambda b: b["id"])
+    log(f"{dag_id}: backfill {backfill['id']} of {from_date} .. {to_date} created")
+    deadline = time.monotonic() + timeout
+    while backfill["completed_at"] is None:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{dag_id} backfill {backfill['id']} still running after {timeout:.0f} s")
+        time.sleep(5)
+        backfill = api("GET", f"/api/v2/backfills/{backfill['id']}", token=token, port=port)
+    runs = api("GET", f"/api/v2/dags/{dag_id}/dagRuns?logical_date_gte={from_date}T00:00:00Z"
+                      f"&logical_date_lte={to_date}T23:59:59Z&order_by=logical_date", token=token, port=port)
+    states = {r["logical_date"][:10]: r["state"] for r in runs["dag_runs"]}
+    log(f"{dag_id}: backfill {backfill['id']} finished: {states}")
+    return {"dag_id": dag_id, "backfill_id": backfill["id"], "runs": states}
+
+
+def trigger_and_wait(dag_id: str, conf: dict[str, Any] | None = None, timeout: float = 1800, port: int = API_PORT,
+                     log=print) -> dict[str, Any]:  # noqa: ANN001
+    """Unpause ``dag_id``, trigger a manual run with ``conf`` through the REST API, wait for it to finish."""
+    token = api_token(port)
+    unpause_when_parsed(dag_id, token, port)
     run = api("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf or {}}, token, port)
     run_id = run["dag_run_id"]
     log(f"triggered {dag_id} run {run_id} with {conf or {}}")

@@ -14,6 +14,7 @@
   reads its S3 keys from its own ``~/.config/loanpipe/s3.env``; Airflow from the connection ``loanpipe_s3``.
 
     python -m loanpipe.dev.stack start [--no-airflow] [--storage local|s3] | stop | status | env | run
+    python -m loanpipe.dev.stack backfill --from 2026-11-01 --to 2026-11-03 [--keep] [--storage s3]
 
 Nothing here runs at import time.
 """
@@ -32,8 +33,8 @@ from typing import Any
 
 import yaml
 
-from loanpipe.dev.airflow_services import (AIRFLOW_SERVICES, API_PORT, api, api_token, env, start_airflow,
-                                          trigger_and_wait)
+from loanpipe.dev.airflow_services import (AIRFLOW_SERVICES, API_PORT, api, api_token, backfill_and_wait, env,
+                                          start_airflow, trigger_and_wait)
 from loanpipe.dev.local import (NODE_HOME, NODE_S3_ENV, NODE_USER, NODE_VENV, S3_PORT, S3_ROOT, SMTP_PORT, SSH_PORT,
                                 alive, java_home, paths, pid_of, start_process, stop_process, venv_bin, wait_port)
 from loanpipe.dev.node import give_lake_to_node, node_spark_home, setup_node, start_sshd
@@ -44,6 +45,7 @@ STORAGE_MODES = ("local", "s3")
 # the unit tests' model sizes (tests/conftest.py), so a run checks the wiring in minutes; `make run` never sets it.
 QUICK_MODEL = {"iterations": 100, "cv_folds": 3, "search_iterations": 30, "max_forward_features": 6,
                "top_k_features": 20}
+DAGS = ("dag_new_data", "dag_app")  # the pipeline's DAGs, in the order a date runs them
 
 
 def catboost_spark_resolves() -> bool:
@@ -66,10 +68,10 @@ def storage_settings(mode: str) -> dict[str, Any]:
     return {"root": str(paths()["lake"])}
 
 
-def write_config(mode: str | None = None, scheduled: bool = True) -> Path:
+def write_config(mode: str | None = None, scheduled: bool = True, airflow: dict[str, Any] | None = None) -> Path:
     """var/stack/conf.yaml: the lake (a folder under var/stack or the stack's bucket), the node's environment,
     and the DAGs' schedules (``scheduled=False``: manual runs only, so that unpausing a DAG to trigger it does
-    not also start its latest scheduled interval)."""
+    not also start its latest scheduled interval); ``airflow``: more settings of that section."""
     p = paths()
     mode = storage_mode(mode)
     store = storage_settings(mode)
@@ -97,7 +99,7 @@ def write_config(mode: str | None = None, scheduled: bool = True) -> Path:
         },
         "airflow": {"retries": 1, "retry_delay_seconds": 5, "max_retry_delay_seconds": 10,
                     "execution_timeout_minutes": 30, "batch_wait_timeout_minutes": 5,
-                    **({} if scheduled else {"schedule_new_data": None, "schedule_app": None})},
+                    **({} if scheduled else {"schedule_new_data": None, "schedule_app": None}), **(airflow or {})},
     }
     p["conf"].parent.mkdir(parents=True, exist_ok=True)
     p["conf"].write_text("# written by `python -m loanpipe.dev.stack`; do not edit\n" + yaml.safe_dump(conf, sort_keys=False))
@@ -111,9 +113,10 @@ def start_smtp() -> None:
     wait_port(SMTP_PORT, "the SMTP server")
 
 
-def start(airflow: bool = True, mode: str | None = None, scheduled: bool = True) -> dict[str, Any]:
+def start(airflow: bool = True, mode: str | None = None, scheduled: bool = True,
+          settings: dict[str, Any] | None = None) -> dict[str, Any]:
     setup_node()
-    write_config(mode, scheduled)
+    write_config(mode, scheduled, settings)
     start_sshd()
     start_smtp()
     if storage_mode(mode) == "s3":  # MinIO is installed by `make setup-s3` and only S3 mode needs it
@@ -209,7 +212,7 @@ def run_pipeline(run_date: str, keep: bool = False, mode: str | None = None, row
         print(f"lake: {lake_info['paths']['train']} ... ({lake_info['rows']} rows"
               f"{', already there' if 'skipped' in lake_info else ''})", flush=True)
         results = []
-        for dag_id in ("dag_new_data", "dag_app"):
+        for dag_id in DAGS:
             result = trigger_and_wait(dag_id, {"run_date": run_date})
             print(f"{dag_id}: {result['state']} {result['tasks']}", flush=True)
             results.append(result)
@@ -243,11 +246,77 @@ def run_pipeline(run_date: str, keep: bool = False, mode: str | None = None, row
     }
 
 
+def latest_scheduled_date() -> Any:
+    """The date of the DAGs' latest cron tick so far: unpausing a DAG (catchup off) starts that tick's run."""
+    import datetime as dt
+
+    from croniter import croniter
+
+    from loanpipe.core.config import load_config
+
+    a = load_config(environ={}).airflow  # the shipped schedules, which the stack keeps
+    now = dt.datetime.now(dt.UTC)
+    return min(croniter(cron, now).get_prev(dt.datetime).date() for cron in (a.schedule_new_data, a.schedule_app))
+
+
+def backfill(first: str, last: str, keep: bool = False, mode: str | None = None,
+             rows: int | None = None) -> dict[str, Any]:
+    """`make backfill`: every date of [first, last] through Airflow's own backfill, new data before scoring.
+
+    A backfill needs the DAGs unpaused, and unpausing a DAG starts its latest scheduled date; so the stack
+    runs with the DAGs scheduled up to the day before that date (``airflow.end_date``, the same all day, so a
+    second backfill finds the DAGs as the first left them), and the range must end before it. Then ``dag_new_data`` is
+    backfilled over the range, then ``dag_app``, each one run at a time, oldest first. A date that ran before
+    runs again and reproduces its outputs (each run date is a transaction)."""
+    import datetime as dt
+
+    from loanpipe.core import catalog
+    from loanpipe.core.storage import parse_run_date
+
+    start_day, end_day = parse_run_date(first), parse_run_date(last)
+    if end_day < start_day:
+        raise ValueError(f"backfill range {first} .. {last} is empty: FROM must not be after TO")
+    scheduled = latest_scheduled_date()
+    if end_day >= scheduled:
+        raise ValueError(f"backfill dates before {scheduled}: from that date on the DAGs' schedule runs the dates "
+                         "(unpausing them for the backfill starts that date's run), or use `make run RUN_DATE=...`")
+    started = time.monotonic()
+    until = (scheduled - dt.timedelta(days=1)).isoformat()
+    print(f"stack: starting sshd, SMTP server, Airflow (DAGs scheduled up to {until}) ...", flush=True)
+    start(airflow=True, mode=mode, settings={"end_date": until})
+    try:
+        lake_info = ingest_demo_lake(rows)
+        print(f"lake: {lake_info['paths']['train']} ... ({lake_info['rows']} rows)", flush=True)
+        results = {}
+        for dag_id in DAGS:
+            result = backfill_and_wait(dag_id, first, last)
+            results[dag_id] = result["runs"]
+            failed = {d: s for d, s in result["runs"].items() if s != "success"}
+            if failed:
+                raise RuntimeError(f"{dag_id} backfill: runs not successful: {failed}; task logs under "
+                                   f"{paths()['airflow'] / 'logs'}")
+        lake = stack_lake()
+        days = [(start_day + dt.timedelta(days=i)).isoformat() for i in range((end_day - start_day).days + 1)]
+        dates = {}
+        for day in days:
+            s = lake.read_json(catalog.run_artifact(lake, day, catalog.RUN_SUMMARY))
+            dates[day] = {"status": s["status"], "auc": s["evaluation"]["roc_auc"],
+                          "champion": s["champion"]["version"], "serving_after_run": s["serving_after_run"],
+                          "scores": s["scores"]["path"]}
+    finally:
+        if not keep:
+            stop()
+    return {"dates": dates, "dag_runs": results, "seconds": round(time.monotonic() - started, 1)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["start", "stop", "status", "env", "run", "scores"])
+    parser.add_argument("command", choices=["start", "stop", "status", "env", "run", "backfill", "scores"])
     parser.add_argument("--date", help="run: the run date (default: today, UTC); scores: the date (default: latest)")
+    parser.add_argument("--from", dest="first", help="backfill: the first date (YYYY-MM-DD)")
+    parser.add_argument("--to", dest="last", help="backfill: the last date (YYYY-MM-DD, before today)")
     parser.add_argument("--out", help="scores: CSV file to write (default: stdout)")
+    parser.add_argument("--rows", type=int, help="run/backfill: rows of the demo lake, if it is made now")
     parser.add_argument("--keep", action="store_true", help="run: leave the stack up afterwards")
     parser.add_argument("--json", action="store_true", help="env: print a JSON object instead of export lines")
     parser.add_argument("--no-airflow", action="store_true", help="start only sshd, the SMTP and the S3 server")
@@ -274,7 +343,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         import datetime as dt
 
         print(json.dumps(run_pipeline(args.date or dt.datetime.now(dt.UTC).date().isoformat(), args.keep,
-                                             args.storage), indent=2))
+                                      args.storage, args.rows), indent=2))
+    elif args.command == "backfill":
+        if not args.first or not args.last:
+            raise ValueError("backfill needs --from and --to (make backfill FROM=2026-11-01 TO=2026-11-03)")
+        print(json.dumps(backfill(args.first, args.last, args.keep, args.storage, args.rows), indent=2))
     elif args.command == "stop":
         print(json.dumps(stop(), indent=2))
     elif args.command == "scores":  # the business's fetch, against whatever lake the stack was set up with

@@ -65,3 +65,10 @@ def failure_report(dag_id: str, task_id: str, run_date: str, try_number: int, er
     subject = f"[loanpipe] FAILED {dag_id}.{task_id} for {run_date} (try {try_number})"
     return subject, _render("failure.html.j2", dag_id=dag_id, task_id=task_id, run_date=run_date,
                             try_number=try_number, error=error, log_tail=log_tail)
+
+
+def deadline_report(run_date: str, deadline: str, deadline_utc: str, holdup: str, run_id: str,
+                    state: str) -> tuple[str, str]:
+    subject = f"[loanpipe] LATE scores {run_date}: not published by {deadline}"
+    return subject, _render("deadline.html.j2", run_date=run_date, deadline=deadline, deadline_utc=deadline_utc,
+                            holdup=holdup, run_id=run_id, state=state)

@@ -157,6 +157,15 @@ def start_date(cfg: Config) -> Any:
     return pendulum.datetime(2026, 1, 1, tz=cfg.airflow.timezone)
 
 
+def end_date(cfg: Config) -> Any:
+    """The end of ``airflow.end_date`` in ``airflow.timezone`` (None: the DAGs are scheduled for ever)."""
+    import pendulum
+
+    if cfg.airflow.end_date is None:
+        return None
+    return pendulum.parse(cfg.airflow.end_date, tz=cfg.airflow.timezone).end_of("day")
+
+
 def dag_defaults(cfg: Config) -> dict[str, Any]:
     """default_args shared by the pipeline's DAGs: owner, retries with back-off, timeout, failure email."""
     import datetime as dt

@@ -28,9 +28,11 @@ def test_locations(lake: Lake) -> None:
     assert catalog.data_gen_summary(lake, d) == f"{r}/artifacts/data_gen/2026-11-29/summary.json"
     assert catalog.model(lake, "v1", "spec.json") == f"{r}/artifacts/models/v1/spec.json"
     assert catalog.ledger(lake) == f"{r}/artifacts/models/ledger.json"
+    assert catalog.alert(lake, d, "late-scores.html") == f"{r}/artifacts/alerts/2026-11-29/late-scores.html"
+    assert catalog.run_lock(lake, d) == f"{r}/_locks/2026-11-29.json"
     assert {label for label, _ in catalog.downstream(lake)} == {
         "test_sample", "train_sup", "test_sample_inference", "artifacts/models", "artifacts/runs",
-        "artifacts/data_gen"}
+        "artifacts/data_gen", "artifacts/alerts"}
 
 
 def test_dates_are_the_published_ones(lake: Lake) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +84,9 @@ def test_pipeline_dags_run_on_schedules_with_timeouts_and_failure_mail(dagbag) -
     assert ssh.get_pty is True and "exec " in ssh.command and "--run-date {{ params.run_date or ds }}" in ssh.command
     sensor = dagbag.dags["dag_app"].get_task("wait_for_batch")
     assert sensor.mode == "reschedule"
+    # the scores deadline rides on dag_app only; both DAGs read their crons in the configured time zone
+    [alert] = dagbag.dags["dag_app"].deadline
+    assert alert.interval == dt.timedelta(minutes=30) and alert.callback.path.endswith("deadline.scores_late")
+    assert not dagbag.dags["dag_new_data"].deadline
+    for dag_id in ("dag_new_data", "dag_app"):
+        assert str(dagbag.dags[dag_id].timezone) in ("UTC", "Timezone('UTC')") and dagbag.dags[dag_id].end_date is None

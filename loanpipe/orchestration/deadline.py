@@ -1,0 +1,106 @@
+"""Scores on time: the scoring DAG's deadline (``airflow.scores_deadline``, in ``airflow.timezone``).
+
+The business starts its own processes from the date's scores at a fixed time. ``dag_app`` carries an Airflow
+Deadline Alert (``scores_deadline_alert``): the scheduler checks it every loop, whatever state the run's tasks
+are in, so it fires when the run is stuck (a sensor waiting, a job hanging), not only when it fails. At the
+deadline it runs ``scores_late`` through the executor, which:
+
+* ignores runs that are not scheduled ones: a backfill or a hand-triggered rerun of an old date has no
+  business deadline, and would otherwise alert at once;
+* does nothing if the date's scores are published (the run is only finishing its report);
+* otherwise says which task holds the date up, read from the lake (``holdup``): the date's lock names the
+  job that is still running and since when; no batch means the run waits in ``wait_for_batch``;
+* writes the alert to the lake (``artifacts/alerts/<date>/``) and emails it, each tried on its own.
+
+The deadline is ``logical date + interval``: for a daily cron the logical date is the day's tick, so the
+interval is the deadline's time of day minus the tick's (``deadline_interval``), in the DAGs' time zone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import zoneinfo
+from typing import Any
+
+from loanpipe.core import catalog, storage
+from loanpipe.core.config import AirflowConfig, ConfigError, load_config
+
+log = logging.getLogger(__name__)
+REFERENCE_DAY = dt.date(2026, 1, 5)  # any day serves: the interval between a daily tick and the deadline
+
+
+def deadline_interval(a: AirflowConfig, day: dt.date = REFERENCE_DAY) -> dt.timedelta | None:
+    """Deadline minus the scoring DAG's daily tick; None when there is no deadline or no schedule."""
+    if not a.scores_deadline or not a.schedule_app:
+        return None
+    from croniter import croniter
+
+    tz = zoneinfo.ZoneInfo(a.timezone)
+    start = dt.datetime.combine(day, dt.time(), tz) - dt.timedelta(microseconds=1)
+    ticks = croniter(a.schedule_app, start)
+    tick, after = ticks.get_next(dt.datetime), ticks.get_next(dt.datetime)
+    if tick.date() != day or after.date() == day:
+        raise ConfigError(f"airflow.scores_deadline needs airflow.schedule_app to run once a day (got "
+                          f"{a.schedule_app!r}); set the deadline to null for other schedules")
+    deadline = dt.datetime.combine(day, dt.time.fromisoformat(a.scores_deadline), tz)
+    if deadline <= tick:
+        raise ConfigError(f"airflow.scores_deadline {a.scores_deadline} is not after the scoring run's start "
+                          f"{tick:%H:%M} (airflow.schedule_app {a.schedule_app!r}, {a.timezone})")
+    return deadline - tick
+
+
+def scores_deadline_alert(a: AirflowConfig) -> Any:
+    """The DeadlineAlert for ``dag_app`` (None without a deadline)."""
+    interval = deadline_interval(a)
+    if interval is None:
+        return None
+    from airflow.sdk import DeadlineAlert, DeadlineReference, SyncCallback
+
+    return DeadlineAlert(reference=DeadlineReference.DAGRUN_LOGICAL_DATE, interval=interval,
+                         callback=SyncCallback(f"{__name__}.scores_late"), name="scores_deadline")
+
+
+def holdup(lake: storage.Lake, run_date: dt.date) -> str | None:
+    """What holds the date's scores up, as the lake shows it; None when they are published."""
+    if lake.is_published(catalog.scores(lake, run_date)):
+        return None
+    lock = catalog.run_lock(lake, run_date)
+    if lake.exists(lock):
+        h = lake.read_json(lock)
+        task = "dag_app.spark_submit_app" if h["job"] == "app" else "dag_new_data.spark_submit_data_gen"
+        return (f"{task}: the {h['job']} job of {run_date} is still running (pid {h['pid']} on {h['host']}, "
+                f"since {h['started_at']})")
+    if not lake.is_published(catalog.batch(lake, run_date)):
+        return (f"dag_app.wait_for_batch: the batch of {run_date} is not published "
+                "(dag_new_data has not produced it: see that DAG's run)")
+    return (f"dag_app.spark_submit_app: the batch of {run_date} is published but no job is running for the "
+            "date and its scores are not published (the job has not started, or failed and waits for a retry)")
+
+
+def scores_late(context: dict[str, Any], config_path: str | None = None, **_: Any) -> str | None:
+    """The deadline callback (see the module docstring); returns the alert's subject, or None."""
+    from loanpipe.orchestration.emails import deadline_report
+    from loanpipe.orchestration.tasks import _send, keep, open_lake
+
+    run = context.get("dag_run") or {}
+    if run.get("run_type") != "scheduled":
+        log.info("deadline passed for %s run %s: not a scheduled run, so no business deadline",
+                 run.get("run_type"), run.get("dag_run_id"))
+        return None
+    cfg = load_config(config_path)
+    run_date = storage.parse_run_date(str((run.get("conf") or {}).get("run_date") or run["logical_date"])[:10])
+    lake = open_lake(cfg)
+    why = holdup(lake, run_date)
+    if why is None:
+        log.info("deadline passed for %s: its scores are published; only the run's report is still going", run_date)
+        return None
+    deadline = str((context.get("deadline") or {}).get("deadline_time", ""))
+    subject, body = deadline_report(run_date.isoformat(), f"{cfg.airflow.scores_deadline} {cfg.airflow.timezone}",
+                                    deadline, why, run.get("dag_run_id", ""), run.get("state", ""))
+    try:
+        keep(lake, run_date, "late-scores", subject, body)
+    except Exception as exc:  # noqa: BLE001 - the email below must still be tried
+        log.error("could not write the deadline alert %r to the lake: %s", subject, exc)
+    _send(cfg, subject, body, [])
+    return subject

@@ -1,0 +1,169 @@
+"""Run dates as transactions, end to end over real sshd, SMTP and Airflow (scheduler, executor, REST API).
+
+* ``make backfill``'s command (Airflow's own backfill) over three dates, with a promotion forced on the second:
+  between the first and the second date the risk team switches to a weak model (a ledger record on a date
+  with no run), so the second date's challenger must beat it. Reruns of the second date, and then of the first
+  one, reproduce the scores and the ledger and leave every later date as it was.
+* The scores deadline: a scheduled run stuck waiting for a batch that never comes raises the LATE alert at the
+  deadline, naming the task that holds the date up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.e2e.test_e2e_airflow import PY, ROOT, _clean_env, html_of, mails
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(3600)]
+PORTS = {"LOANPIPE_SSH_PORT": "2241", "LOANPIPE_SMTP_PORT": "1041", "LOANPIPE_AIRFLOW_PORT": "28101",
+         "LOANPIPE_S3_PORT": "19041", "LOANPIPE_STACK_STORAGE": "local", "LOANPIPE_STACK_QUICK_MODEL": "1"}
+D1, SWITCH, D2, D3 = "2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"
+ROWS = "6000"
+
+
+@pytest.fixture(scope="module")
+def stack():
+    stack_dir = ROOT / "var" / f"e2e-backfill-{os.getpid()}"
+    shutil.rmtree(stack_dir, ignore_errors=True)
+    env = {**_clean_env(), **PORTS, "LOANPIPE_STACK_DIR": str(stack_dir)}
+    yield env
+    subprocess.run([PY, "-m", "loanpipe.dev.stack", "stop"], env=env, capture_output=True, timeout=300, cwd=ROOT)
+    if os.environ.get("LOANPIPE_KEEP_E2E") != "1":
+        shutil.rmtree(stack_dir, ignore_errors=True)
+
+
+def backfill(env: dict[str, str], first: str, last: str) -> dict:
+    """The command behind `make backfill FROM=first TO=last` (the stack kept up between calls)."""
+    out = subprocess.run([PY, "-m", "loanpipe.dev.stack", "backfill", "--from", first, "--to", last, "--keep",
+                          "--rows", ROWS], env=env, capture_output=True, text=True, timeout=2400, cwd=ROOT)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    return json.loads(out.stdout[out.stdout.index("\n{\n") + 1:])  # the summary, after the progress lines
+
+
+def python(env: dict[str, str], code: str) -> str:
+    out = subprocess.run([PY, "-c", code], env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def scores(root: Path, day: str) -> pd.DataFrame:
+    return pd.read_parquet(root / "test_sample_inference" / f"run_date={day}").sort_values("id").reset_index(drop=True)
+
+
+def marker(root: Path, day: str) -> bytes:
+    """The published manifest: rewritten (new publish time) whenever the date's scores are published again."""
+    return (root / "test_sample_inference" / f"run_date={day}" / "_SUCCESS").read_bytes()
+
+
+def switch_to_a_weak_model(root: Path) -> str:
+    """The risk team's switch on SWITCH: the champion's features, trained on shuffled labels."""
+    from loanpipe.core.config import load_config
+    from loanpipe.core.storage import Lake
+    from loanpipe.ml import engine, training
+    from loanpipe.ml.model import ModelBundle, champion_for, load_model, record_decision, save_model
+
+    lake = Lake(str(root))
+    good = load_model(lake, champion_for(lake, dt.date.fromisoformat(D2)))
+    train = pd.read_parquet(root / "train", columns=[*good.spec.raw_features, "default"])
+    labels = np.random.default_rng(0).permutation(train["default"].to_numpy())
+    native = engine.train_python(good.spec.transform_pandas(train), good.spec.features, labels,
+                                 training.base_params(load_config(environ={}), iterations=30))
+    weak = ModelBundle("20261102-weak", good.spec, native, {**good.metadata, "role": "manual"})
+    save_model(lake, weak)
+    record_decision(lake, dt.date.fromisoformat(SWITCH), {
+        "bootstrap": False, "champion": good.version, "serving": weak.version, "promoted": True,
+        "reason": "test: the risk team switched to a weak model"})
+    return weak.version
+
+
+def test_backfill_with_a_promotion_then_reruns_reproduce(stack: dict[str, str]) -> None:
+    root = Path(stack["LOANPIPE_STACK_DIR"]) / "lake"
+    first = backfill(stack, D1, D1)
+    assert first["dag_runs"] == {"dag_new_data": {D1: "success"}, "dag_app": {D1: "success"}}
+    bootstrap = first["dates"][D1]["champion"]
+    assert bootstrap == "20261101-bootstrap"
+
+    weak = switch_to_a_weak_model(root)
+    python(stack, "from loanpipe.dev import node; node.give_lake_to_node()")
+    second = backfill(stack, D2, D3)
+    assert second["dag_runs"]["dag_app"] == {D2: "success", D3: "success"}
+    d2, d3 = second["dates"][D2], second["dates"][D3]
+    assert d2["champion"] == weak and d2["serving_after_run"] == "20261103-challenger"  # promoted on D2
+    assert d3["champion"] == "20261103-challenger"  # and it scored the next date
+    summary = json.loads((root / "artifacts" / "runs" / D2 / "summary.json").read_text())
+    assert summary["challenger"]["promoted"] is True and summary["challenger"]["p_value"] < 0.05
+
+    ledger = (root / "artifacts" / "models" / "ledger.json").read_bytes()
+    assert list(json.loads(ledger)) == [D1, SWITCH, D2]
+    before = {d: scores(root, d) for d in (D1, D2, D3)}
+    assert set(before[D2]["model_version"]) == {weak} and set(before[D3]["model_version"]) == {"20261103-challenger"}
+    d3_marker = marker(root, D3)
+
+    # rerun the second date: the same scores (bit for bit), the same ledger, nothing later touched
+    rerun = backfill(stack, D2, D2)
+    assert rerun["dates"][D2] == d2
+    pd.testing.assert_frame_equal(scores(root, D2), before[D2], check_exact=True)
+    assert (root / "artifacts" / "models" / "ledger.json").read_bytes() == ledger
+    assert marker(root, D3) == d3_marker
+    pd.testing.assert_frame_equal(scores(root, D3), before[D3], check_exact=True)
+
+    # rerun the first date after the third: its own scores again, and the third's untouched
+    again = backfill(stack, D1, D1)
+    assert again["dates"][D1] == first["dates"][D1]
+    pd.testing.assert_frame_equal(scores(root, D1), before[D1], check_exact=True)
+    assert (root / "artifacts" / "models" / "ledger.json").read_bytes() == ledger
+    assert marker(root, D3) == d3_marker
+
+    # one run per DAG and date (a rerun clears and reruns it), none scheduled beside the backfills
+    code = ("import json; from loanpipe.dev import airflow_services as af; t = af.api_token(); "
+            "print(json.dumps({d: af.api('GET', f'/api/v2/dags/{d}/dagRuns', token=t)['dag_runs'] "
+            "for d in ('dag_new_data', 'dag_app')}))")
+    runs = json.loads(python(stack, code))
+    for dag_id, dag_runs in runs.items():
+        assert sorted((r["logical_date"][:10], r["run_type"]) for r in dag_runs) == [
+            (D1, "backfill"), (D2, "backfill"), (D3, "backfill")], dag_id
+    subjects = [m["Subject"] for m in mails(stack)]
+    assert sum(f"scoring {D2}: " in s for s in subjects) == 2  # the run and its rerun, one report each
+    assert any(f"scoring {D2}: " in s and "challenger promoted" in s for s in subjects), subjects
+    assert not [s for s in subjects if "FAILED" in s or "LATE" in s], subjects
+    assert sorted(p.name for p in (root / "artifacts" / "alerts" / D2).iterdir()) == [
+        "report-dag_app.html", "report-dag_new_data.html"]
+
+
+def test_a_stuck_scheduled_run_raises_the_late_alert_at_its_deadline(stack: dict[str, str]) -> None:
+    """dag_app's daily tick was a minute ago and its deadline is two minutes away; no new data is scheduled,
+    so the run waits for a batch that never comes. At the deadline the alert names that wait."""
+    now = dt.datetime.now(dt.UTC)
+    if now.hour == 23 and now.minute >= 50 or now.hour == 0 and now.minute < 2:
+        time.sleep(15 * 60)  # keep the tick and the deadline on one date
+        now = dt.datetime.now(dt.UTC)
+    tick, due = now - dt.timedelta(minutes=1), (now + dt.timedelta(minutes=2)).replace(second=0, microsecond=0)
+    settings = {"schedule_new_data": None, "schedule_app": f"{tick.minute} {tick.hour} * * *",
+                "scores_deadline": f"{due:%H:%M}", "end_date": None}
+    python(stack, f"from loanpipe.dev import stack; stack.write_config('local', True, {settings!r})")
+    before = len(mails(stack))
+    deadline = time.monotonic() + 420
+    late = []
+    while not late:
+        assert time.monotonic() < deadline, [m["Subject"] for m in mails(stack)[before:]]
+        time.sleep(5)
+        late = [m for m in mails(stack)[before:] if m["Subject"].startswith("[loanpipe] LATE scores")]
+    [alert] = late
+    today = now.date().isoformat()
+    assert alert["Subject"] == f"[loanpipe] LATE scores {today}: not published by {due:%H:%M} UTC"
+    received = dt.datetime.now(dt.UTC)
+    assert received >= due - dt.timedelta(seconds=1)  # at the deadline, not before it
+    body = html_of(alert)
+    assert f"dag_app.wait_for_batch: the batch of {today} is not published" in body and "(running)" in body
+    root = Path(stack["LOANPIPE_STACK_DIR"]) / "lake"
+    assert (root / "artifacts" / "alerts" / today / "late-scores.html").is_file()
