@@ -13,7 +13,8 @@ No other module builds a lake path by hand; they ask here. Layout (same names lo
     artifacts/alerts/D/<name>.html                 every report and alert of date D, mailed or not (``alert``)
     artifacts/models/ledger.json                   which model scores and serves when (``ledger``)
     artifacts/schema.json, ingest/summary.json, truth/      what ingest learnt (``schema``, ``ingest_summary``, ``truth``)
-    _locks/D.json                                  held while a job of run date D runs (``run_lock``)
+    _locks/D.json, _locks/ledger.json              held while a job of run date D runs (``run_lock``), while
+                                                   the ledger is updated (``lock``)
     _staging/D/                                    run date D's work in progress (``Lake.owned_by``)
 
 Writes: :func:`write_dataset` (a Spark DataFrame, staged, counted, published whole) and :func:`publish_folder`
@@ -109,9 +110,14 @@ def alert(lake: Lake, run_date: dt.date | str, name: str = "") -> str:
     return lake.uri(ARTIFACTS, ALERTS, _day(run_date), name)
 
 
+def lock(lake: Lake, name: str) -> str:
+    """A lock (``loanpipe.core.transaction``): present while its holder works."""
+    return lake.uri(LOCKS, f"{name}.json")
+
+
 def run_lock(lake: Lake, run_date: dt.date | str) -> str:
-    """The lock of a run date (``loanpipe.core.transaction``): present while a job of that date runs."""
-    return lake.uri(LOCKS, f"{_day(run_date)}.json")
+    """The lock of a run date: present while a job of that date runs."""
+    return lock(lake, _day(run_date))
 
 
 def ledger(lake: Lake) -> str:

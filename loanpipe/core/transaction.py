@@ -6,6 +6,9 @@ recovers (``Lake.recover``: the targets' half-published versions and the date's 
 over ``tx.lake``, a handle that stages under ``_staging/<date>/``. The lock is released on the way out, whatever
 happens.
 
+The same locks, by name, keep the promotion ledger's read-modify-write whole (``held(lake, "ledger", ...)``):
+runs of different dates may overlap (a backfill beside the schedule), and each records its decision.
+
 The lock is per date, not per job: new data for D must not be resampled while D is being scored. Airflow keeps
 one run per DAG at a time already (``max_active_runs=1``); the lock covers what Airflow cannot see: a hand-run
 job, a second Airflow, a backfill beside the schedule. A lock is stale, and is broken with a message in the
@@ -19,6 +22,7 @@ import json
 import os
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,7 +34,7 @@ from loanpipe.core.storage import STAGING, Lake, StorageError
 
 
 class RunDateBusy(StorageError):
-    """Another run holds the date; the message names it and what to do."""
+    """Another run holds the date (or the ledger); the message names it and what to do."""
 
 
 @dataclass
@@ -65,36 +69,43 @@ def stale_reason(holder: dict[str, Any], now: dt.datetime) -> str | None:
     return None
 
 
-def acquire(lake: Lake, run_date: dt.date, job: str, lease: dt.timedelta) -> dict[str, Any]:
-    """Take the date's lock or raise :class:`RunDateBusy`; breaks a stale lock once (saying so on stderr)."""
-    uri = catalog.run_lock(lake, run_date)
-    now = dt.datetime.now(dt.UTC)
-    holder = {"run_date": run_date.isoformat(), "job": job, "host": socket.gethostname(), "pid": os.getpid(),
-              "started_at": now.isoformat(timespec="seconds"), "expires_at": (now + lease).isoformat(timespec="seconds")}
-    data = json.dumps(holder, indent=2).encode()
-    for attempt in range(2):
-        if lake.create_exclusive(uri, data):
+def acquire(lake: Lake, name: str, job: str, lease: dt.timedelta, wait: float = 0.0) -> dict[str, Any]:
+    """Take the lock ``name`` (``_locks/<name>.json``) or raise :class:`RunDateBusy`, after waiting up to
+    ``wait`` seconds for its holder to let go; a stale lock is broken once (saying so on stderr)."""
+    uri = catalog.lock(lake, name)
+    give_up = time.monotonic() + wait
+    broke = False
+    while True:
+        now = dt.datetime.now(dt.UTC)
+        holder = {"lock": name, "job": job, "host": socket.gethostname(), "pid": os.getpid(),
+                  "started_at": now.isoformat(timespec="seconds"),
+                  "expires_at": (now + lease).isoformat(timespec="seconds")}
+        if lake.create_exclusive(uri, json.dumps(holder, indent=2).encode()):
             return holder
         try:
             other = lake.read_json(uri)
         except (StorageError, json.JSONDecodeError):  # released (or replaced) between our two calls
             continue
         reason = stale_reason(other, now)
-        if reason is None or attempt:
+        if reason is not None and not broke:
+            print(f"{job}: breaking the stale lock {name} held by {other['job']}: {reason}", file=sys.stderr,
+                  flush=True)
+            lake.remove(uri)
+            broke = True
+            continue
+        if time.monotonic() >= give_up:
+            date = name[:1].isdigit()
             raise RunDateBusy(
-                f"run date {run_date} is held by {other['job']} (pid {other['pid']} on {other['host']}, since "
-                f"{other['started_at']}, lease until {other['expires_at']}): another run of this date is in "
-                f"progress, so this {job} run refuses to start. Wait for it to finish; if that run is dead, "
-                f"remove {uri}")
-        print(f"{job}: breaking the stale lock of {run_date} held by {other['job']}: {reason}", file=sys.stderr,
-              flush=True)
-        lake.remove(uri)
-    raise RunDateBusy(f"run date {run_date}: could not take the lock {uri}; try again")
+                f"{'run date ' if date else 'the '}{name} is held by {other['job']} (pid {other['pid']} on "
+                f"{other['host']}, since {other['started_at']}, lease until {other['expires_at']}): another run "
+                f"{'of this date is in progress, so this ' + job + ' run refuses to start' if date else 'is using it'}"
+                f". Wait for it to finish; if that run is dead, remove {uri}")
+        time.sleep(0.2)
 
 
-def release(lake: Lake, run_date: dt.date, holder: dict[str, Any]) -> None:
+def release(lake: Lake, name: str, holder: dict[str, Any]) -> None:
     """Drop the lock if it is still ours (a broken-then-retaken lock belongs to someone else)."""
-    uri = catalog.run_lock(lake, run_date)
+    uri = catalog.lock(lake, name)
     try:
         if lake.read_json(uri) == holder:
             lake.remove(uri)
@@ -103,11 +114,22 @@ def release(lake: Lake, run_date: dt.date, holder: dict[str, Any]) -> None:
 
 
 @contextmanager
+def held(lake: Lake, name: str, job: str, lease: dt.timedelta, wait: float = 0.0) -> Iterator[dict[str, Any]]:
+    """The lock ``name`` for the duration of the block (see :func:`acquire`)."""
+    holder = acquire(lake, name, job, lease, wait)
+    try:
+        yield holder
+    finally:
+        release(lake, name, holder)
+
+
+@contextmanager
 def run_date_transaction(lake: Lake, run_date: dt.date, job: str, targets: list[str],
                          lease: dt.timedelta) -> Iterator[Transaction]:
-    holder = acquire(lake, run_date, job, lease)
+    day = run_date.isoformat()
+    holder = acquire(lake, day, job, lease)
     try:
-        owned = lake.owned_by(run_date.isoformat())
+        owned = lake.owned_by(day)
         tx = Transaction(owned, holder, owned.recover(targets))
         for line in tx.repaired:
             print(f"{job} {run_date}: repaired: {line}", file=sys.stderr, flush=True)
@@ -118,4 +140,4 @@ def run_date_transaction(lake: Lake, run_date: dt.date, job: str, targets: list[
         except StorageError:
             pass
         finally:
-            release(lake, run_date, holder)
+            release(lake, day, holder)

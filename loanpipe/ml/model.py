@@ -25,6 +25,7 @@ from typing import Any
 from loanpipe.core import catalog
 from loanpipe.ml.features import FeatureSpec
 from loanpipe.core.storage import Lake
+from loanpipe.core.transaction import held
 
 
 class ModelError(RuntimeError):
@@ -79,19 +80,24 @@ def ledger(lake: Lake) -> dict[str, dict[str, Any]]:
     return lake.read_json(uri) if lake.exists(uri) else {}
 
 
+LEDGER_LEASE = dt.timedelta(minutes=2)  # a record takes milliseconds; a holder gone longer than this is dead
+
+
 def record_decision(lake: Lake, run_date: dt.date, record: dict[str, Any] | None) -> None:
     """Write run date D's record, replacing an earlier one of D (never appending); None: D decided nothing, so
     it has no record. ``record`` holds at least ``champion`` (the model that scored D) and ``serving`` (the one
     serving after D)."""
-    entries = ledger(lake)
-    if record is None:
-        if entries.pop(run_date.isoformat(), None) is not None:
-            lake.write_json(catalog.ledger(lake), entries)
-        return
-    if not {"champion", "serving"} <= set(record):
+    if record is not None and not {"champion", "serving"} <= set(record):
         raise ValueError("a ledger record needs the champion that scored the date and the model serving after it")
-    entries[run_date.isoformat()] = {"run_date": run_date.isoformat(), **record}
-    lake.write_json(catalog.ledger(lake), dict(sorted(entries.items())))
+    # runs of different dates may record at the same time: the read-modify-write holds the ledger's lock
+    with held(lake, "ledger", f"record {run_date}", LEDGER_LEASE, wait=LEDGER_LEASE.total_seconds()):
+        entries = ledger(lake)
+        if record is None:
+            if entries.pop(run_date.isoformat(), None) is not None:
+                lake.write_json(catalog.ledger(lake), entries)
+            return
+        entries[run_date.isoformat()] = {"run_date": run_date.isoformat(), **record}
+        lake.write_json(catalog.ledger(lake), dict(sorted(entries.items())))
 
 
 def champion_for(lake: Lake, run_date: dt.date) -> str | None:

@@ -169,19 +169,20 @@ def test_a_dead_or_expired_holder_is_broken_and_a_live_one_is_not(tmp_path: Path
     lake = Lake(str(tmp_path / "lake"))
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stale = acquire(lake, D, "app", LEASE) | {"pid": dead.pid}  # killed: its lock stays, naming a gone process
+    day = D.isoformat()
+    stale = acquire(lake, day, "app", LEASE) | {"pid": dead.pid}  # killed: its lock stays, naming a gone process
     lake.write_json(catalog.run_lock(lake, D), stale)
-    mine = acquire(lake, D, "app", LEASE)
-    assert f"breaking the stale lock of {D} held by app: its process {dead.pid}" in capfd.readouterr().err
+    mine = acquire(lake, day, "app", LEASE)
+    assert f"breaking the stale lock {D} held by app: its process {dead.pid}" in capfd.readouterr().err
     with pytest.raises(RunDateBusy):  # held by this live process now
-        acquire(lake, D, "data_gen", LEASE)
+        acquire(lake, day, "data_gen", LEASE)
     expired = mine | {"host": "elsewhere", "expires_at": (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)).isoformat()}
     lake.write_json(catalog.run_lock(lake, D), expired)
-    again = acquire(lake, D, "data_gen", LEASE)
+    again = acquire(lake, day, "data_gen", LEASE)
     assert "its lease ran out" in capfd.readouterr().err
-    release(lake, D, mine)  # not ours any more: left alone
+    release(lake, day, mine)  # not ours any more: left alone
     assert lake.read_json(catalog.run_lock(lake, D)) == again
-    release(lake, D, again)
+    release(lake, day, again)
     assert not lake.exists(catalog.run_lock(lake, D))
 
 
@@ -189,8 +190,42 @@ def test_s3_lock_is_a_conditional_put(s3lake: S3Lake) -> None:
     uri = catalog.run_lock(s3lake, D)
     assert s3lake.create_exclusive(uri, b"first") and not s3lake.create_exclusive(uri, b"second")
     assert s3lake.read_bytes(uri) == b"first"
-    held = acquire(s3lake, D + dt.timedelta(days=1), "app", LEASE)
+    day = (D + dt.timedelta(days=1)).isoformat()
+    mine = acquire(s3lake, day, "app", LEASE)
     with pytest.raises(RunDateBusy, match="held by app"):
-        acquire(s3lake, D + dt.timedelta(days=1), "data_gen", LEASE)
-    release(s3lake, D + dt.timedelta(days=1), held)
+        acquire(s3lake, day, "data_gen", LEASE)
+    release(s3lake, day, mine)
     assert not s3lake.exists(catalog.run_lock(s3lake, D + dt.timedelta(days=1)))
+
+
+LEDGER_WRITER = textwrap.dedent('''
+    import datetime as dt, sys
+    from loanpipe.core.storage import Lake
+    from loanpipe.ml.model import record_decision
+    lake, first = Lake(sys.argv[1]), dt.date.fromisoformat(sys.argv[2])
+    for i in range(25):
+        day = first + dt.timedelta(days=i)
+        record_decision(lake, day, {"champion": "a", "serving": day.isoformat()})
+''')
+
+
+def test_runs_of_different_dates_recording_at_once_lose_no_ledger_record(tmp_path: Path) -> None:
+    """Two processes write 25 records each into one ledger at the same time: all 50 are there (each
+    read-modify-write holds the ledger's lock; without it, one process overwrites the other's records)."""
+    from loanpipe.ml.model import ledger
+
+    root = str(tmp_path / "lake")
+    procs = [subprocess.Popen([sys.executable, "-c", LEDGER_WRITER, root, first], cwd=ROOT)
+             for first in ("2026-01-01", "2026-06-01")]
+    assert [p.wait(120) for p in procs] == [0, 0]
+    assert len(ledger(Lake(root))) == 50
+    assert not Lake(root).exists(catalog.lock(Lake(root), "ledger"))
+
+
+def test_a_held_ledger_makes_a_writer_wait_then_refuse(tmp_path: Path) -> None:
+    from loanpipe.core.transaction import held
+
+    lake = Lake(str(tmp_path / "lake"))
+    with held(lake, "ledger", "record 2026-11-01", LEASE):
+        with pytest.raises(RunDateBusy, match=r"the ledger is held by record 2026-11-01 .* is using it"):
+            acquire(lake, "ledger", "record 2026-11-02", LEASE, wait=0.5)
