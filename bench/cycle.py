@@ -48,7 +48,23 @@ def one_cycle(rows: int, run_date: str) -> dict[str, Any]:
             "app": app["seconds"], "total": round(gen["seconds"] + app["seconds"], 2),
             "peak_rss_gib": max(gen["peak_rss_gib"], app["peak_rss_gib"]),
             "steps": {k: summary["seconds"].get(k) for k in STEPS}, "auc": summary["evaluation"]["roc_auc"],
-            "oracle_auc": summary["evaluation"].get("oracle_auc")}
+            "oracle_auc": summary["evaluation"].get("oracle_auc"), "train_sup_rows": summary["train_sup"]["rows"]}
+
+
+def growth(daily: list[dict[str, Any]]) -> dict[str, Any]:
+    """How the daily cycle grows with history: least-squares seconds per day of total, data_gen and app, and the
+    projected change over 30 days as a share of the median (flat: under 10%)."""
+    import numpy as np
+
+    days = np.arange(len(daily), dtype=float)
+    out: dict[str, Any] = {"days": len(daily)}
+    for key in ("total", "data_gen", "app"):
+        values = np.array([c[key] for c in daily], dtype=float)
+        slope = float(np.polyfit(days, values, 1)[0]) if len(daily) > 1 else 0.0
+        out[key] = {"seconds_per_day": round(slope, 3), "median": round(float(np.median(values)), 2),
+                    "change_over_30_days": round(30 * slope / float(np.median(values)), 3)}
+    out["flat"] = abs(out["total"]["change_over_30_days"]) < 0.10
+    return out
 
 
 def run(info: dict[str, Any], sizes: list[int], repeat: int) -> dict[str, Any]:
@@ -94,6 +110,14 @@ def run(info: dict[str, Any], sizes: list[int], repeat: int) -> dict[str, Any]:
                            f"{ratio_time:.2f}", s["bootstrap"]["total"], s["peak_rss_gib"],
                            "ok" if ratio_time <= ratio_rows * 1.125 else "SLOWER THAN LINEAR"])
     print(table(["size", "rows", "batch", "daily s", "time ratio", "bootstrap s", "peak GiB", "linear?"], scale_rows))
+    trend = growth(full["daily"])
+    print(f"\nGrowth with history at {full['rows']:,} rows over {trend['days']} daily cycles (least squares)")
+    print(table(["", "median s", "s per day", "change over 30 days"],
+                [[k, trend[k]["median"], trend[k]["seconds_per_day"], f"{trend[k]['change_over_30_days']:+.1%}"]
+                 for k in ("total", "data_gen", "app")]))
+    print(f"   train_sup rows: {full['daily'][0]['train_sup_rows']:,} on day 1, "
+          f"{full['daily'][-1]['train_sup_rows']:,} on day {trend['days']}; flat: {trend['flat']}")
+    full["growth"] = trend
     result = {"machine": info, "repeat": repeat, "sizes": per_size}
     print(f"   -> {save('cycle', result)}\n", flush=True)
     return result

@@ -29,3 +29,15 @@ def test_run_measured_reports_time_memory_and_output() -> None:
     assert common.json_tail(result["stdout"]) == {"ok": True}
     with pytest.raises(RuntimeError, match="exited 3"):
         common.run_measured([sys.executable, "-c", "import sys; sys.exit(3)"])
+
+
+def test_growth_is_the_least_squares_slope_over_30_days() -> None:
+    from bench.cycle import growth
+
+    flat = [{"total": 100.0 + (i % 2), "data_gen": 30.0, "app": 70.0 + (i % 2)} for i in range(10)]
+    trend = growth(flat)
+    assert trend["flat"] and abs(trend["total"]["seconds_per_day"]) < 0.2
+    rising = [{"total": 100.0 + 2 * i, "data_gen": 30.0 + 2 * i, "app": 70.0} for i in range(10)]
+    trend = growth(rising)
+    assert trend["total"]["seconds_per_day"] == 2.0 and not trend["flat"]
+    assert trend["data_gen"]["change_over_30_days"] == round(60 / 39, 3) and trend["app"]["seconds_per_day"] == 0.0
