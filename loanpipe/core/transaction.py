@@ -1,7 +1,7 @@
 """A run date as a transaction: one job at a time per date, and each run first repairs what a killed one left.
 
 ``with run_date_transaction(lake, run_date, job, targets, lease) as tx:`` takes the date's lock
-(``_locks/<date>.json``, created only if absent: ``O_EXCL`` locally, ``If-None-Match: *`` on S3), then
+(``_locks/<date>.json``, created only if absent: a hard link locally, ``If-None-Match: *`` on S3), then
 recovers (``Lake.recover``: the targets' half-published versions and the date's staging leftovers), and hands
 over ``tx.lake``, a handle that stages under ``_staging/<date>/``. The lock is released on the way out, whatever
 happens.
@@ -127,17 +127,15 @@ def held(lake: Lake, name: str, job: str, lease: dt.timedelta, wait: float = 0.0
 def run_date_transaction(lake: Lake, run_date: dt.date, job: str, targets: list[str],
                          lease: dt.timedelta) -> Iterator[Transaction]:
     day = run_date.isoformat()
-    holder = acquire(lake, day, job, lease)
-    try:
+    with held(lake, day, job, lease) as holder:
         owned = lake.owned_by(day)
         tx = Transaction(owned, holder, owned.recover(targets))
         for line in tx.repaired:
-            print(f"{job} {run_date}: repaired: {line}", file=sys.stderr, flush=True)
-        yield tx
-    finally:
-        try:  # the date's staging folder is empty by now (every write cleans up after itself): drop it too
-            lake.remove(lake.uri(STAGING, run_date.isoformat()))
-        except StorageError:
-            pass
+            print(f"{job} {day}: repaired: {line}", file=sys.stderr, flush=True)
+        try:
+            yield tx
         finally:
-            release(lake, day, holder)
+            try:  # the date's staging folder is empty by now (every write cleans up after itself): drop it too
+                lake.remove(lake.uri(STAGING, day))
+            except StorageError:
+                pass
