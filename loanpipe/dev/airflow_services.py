@@ -136,10 +136,10 @@ def unpause_when_parsed(dag_id: str, token: str, port: int = API_PORT, timeout: 
         try:
             api("GET", f"/api/v2/dags/{dag_id}", token=token, port=port)
             break
-        except urllib.error.HTTPError:
+        except urllib.error.HTTPError as exc:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{dag_id} did not appear in Airflow within {timeout:.0f} s; "
-                                   f"see {paths()['logs']}") from None
+                raise RuntimeError(f"{dag_id} did not appear in Airflow within {timeout:.0f} s (last answer: HTTP "
+                                   f"{exc.code} {exc.reason}); see the dag-processor's log in {paths()['logs']}") from None
             time.sleep(2)
     api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False}, token, port)
 
