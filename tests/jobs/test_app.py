@@ -167,17 +167,17 @@ def test_rerun_replaces_outputs_and_adds_nothing_twice(cfg: Config, spark) -> No
     assert os.listdir(lake.uri(storage.STAGING)) == []
 
 
-# The real job in its own process, killed (os._exit: no finally runs) as it publishes the run folder of D2,
-# after D2's scores, train_sup batch, challenger and ledger record are written.
+# The real job in its own process, killed (os._exit: no finally runs) as it publishes the run folder of D2 (staged
+# whole by then), after D2's scores, train_sup batch, challenger and ledger record are written.
 KILLED_APP = """
 import os, sys
-from loanpipe.core import catalog
-real = catalog.publish_folder
-def publish_folder(lake, target, files):
-    if "/artifacts/runs/" in target:
+from loanpipe.core import storage
+real = storage.Lake.publish
+def publish(self, staging, target):
+    if "/artifacts/runs/" in target:  # the run folder is staged whole: die before it is swapped in
         os._exit(137)
-    return real(lake, target, files)
-catalog.publish_folder = publish_folder
+    return real(self, staging, target)
+storage.Lake.publish = publish
 from loanpipe.jobs import app
 app.main_run(sys.argv[1], sys.argv[2])
 """
