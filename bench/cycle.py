@@ -16,7 +16,7 @@ from typing import Any
 from bench.common import PY, WORK, header, json_tail, median, run_measured, save, table
 
 KAGGLE_ROWS = 105_471
-STEPS = ["check", "champion", "score", "evaluate", "train_sup", "challenger", "compare"]
+STEPS = ["check", "champion", "score", "evaluate", "train_sup", "challenger", "compare", "calibrate"]
 
 
 def lake_env(rows: int) -> dict[str, str]:

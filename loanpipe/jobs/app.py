@@ -18,8 +18,10 @@ lake, sequences them, times them and writes what they return. Steps (each timed 
    latest date wins), columns by name (``train_sup_as_of``). The daily write is one batch, whatever the history.
 6. **challenger** trained on train_sup minus the batch's validation rows, with the champion's features, or with
    features chosen again by the CV comparison every ``model.rediscover_every_days`` or when a feature's PSI
-   exceeds ``model.rediscover_psi``; its own calibrator. Champion and challenger compared on
-   those rows with the paired DeLong test; promoted only when better at the configured significance.
+   exceeds ``model.rediscover_psi``. Champion and challenger compared on those rows (their raw scores: ranking)
+   with the paired DeLong test; promoted only when better at the configured significance. A promoted challenger
+   then gets its own PD calibrator (the cross-fit the bootstrap uses) before the ledger names it: only a model
+   that serves needs one, and the cross-fit is the costliest part of training a challenger.
 7. **artifacts**: the plots, ``metrics.json`` and ``summary.json`` (every number, path, version and duration)
    published together as ``artifacts/runs/D/``; an AUC under the floor marks the run as an alert.
 """
@@ -184,13 +186,9 @@ def holdout_ids(batch: Any, schema: DataSchema, fraction: float, seed: int) -> A
     return batch.select(schema.id_column).distinct().filter(F.abs(key) < int(fraction * 10_000))
 
 
-def challenge(cfg: Config, spark: Any, train_sup: Any, holdout: Any, champion: ModelBundle, schema: DataSchema,
-              engine: str, run_date: dt.date, drift_report: dict[str, Any]) -> tuple[ModelBundle, str | None]:
-    """A challenger trained on train_sup less the validation rows; returns it and why (if) its features were
-    chosen again."""
-    rediscover = training.rediscover_reason(cfg, champion, run_date, drift_report)
-    train_c = train_sup.join(holdout, on=schema.id_column, how="left_anti")
-    return training.challenger(cfg, spark, train_c, champion, schema, engine, run_date, rediscover), rediscover
+def challenger_training(train_sup: Any, holdout: Any, schema: DataSchema) -> Any:
+    """What the challenger learns from: train_sup less the batch's validation rows."""
+    return train_sup.join(holdout, on=schema.id_column, how="left_anti")
 
 
 def decide(y: np.ndarray, p_champion: np.ndarray, p_challenger: np.ndarray, significance: float) -> dict[str, Any]:
@@ -212,11 +210,16 @@ def decide(y: np.ndarray, p_champion: np.ndarray, p_challenger: np.ndarray, sign
 
 def compare(batch: Any, holdout: Any, champion: ModelBundle, chall: ModelBundle, schema: DataSchema,
             significance: float) -> tuple[dict[str, Any], bytes | None]:
-    """Both models on the same validation rows of the batch: the decision, and the two ROC curves (PNG)."""
-    rows = batch.join(holdout, on=schema.id_column, how="left_semi").dropDuplicates([schema.id_column])
-    a = predict_frame(rows, champion, schema).withColumnRenamed("p_default", "p_a")
-    b = predict_frame(rows, chall, schema).withColumnRenamed("p_default", "p_b")
-    pdf = rows.select(schema.id_column, schema.label_column).join(a, schema.id_column).join(b, schema.id_column).toPandas()
+    """Both models on the same validation rows of the batch: the decision, and the two ROC curves (PNG).
+
+    They are compared on their raw scores: promotion is about ranking (AUC), which a PD calibrator leaves
+    unchanged (Platt) or nearly so (isotonic, at most ``calibration.MAX_AUC_LOSS``), and a challenger gets its
+    calibrator only once it is promoted."""
+    ident = schema.id_column
+    rows = batch.join(holdout, on=ident, how="left_semi").dropDuplicates([ident])
+    a = predict_frame(rows, champion, schema, calibrated=False).withColumnRenamed("p_default", "p_a")
+    b = predict_frame(rows, chall, schema, calibrated=False).withColumnRenamed("p_default", "p_b")
+    pdf = rows.select(ident, schema.label_column).join(a, ident).join(b, ident).orderBy(ident).toPandas()
     y = pdf[schema.label_column].to_numpy(dtype=int)
     decision = decide(y, pdf["p_a"].to_numpy(), pdf["p_b"].to_numpy(), significance)
     png = None
@@ -270,13 +273,12 @@ def champion_of(cfg: Config, lake: Lake, spark: Any, schema: DataSchema, engine:
 
 
 def challenger_of(cfg: Config, lake: Lake, spark: Any, schema: DataSchema, engine: str, run_date: dt.date,
-                  train_sup: Any, holdout: Any, champion: ModelBundle,
-                  drift_report: dict[str, Any]) -> tuple[ModelBundle, str | None]:
+                  train_c: Any, champion: ModelBundle, rediscover: str | None) -> tuple[ModelBundle, str | None]:
     """The date's challenger: the one an earlier try of this date saved, or a new one (saved at once)."""
     chall = find_model(lake, version_for(run_date, "challenger"))
     if chall is not None:
         return chall, chall.metadata.get("rediscovered")
-    chall, rediscover = challenge(cfg, spark, train_sup, holdout, champion, schema, engine, run_date, drift_report)
+    chall = training.challenger(cfg, spark, train_c, champion, schema, engine, run_date, rediscover)
     save_model(lake, chall)
     return chall, rediscover
 
@@ -327,26 +329,35 @@ def daily(cfg: Config, lake: Lake, spark: Any, run_date: dt.date, repaired: list
         added = catalog.write_dataset(lake, batch.select(*schema.lake_columns()), catalog.train_sup_batch(lake, run_date),
                                       expect_rows=batch_rows)
         sup_df, dates = train_sup_as_of(lake, spark, schema, run_date)
+        # The de-duplicating window over train + batches runs once: its columns the challenger reads are kept
+        # (memory, then disk) for its sample, its fit and its fingerprint.
+        rediscover = training.rediscover_reason(cfg, champion, run_date, drift_report)
+        sup_df = sup_df.select(*training.challenger_columns(champion, schema, rediscover)).persist()
         sup = {"path": catalog.train_sup(lake), "added": added["path"], "batches": dates, "rows": sup_df.count()}
 
     with timer.step("challenger"):
         holdout = holdout_ids(batch, schema, cfg.model.validation_fraction, cfg.model.seed)
-        chall, rediscover = challenger_of(cfg, lake, spark, schema, engine, run_date, sup_df, holdout, champion,
-                                          drift_report)
+        train_c = challenger_training(sup_df, holdout, schema)
+        chall, rediscover = challenger_of(cfg, lake, spark, schema, engine, run_date, train_c, champion, rediscover)
 
     with timer.step("compare"):
         decision, roc_png = compare(batch, holdout, champion, chall, schema, cfg.model.significance)
         serving = chall.version if decision["promoted"] else champion.version
-        if decision["promoted"] or bootstrapped:  # the date decided something: its record (replacing a rerun's)
-            record_decision(lake, run_date, {
-                "bootstrap": bootstrapped, "champion": champion.version, "challenger": chall.version,
-                "serving": serving, "promoted": decision["promoted"], "test": decision["test"],
-                "p_value": decision.get("p_value"), "reason": decision["reason"]})
-        else:
-            record_decision(lake, run_date, None)
-        if roc_png:
-            files["champion_vs_challenger.png"] = roc_png
-            artifacts["champion_vs_challenger"] = catalog.run_artifact(lake, run_date, "champion_vs_challenger.png")
+    if decision["promoted"] and training.calibration_pending(chall):
+        with timer.step("calibrate"):  # before the ledger names it: a serving model always has its calibrator
+            training.calibrate_promoted(cfg, train_c, chall, schema)
+            save_model(lake, chall)
+    sup_df.unpersist()
+    if decision["promoted"] or bootstrapped:  # the date decided something: its record (replacing a rerun's)
+        record_decision(lake, run_date, {
+            "bootstrap": bootstrapped, "champion": champion.version, "challenger": chall.version,
+            "serving": serving, "promoted": decision["promoted"], "test": decision["test"],
+            "p_value": decision.get("p_value"), "reason": decision["reason"]})
+    else:
+        record_decision(lake, run_date, None)
+    if roc_png:
+        files["champion_vs_challenger.png"] = roc_png
+        artifacts["champion_vs_challenger"] = catalog.run_artifact(lake, run_date, "champion_vs_challenger.png")
 
     alert_reasons = alerts(evaluation, cfg.model.auc_floor)
     summary = {
@@ -365,6 +376,8 @@ def daily(cfg: Config, lake: Lake, spark: Any, run_date: dt.date, repaired: list
         "drift": drift_report,
         "train_sup": sup,
         "challenger": {"version": chall.version, "features": chall.spec.features, "rediscovered": rediscover,
+                       "calibration": "pending" if training.calibration_pending(chall) else
+                       (chall.spec.calibration or {}).get("method", "none"),
                        **({"candidates": candidate_table(chall)} if rediscover else {}), **decision},
         "serving_after_run": serving,
         "artifacts": artifacts,

@@ -127,13 +127,6 @@ def _sample_batch(cfg: Config, lake: Lake, spark: Any, request: SampleRequest, r
         pool = test.select(ident)
         if earlier is not None:
             pool = pool.join(earlier.select(ident).distinct(), on=ident, how="left_anti")
-        available = pool.count()
-        if available < needed:
-            raise SamplingError(
-                f"only {available} unsampled rows are left in test/ ({total} rows, {total - available} already in "
-                f"other batches), but the batch needs {needed} (fraction {request.fraction}); lower --fraction, "
-                "pass --with-replacement, or re-ingest a larger lake"
-            )
         chosen = pool.withColumn("_k", key).orderBy("_k", ident).limit(needed).select(ident)
         batch = test.join(F.broadcast(chosen), on=ident, how="left_semi")
     else:
@@ -153,9 +146,14 @@ def _sample_batch(cfg: Config, lake: Lake, spark: Any, request: SampleRequest, r
     target = catalog.batch(lake, request.run_date)
 
     def inspect(written: Any) -> dict[str, Any]:
-        stats = written.agg(F.count("*").alias("rows"), F.countDistinct(ident).alias("distinct"),
-                            F.sum(schema.label_column).alias("defaults")).first()
-        return {**stats.asDict(), "repeats": leak_counts(lake, spark, schema, written, earlier)}
+        stats = batch_stats(lake, spark, schema, written, earlier)
+        if stats["rows"] < needed and not request.with_replacement:  # the pool ran out: it held only these rows
+            available = int(stats["rows"])
+            raise SamplingError(
+                f"only {available} unsampled rows are left in test/ ({total} rows, {total - available} already in "
+                f"other batches), but the batch needs {needed} (fraction {request.fraction}); lower --fraction, "
+                "pass --with-replacement, or re-ingest a larger lake")
+        return stats
 
     stats = catalog.write_dataset(lake, batch, target, expect_rows=needed, inspect=inspect)
     repeats = stats["repeats"]
@@ -180,18 +178,26 @@ def _sample_batch(cfg: Config, lake: Lake, spark: Any, request: SampleRequest, r
     return summary
 
 
-def leak_counts(lake: Lake, spark: Any, schema: DataSchema, batch: Any, earlier: Any) -> dict[str, int]:
-    """Rows of ``batch`` whose id already appeared in other dates' batches or in ``train_sup/``."""
+def batch_stats(lake: Lake, spark: Any, schema: DataSchema, batch: Any, earlier: Any) -> dict[str, Any]:
+    """Rows, distinct ids and defaults of ``batch``, and its repeats: rows whose id already appeared in other
+    dates' batches or in ``train_sup/``. One Spark action (each id flagged by left joins to the distinct earlier
+    ids), not one per figure."""
+    from pyspark.sql import functions as F
+
     ident = schema.id_column
-    ids = batch.select(ident)
-    counts = {"in_other_batches": 0, "in_train_sup": 0}
-    if earlier is not None:
-        counts["in_other_batches"] = ids.join(earlier.select(ident).distinct(), on=ident, how="left_semi").count()
+    flagged = batch.select(ident, schema.label_column)
     parts = [spark.read.parquet(catalog.train_sup_batch(lake, d)).select(ident) for d in catalog.train_sup_dates(lake)]
-    if parts:
-        sup_ids = reduce(lambda a, b: a.unionByName(b), parts)
-        counts["in_train_sup"] = ids.join(sup_ids.distinct(), on=ident, how="left_semi").count()
-    return counts
+    seen = {"in_other_batches": earlier.select(ident) if earlier is not None else None,
+            "in_train_sup": reduce(lambda a, b: a.unionByName(b), parts) if parts else None}
+    for flag, ids in seen.items():
+        if ids is not None:
+            flagged = flagged.join(ids.distinct().withColumn(flag, F.lit(1)), on=ident, how="left")
+    row = flagged.agg(F.count("*").alias("rows"), F.countDistinct(ident).alias("distinct"),
+                      F.sum(schema.label_column).alias("defaults"),
+                      *[F.sum(F.col(flag)).alias(flag) for flag, ids in seen.items() if ids is not None]).first()
+    stats = row.asDict()
+    return {"rows": stats["rows"], "distinct": stats["distinct"], "defaults": stats["defaults"],
+            "repeats": {flag: int(stats.get(flag) or 0) for flag in seen}}
 
 
 def run(run_date: str, fraction: float | None = None, seed: int | None = None, with_replacement: bool | None = None,

@@ -27,9 +27,10 @@ _MODEL_CACHE: dict[str, Any] = {}
 UDF_KINDS = ("arrow", "pandas")
 
 
-def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, udf: str = "arrow") -> Any:
+def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, udf: str = "arrow", calibrated: bool = True) -> Any:
     """Spark DataFrame [id, p_default] for the rows of ``df`` (which needs the id and the model's raw columns).
-    ``udf``: ``arrow`` (mapInArrow, numeric models) or ``pandas`` (mapInPandas)."""
+    ``udf``: ``arrow`` (mapInArrow, numeric models) or ``pandas`` (mapInPandas). ``calibrated=False``: the
+    model's raw score, its calibrator left out."""
     if udf not in UDF_KINDS:
         raise ValueError(f"scoring udf must be one of {UDF_KINDS} (got {udf!r})")
     spark = df.sparkSession
@@ -39,7 +40,7 @@ def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, udf: str = "
     blob = spark.sparkContext.broadcast(bundle.native)
     version = bundle.version
     features = list(spec.features)
-    calibrator = dict(spec.calibration)
+    calibrator = dict(spec.calibration) if calibrated else {}
 
     def predict(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         model = _MODEL_CACHE.get(version)

@@ -193,9 +193,14 @@ def reference(spec: fx.FeatureSpec, sample: pd.DataFrame, scores: np.ndarray) ->
             continue
         edges = psi.quantile_edges(sample[f].to_numpy(dtype=float))
         ref["features"][f] = {"edges": edges, "shares": psi.bin_shares(sample[f].to_numpy(dtype=float), edges)}
-    edges = psi.quantile_edges(scores)
-    ref["score"] = {"edges": edges, "shares": psi.bin_shares(scores, edges)}
+    ref["score"] = score_reference(scores)
     return ref
+
+
+def score_reference(scores: np.ndarray) -> dict[str, Any]:
+    """PSI reference of the served score: its deciles on the training sample."""
+    edges = psi.quantile_edges(scores)
+    return {"edges": edges, "shares": psi.bin_shares(scores, edges)}
 
 
 def build_bundle(cfg: Config, spark: Any, train_df: Any, spec: fx.FeatureSpec, schema: DataSchema, engine: str,
@@ -266,11 +271,40 @@ def rediscover_reason(cfg: Config, champion: ModelBundle, run_date: dt.date, dri
     return None
 
 
+def challenger_columns(champion: ModelBundle, schema: DataSchema, rediscover: str | None) -> list[str]:
+    """The training-data columns :func:`challenger` reads: every feature when it chooses them again, else the
+    champion's raw inputs (with the id and the label)."""
+    inputs = schema.features if rediscover else champion.spec.raw_features
+    return [schema.id_column, schema.label_column, *inputs]
+
+
+CALIBRATION_PENDING = {"status": "pending", "reason": "fitted if the challenger is promoted: only a serving model "
+                       "needs a PD calibrator"}
+
+
+def calibration_pending(bundle: ModelBundle) -> bool:
+    """True for a challenger whose calibrator is fitted only if it is promoted (:func:`calibrate_promoted`)."""
+    return (bundle.metadata.get("calibration") or {}).get("status") == CALIBRATION_PENDING["status"]
+
+
+def calibrate_promoted(cfg: Config, train_df: Any, bundle: ModelBundle, schema: DataSchema) -> None:
+    """Give a promoted challenger its PD calibrator, fitted as the bootstrap's is (out-of-fold scores of
+    ``model.calibration_folds`` fits on its training sample), and the PSI reference of its calibrated score.
+    ``train_df`` is what it was trained on; the same seeded sample, so a rerun gives the same calibrator."""
+    spec = bundle.spec
+    sample = collect_sample(train_df, [schema.id_column, schema.label_column, *spec.raw_features],
+                            cfg.model.train_sample_rows, cfg.model.seed)
+    bundle.metadata["calibration"] = calibrate_spec(cfg, spec, sample, schema)
+    raw = bundle.predictor().predict_proba(spec.transform_pandas(sample)[spec.features])[:, 1]
+    spec.reference["score"] = score_reference(calibration.apply(spec.calibration, raw))
+
+
 def challenger(cfg: Config, spark: Any, train_df: Any, champion: ModelBundle, schema: DataSchema, engine: str,
                run_date: dt.date, rediscover: str | None = None) -> ModelBundle:
     """A challenger trained on the enriched data. With ``rediscover`` (the reason) it re-runs the candidate
-    comparison and may change the features; otherwise it keeps the champion's features, refits their imputation
-    and its own calibrator."""
+    comparison and may change the features (and fits a calibrator, as discovery does); otherwise it keeps the
+    champion's features and refits their imputation, and its calibrator waits for a promotion
+    (:func:`calibrate_promoted`)."""
     if rediscover:
         raw = collect_sample(train_df, [schema.id_column, *schema.features, schema.label_column],
                              cfg.model.train_sample_rows, cfg.model.seed)
@@ -287,7 +321,7 @@ def challenger(cfg: Config, spark: Any, train_df: Any, champion: ModelBundle, sc
             categorical=list(base.categorical), column_kinds=kinds,
             imputation={c: (None if base.imputation.get(c, 0) is None else fills[c]) for c in base.raw_features},
         )
-        extra = {"calibration": calibrate_spec(cfg, spec, sample, schema),
+        extra = {"calibration": dict(CALIBRATION_PENDING),
                  "discovered_on": champion.metadata.get("discovered_on") or champion.metadata["run_date"]}
         del sample
     return build_bundle(cfg, spark, train_df, spec, schema, engine, run_date, "challenger",

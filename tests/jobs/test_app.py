@@ -233,6 +233,12 @@ def test_a_better_challenger_is_promoted_and_serves_next(cfg: Config, spark) -> 
     record = ledger(lake)["2026-11-02"]
     assert record["champion"] == "20261031-broken" and record["serving"] == ch["version"] and record["promoted"]
     assert "challenger AUC" in record["reason"] and record["test"] == "DeLong (paired)"
+    # promoted, so calibrated before the ledger named it: its calibrator, and its score's PSI reference, on the lake
+    promoted = load_model(lake, ch["version"])
+    assert not training.calibration_pending(promoted) and summary["challenger"]["calibration"] != "pending"
+    assert promoted.metadata["calibration"]["method"] == (promoted.spec.calibration or {}).get("method", "none")
+    assert "cross_fit" in promoted.metadata["calibration"] and promoted.spec.reference["score"]["edges"]
+    assert summary["seconds"]["calibrate"] > 0
     # a rerun of D2 is the same transaction: scored by the champion of D2 (not by what D2 promoted), same decision
     scores = _scores(spark, lake, D2)
     rerun = app.run(cfg, lake, spark, D2)
@@ -250,6 +256,8 @@ def test_an_equal_challenger_is_not_promoted(pristine: tuple[Path, dict]) -> Non
     # same features, one more batch of data: not significantly better, so the champion stays
     assert ch["promoted"] is False and ch["p_value"] >= 0.05 and "kept the champion" in ch["reason"]
     assert summary["serving_after_run"] == summary["champion"]["version"]
+    # a challenger that does not serve gets no calibrator: the cross-fit waits for a promotion
+    assert ch["calibration"] == "pending" and "calibrate" not in summary["seconds"]
 
 
 def _replace_batch(lake, spark, date: dt.date, transform) -> None:  # noqa: ANN001

@@ -55,8 +55,15 @@ def test_spark_shares_equal_numpy_shares(spark) -> None:
     cats = ["a", None, "b", "a", "zz", "a", "b", None, "c", "a"]
     num_ref = {"edges": [0.0, 1.0], "shares": []}
     cat_ref = psi.category_reference(np.array(["a", "a", "b", None, "c"], dtype=object), top=2)
-    df = spark.createDataFrame(list(zip(values, cats)), "x double, c string")
-    got = psi.spark_shares(df, {"x": num_ref, "c": cat_ref})
+    # several partitions of several Arrow batches each: each partition adds up its batches, the driver the partitions
+    df = spark.createDataFrame(list(zip(values, cats)), "x double, c string").repartition(3)
+    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    before = spark.conf.get(key)
+    spark.conf.set(key, "2")
+    try:
+        got = psi.spark_shares(df, {"x": num_ref, "c": cat_ref})
+    finally:
+        spark.conf.set(key, before)
     assert got["x"] == pytest.approx(psi.bin_shares(np.array(values, dtype=float), num_ref["edges"]))
     assert got["c"] == pytest.approx(psi.category_shares(np.array(cats, dtype=object), cat_ref))
     assert sum(got["x"]) == pytest.approx(1.0) and sum(got["c"]) == pytest.approx(1.0)  # no row falls between bins
