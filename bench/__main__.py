@@ -1,12 +1,15 @@
 """The benchmarks, one command: ``python -m bench`` (or ``make bench``), about 25 minutes on 2 cores.
 
-    python -m bench [cycle] [scoring] [ingest] [real_tables] [synthetic]   [--repeat N] [--sizes 6592,26368,105471]
+    python -m bench [cycle] [scoring] [ingest] [real_tables] [synthetic] [growth]
+                    [--repeat N] [--sizes 6592,26368,105471] [--days 30]
 
 * cycle   -- the daily cycle at 1x, 4x, 16x the rows (16x = the Kaggle size): per step, total, peak memory
 * scoring -- rows/s read to write by each scoring path at 1x, 4x, 16x the Kaggle test size, vs the limit
 * ingest  -- reading the same data as CSV (inferred / given schema) and as Parquet
 * real_tables -- the champion vs plain CatBoost on real public credit tables (German credit, SBA loans 150k)
 * synthetic -- how hard the synthetic data is: CatBoost on raw columns, with the pair differences, the oracle
+* growth  -- (not in the default run: ~45 min) the daily cycle over --days simulated days at the Kaggle size:
+             does it grow with history?
 
 Tables are printed and written as JSON under bench/results/ (with the versions and the machine); the lakes and
 inputs live under var/bench/ and are reused by the next run. Nothing here is a test: numbers, not verdicts.
@@ -21,7 +24,8 @@ import time
 
 from bench import common
 
-SECTIONS = ("cycle", "scoring", "ingest", "real_tables", "synthetic")
+SECTIONS = ("cycle", "scoring", "ingest", "real_tables", "synthetic", "growth")
+DEFAULT_SECTIONS = SECTIONS[:-1]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,8 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="measured runs per figure (median), default 3")
     parser.add_argument("--sizes", default="6592,26368,105471",
                         help="lake rows for the cycle: 1x, 4x, 16x (default: the Kaggle size is 16x)")
+    parser.add_argument("--days", type=int, default=30, help="simulated days of the growth section, default 30")
     args = parser.parse_args(argv)
-    sections = args.sections or list(SECTIONS)
+    sections = args.sections or list(DEFAULT_SECTIONS)
     unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
@@ -62,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import synthetic
 
         synthetic.run(info)
+    if "growth" in sections:
+        from bench import cycle
+
+        cycle.growth_run(info, sizes[-1], args.days)
     print(f"benchmarks done in {(time.monotonic() - started) / 60:.1f} min", flush=True)
     return 0
 

@@ -39,9 +39,10 @@ def prepare_lake(rows: int) -> dict[str, Any]:
             "ingest_seconds": None if "skipped" in summary else out["seconds"]}
 
 
-def one_cycle(rows: int, run_date: str) -> dict[str, Any]:
+def one_cycle(rows: int, run_date: str, fraction: float | None = None) -> dict[str, Any]:
     env = lake_env(rows)
-    gen = run_measured([PY, "data_gen/data_gen.py", "--run-date", run_date], env)
+    gen = run_measured([PY, "data_gen/data_gen.py", "--run-date", run_date,
+                        *(["--fraction", str(fraction)] if fraction else [])], env)
     app = run_measured([PY, "spark/app.py", "--run-date", run_date], env)
     summary = json_tail(app["stdout"])
     return {"run_date": run_date, "batch_rows": json_tail(gen["stdout"])["rows"], "data_gen": gen["seconds"],
@@ -67,14 +68,17 @@ def growth(daily: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def run(info: dict[str, Any], sizes: list[int], repeat: int) -> dict[str, Any]:
-    print(header(f"daily cycle and its scaling (bootstrap + median of {repeat} daily cycles per size)", info),
-          flush=True)
+def run(info: dict[str, Any], sizes: list[int], repeat: int, fraction: float | None = None,
+        name: str = "cycle") -> dict[str, Any]:
+    """The cycle section (``fraction``: the batch's share of test/, default the configured 10%), saved as
+    bench/results/<name>.json."""
+    print(header(f"daily cycle and its scaling (bootstrap + median of {repeat} daily cycles per size"
+                 f"{f', batches of {fraction:.2%} of test/' if fraction else ''})", info), flush=True)
     base = dt.date(2030, 1, 1)
     per_size = []
     for rows in sizes:
         lake = prepare_lake(rows)
-        cycles = [one_cycle(rows, (base + dt.timedelta(days=i)).isoformat()) for i in range(repeat + 1)]
+        cycles = [one_cycle(rows, (base + dt.timedelta(days=i)).isoformat(), fraction) for i in range(repeat + 1)]
         daily = cycles[1:]
         per_size.append({
             **lake, "bootstrap": cycles[0], "daily": daily,
@@ -118,6 +122,13 @@ def run(info: dict[str, Any], sizes: list[int], repeat: int) -> dict[str, Any]:
     print(f"   train_sup rows: {full['daily'][0]['train_sup_rows']:,} on day 1, "
           f"{full['daily'][-1]['train_sup_rows']:,} on day {trend['days']}; flat: {trend['flat']}")
     full["growth"] = trend
-    result = {"machine": info, "repeat": repeat, "sizes": per_size}
-    print(f"   -> {save('cycle', result)}\n", flush=True)
+    result = {"machine": info, "repeat": repeat, "fraction": fraction, "sizes": per_size}
+    print(f"   -> {save(name, result)}\n", flush=True)
     return result
+
+
+def growth_run(info: dict[str, Any], rows: int = KAGGLE_ROWS, days: int = 30) -> dict[str, Any]:
+    """The growth section: ``days`` daily cycles after the bootstrap at ``rows``, each batch 1/(days + 2) of
+    test/ (disjoint batches: the bootstrap's and the days' all fit in test/), so train_sup grows by about a
+    third of test/ over the run while the daily cost should not. Saved as bench/results/growth.json."""
+    return run(info, [rows], days, fraction=round(1 / (days + 2), 6), name="growth")

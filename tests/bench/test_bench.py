@@ -41,3 +41,17 @@ def test_growth_is_the_least_squares_slope_over_30_days() -> None:
     trend = growth(rising)
     assert trend["total"]["seconds_per_day"] == 2.0 and not trend["flat"]
     assert trend["data_gen"]["change_over_30_days"] == round(60 / 39, 3) and trend["app"]["seconds_per_day"] == 0.0
+
+
+@pytest.mark.parametrize("days", [5, 30, 60])
+def test_growth_batches_fit_in_test_without_repeats(days: int, monkeypatch) -> None:
+    """The growth section's bootstrap batch and its `days` daily batches are disjoint draws from test/: they must
+    all fit (the Kaggle test split holds 31,641 rows), or data_gen would stop on the last days."""
+    from bench import cycle
+
+    seen: dict = {}
+    monkeypatch.setattr(cycle, "run", lambda info, sizes, repeat, fraction=None, name="cycle": seen.update(
+        sizes=sizes, repeat=repeat, fraction=fraction, name=name))
+    cycle.growth_run({}, 105_471, days)
+    assert seen["repeat"] == days and seen["name"] == "growth" and seen["sizes"] == [105_471]
+    assert (days + 1) * max(1, round(seen["fraction"] * 31_641)) <= 31_641
