@@ -40,7 +40,6 @@ class RunDateBusy(StorageError):
 @dataclass
 class Transaction:
     lake: Lake  # stages under _staging/<date>/
-    holder: dict[str, Any]
     repaired: list[str] = field(default_factory=list)
 
 
@@ -127,9 +126,9 @@ def held(lake: Lake, name: str, job: str, lease: dt.timedelta, wait: float = 0.0
 def run_date_transaction(lake: Lake, run_date: dt.date, job: str, targets: list[str],
                          lease: dt.timedelta) -> Iterator[Transaction]:
     day = run_date.isoformat()
-    with held(lake, day, job, lease) as holder:
+    with held(lake, day, job, lease):
         owned = lake.owned_by(day)
-        tx = Transaction(owned, holder, owned.recover(targets))
+        tx = Transaction(owned, owned.recover(targets))
         for line in tx.repaired:
             print(f"{job} {day}: repaired: {line}", file=sys.stderr, flush=True)
         try:

@@ -260,9 +260,10 @@ def champion_of(cfg: Config, lake: Lake, spark: Any, schema: DataSchema, engine:
     """The champion that scores ``run_date`` (the ledger's rule), and whether this date bootstrapped it: on the
     first run ever one is trained from ``train/`` (or found, when an earlier try of this date saved it) and
     recorded at once, so a crash later leaves a ledger that names it."""
-    version = champion_for(lake, run_date)
+    entries = ledger(lake)
+    version = champion_for(lake, run_date, entries)
     if version is not None:
-        return load_model(lake, version), bool(ledger(lake).get(run_date.isoformat(), {}).get("bootstrap"))
+        return load_model(lake, version), bool(entries.get(run_date.isoformat(), {}).get("bootstrap"))
     champion = find_model(lake, version_for(run_date, "bootstrap"))
     if champion is None:
         champion = training.bootstrap(cfg, spark, spark.read.parquet(catalog.train(lake)), schema, engine, run_date)

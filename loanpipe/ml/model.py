@@ -100,10 +100,10 @@ def record_decision(lake: Lake, run_date: dt.date, record: dict[str, Any] | None
         lake.write_json(catalog.ledger(lake), dict(sorted(entries.items())))
 
 
-def champion_for(lake: Lake, run_date: dt.date) -> str | None:
+def champion_for(lake: Lake, run_date: dt.date, entries: dict[str, dict[str, Any]] | None = None) -> str | None:
     """The champion that scores ``run_date``: the one serving after the latest record before it, else the
-    bootstrap's model (None: nothing was ever bootstrapped)."""
-    entries = ledger(lake)
+    bootstrap's model (None: nothing was ever bootstrapped). ``entries``: the ledger, when already read."""
+    entries = ledger(lake) if entries is None else entries
     before = [d for d in entries if d < run_date.isoformat()]
     if before:
         return entries[max(before)]["serving"]

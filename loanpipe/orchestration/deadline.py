@@ -90,7 +90,7 @@ def holdup(lake: storage.Lake, run_date: dt.date) -> str | None:
 def scores_late(context: dict[str, Any], config_path: str | None = None, **_: Any) -> str | None:
     """The deadline callback (see the module docstring); returns the alert's subject, or None."""
     from loanpipe.orchestration.emails import deadline_report
-    from loanpipe.orchestration.tasks import _send, keep, open_lake
+    from loanpipe.orchestration.tasks import open_lake, raise_alert
 
     run = context.get("dag_run") or {}
     if run.get("run_type") != "scheduled":
@@ -107,9 +107,5 @@ def scores_late(context: dict[str, Any], config_path: str | None = None, **_: An
     deadline = str((context.get("deadline") or {}).get("deadline_time", ""))
     subject, body = deadline_report(run_date.isoformat(), f"{cfg.airflow.scores_deadline} {cfg.airflow.timezone}",
                                     deadline, why, run.get("dag_run_id", ""), run.get("state", ""))
-    try:
-        keep(lake, run_date, "late-scores", subject, body)
-    except Exception as exc:  # noqa: BLE001 - the email below must still be tried
-        log.error("could not write the deadline alert %r to the lake: %s", subject, exc)
-    _send(cfg, subject, body, [])
+    raise_alert(cfg, run_date, "late-scores", subject, body)
     return subject

@@ -102,24 +102,27 @@ def task_log_tail(ti: Any, lines: int = 40) -> str:
 
 
 def notify_failure(context: dict[str, Any]) -> None:
-    """on_failure_callback: the failing task, the error and the tail of its log, to the lake and by email.
-
-    A callback that raises is only logged by Airflow, so each half is tried on its own and what failed is
-    logged: with SMTP down the alert still sits in the lake; with the lake down it is still mailed."""
+    """on_failure_callback: the failing task, the error and the tail of its log, to the lake and by email
+    (:func:`raise_alert`)."""
     ti = context["ti"]
     error = str(context.get("exception") or "unknown error")
     run_date = context_run_date(context)
     subject, body = failure_report(ti.dag_id, ti.task_id, run_date, ti.try_number, error, task_log_tail(ti))
-    cfg = load_config()
-    name = f"failure-{ti.dag_id}-{ti.task_id}-try{ti.try_number}"
+    raise_alert(load_config(), run_date, f"failure-{ti.dag_id}-{ti.task_id}-try{ti.try_number}", subject, body)
+
+
+def raise_alert(cfg: Config, run_date: Any, name: str, subject: str, body: str) -> None:
+    """An alert from a callback: kept in the lake (:func:`keep`) and mailed, each tried on its own, and what
+    failed is logged (a callback that raises is only logged by Airflow): with SMTP down the alert still sits in
+    the lake; with the lake down it is still mailed."""
     try:
-        keep(open_lake(cfg), storage.parse_run_date(run_date), name, subject, body)
+        keep(open_lake(cfg), storage.parse_run_date(str(run_date)), name, subject, body)
     except Exception as exc:  # noqa: BLE001 - the email below must still be tried
-        log.error("could not write the failure alert %r to the lake: %s", subject, exc)
+        log.error("could not write the alert %r to the lake: %s", subject, exc)
     try:
         _send(cfg, subject, body, [])
     except Exception as exc:  # noqa: BLE001
-        log.error("could not email the failure alert %r: %s", subject, exc)
+        log.error("could not email the alert %r: %s", subject, exc)
 
 
 def keep(lake: storage.Lake, run_date: Any, name: str, subject: str, body: str) -> str:
