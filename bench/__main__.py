@@ -1,6 +1,6 @@
 """The benchmarks, one command: ``python -m bench`` (or ``make bench``), about 25 minutes on 2 cores.
 
-    python -m bench [cycle] [scoring] [ingest] [real_tables] [synthetic] [growth]
+    python -m bench [cycle] [scoring] [ingest] [real_tables] [synthetic] [contract] [growth]
                     [--repeat N] [--sizes 6592,26368,105471] [--days 30]
 
 * cycle   -- the daily cycle at 1x, 4x, 16x the rows (16x = the Kaggle size): per step, total, peak memory
@@ -8,6 +8,7 @@
 * ingest  -- reading the same data as CSV (inferred / given schema) and as Parquet
 * real_tables -- the champion vs plain CatBoost on real public credit tables (German credit, SBA loans 150k)
 * synthetic -- how hard the synthetic data is: CatBoost on raw columns, with the pair differences, the oracle
+* contract -- the data contract at the Kaggle size: learning it from train/, checking a daily batch's rows
 * growth  -- (not in the default run: ~45 min) the daily cycle over --days simulated days at the Kaggle size:
              does it grow with history?
 
@@ -24,7 +25,7 @@ import time
 
 from bench import common
 
-SECTIONS = ("cycle", "scoring", "ingest", "real_tables", "synthetic", "growth")
+SECTIONS = ("cycle", "scoring", "ingest", "real_tables", "synthetic", "contract", "growth")
 DEFAULT_SECTIONS = SECTIONS[:-1]
 
 
@@ -67,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import synthetic
 
         synthetic.run(info)
+    if "contract" in sections:
+        from bench import contract
+
+        contract.run(info, sizes[-1], args.repeat)
     if "growth" in sections:
         from bench import cycle
 

@@ -7,12 +7,16 @@ No other module builds a lake path by hand; they ask here. Layout (same names lo
     train_sup/run_date=D/                          labelled batch D, appended once (``train_sup_batch``); train_sup
                                                    as of D = train + batches <= D, latest label per id
     test_sample_inference/run_date=D/              the scores the business reads (``scores``)
+    test_sample_quarantine/run_date=D/             batch D's rows that break the data contract, with the
+                                                   reason (``quarantine``; ``loanpipe.core.contract``)
     artifacts/runs/D/<name>                        one daily run's plots, metrics, summary (``run_artifact``)
     artifacts/data_gen/D/summary.json              the new-data job's summary (``data_gen_summary``)
     artifacts/models/<version>/<name>              a model folder (``model``)
     artifacts/alerts/D/<name>.html                 every report and alert of date D, mailed or not (``alert``)
     artifacts/models/ledger.json                   which model scores and serves when (``ledger``)
-    artifacts/schema.json, ingest/summary.json, truth/      what ingest learnt (``schema``, ``ingest_summary``, ``truth``)
+    artifacts/schema.json, contract.json, ingest/summary.json, truth/
+                                                   what ingest learnt (``schema``, ``contract``,
+                                                   ``ingest_summary``, ``truth``)
     _locks/D.json, _locks/ledger.json              held while a job of run date D runs (``run_lock``), while
                                                    the ledger is updated (``lock``)
     _staging/D/                                    run date D's work in progress (``Lake.owned_by``)
@@ -27,7 +31,8 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from loanpipe.core.storage import ARTIFACTS, INFERENCE, TEST, TEST_SAMPLE, TRAIN, TRAIN_SUP, Lake, StorageError
+from loanpipe.core.storage import (ARTIFACTS, INFERENCE, QUARANTINE, TEST, TEST_SAMPLE, TRAIN, TRAIN_SUP, Lake,
+                                   StorageError)
 
 if TYPE_CHECKING:  # the schema needs pyarrow; the Airflow side asks the catalog for paths only
     from loanpipe.core.schema import DataSchema
@@ -74,6 +79,10 @@ def batch(lake: Lake, run_date: dt.date | str) -> str:
 
 def scores(lake: Lake, run_date: dt.date | str) -> str:
     return lake.partition_uri(INFERENCE, run_date)
+
+
+def quarantine(lake: Lake, run_date: dt.date | str) -> str:
+    return lake.partition_uri(QUARANTINE, run_date)
 
 
 def scores_root(lake: Lake) -> str:
@@ -139,6 +148,11 @@ def read_schema(lake: Lake) -> "DataSchema":
     return DataSchema.from_dict(lake.read_json(uri))
 
 
+def contract(lake: Lake) -> str:
+    """The data contract learnt from train/ (``loanpipe.core.contract``)."""
+    return lake.uri(ARTIFACTS, "contract.json")
+
+
 def ingest_summary(lake: Lake) -> str:
     return lake.uri(ARTIFACTS, "ingest", "summary.json")
 
@@ -149,7 +163,7 @@ def truth(lake: Lake) -> str:
 
 
 # What a re-ingest invalidates: every folder and artifact built on the current train/test.
-DOWNSTREAM_FOLDERS = (TEST_SAMPLE, TRAIN_SUP, INFERENCE)
+DOWNSTREAM_FOLDERS = (TEST_SAMPLE, TRAIN_SUP, INFERENCE, QUARANTINE)
 DOWNSTREAM_ARTIFACTS = (MODELS, RUNS, DATA_GEN, ALERTS)
 
 

@@ -120,6 +120,12 @@ class SchemaConfig:
     numeric_strip: list[str] = field(default_factory=list)
     # Rows whose target is empty: refused (false, the default) or left out and counted in the ingest summary.
     drop_missing_target: bool = False
+    # A feature cell that reads inf or -inf: refused, naming the cell (fail), or stored as missing and counted.
+    on_infinite: str = "fail"
+
+    def __post_init__(self) -> None:
+        if self.on_infinite not in ("fail", "missing"):
+            raise ConfigError(f"schema.on_infinite must be fail or missing (got {self.on_infinite!r})")
 
 
 @dataclass(frozen=True)
@@ -150,6 +156,29 @@ class SamplingConfig:
 
     fraction: float = 0.1
     with_replacement: bool = False
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    """The data contract each daily batch's rows are checked against (``loanpipe.core.contract``)."""
+
+    # The run fails when a larger share of the batch's rows is quarantined; below it they are set aside.
+    max_bad_share: float = 0.01
+    # A number is implausible beyond the training [min, max] widened on each side by this many times its width:
+    # wide enough for heavy tails on small training sets (bench/results/contract.json), narrow enough for sentinels
+    # and unit errors.
+    range_margin: float = 3.0
+    on_extra_columns: str = "fail"  # a batch column the lake does not have: fail the run, or drop it (a warning)
+    examples: int = 3  # example rows per reason in the summary and the emails
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.max_bad_share < 1.0:
+            raise ConfigError(f"quality.max_bad_share must be in [0, 1) (got {self.max_bad_share}); e.g. 0.01 fails "
+                              "the run when more than 1% of a batch's rows are bad")
+        if self.range_margin < 0:
+            raise ConfigError(f"quality.range_margin must be >= 0 (got {self.range_margin})")
+        if self.on_extra_columns not in ("fail", "drop"):
+            raise ConfigError(f"quality.on_extra_columns must be fail or drop (got {self.on_extra_columns!r})")
 
 
 @dataclass(frozen=True)
@@ -269,6 +298,7 @@ class Config:
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     airflow: AirflowConfig = field(default_factory=AirflowConfig)
     source: str = "<defaults>"

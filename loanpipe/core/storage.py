@@ -47,6 +47,7 @@ TEST = "test"
 TEST_SAMPLE = "test_sample"
 TRAIN_SUP = "train_sup"
 INFERENCE = "test_sample_inference"
+QUARANTINE = "test_sample_quarantine"
 ARTIFACTS = "artifacts"
 FOLDERS = (TRAIN, TEST, TEST_SAMPLE, TRAIN_SUP, INFERENCE, ARTIFACTS)
 STAGING = "_staging"

@@ -4,8 +4,11 @@ The stages are functions from DataFrames and models to DataFrames or plain resul
 ``drift``, ``build_train_sup``, ``challenge``, ``decide``), each unit-tested on tiny frames; ``run`` reads the
 lake, sequences them, times them and writes what they return. Steps (each timed in the run summary):
 
-1. **check** the batch ``test_sample/run_date=D`` against the lake's schema (missing/extra columns, types, null
-   ids, no rows): a bad batch stops the run before anything is written; the champion and earlier outputs stay.
+1. **check** the batch ``test_sample/run_date=D``: its columns against the lake's schema (missing or extra
+   columns, types, no rows: the run stops before anything is written), then each row against the data contract
+   (``loanpipe.core.contract``: empty or conflicting ids, infinite or implausible numbers). Bad rows go to
+   ``test_sample_quarantine/run_date=D`` with their reason and the rest is scored; more than
+   ``quality.max_bad_share`` of them stops the run before anything of the date is written.
 2. **champion**: the model the promotion ledger names for D (``loanpipe.ml.model.champion_for``: the one serving
    after the latest record before D); on the first run one is bootstrapped from ``train/``
    (candidate feature sets compared by K-fold CV, a guard against plain CatBoost, a calibrated PD).
@@ -29,21 +32,22 @@ lake, sequences them, times them and writes what they return. Steps (each timed 
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import time
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from loanpipe.core import catalog, storage
+from loanpipe.core import catalog, contract, storage
 from loanpipe.core.config import Config
 from loanpipe.core.schema import DataSchema, SchemaError
 from loanpipe.core.storage import Lake
 from loanpipe.core.transaction import lease, run_date_transaction
 from loanpipe.ml import calibration, metrics, psi, report, training
 from loanpipe.ml.engine import choose_engine
-from loanpipe.ml.model import (ModelBundle, champion_for, find_model, ledger, load_model, record_decision, save_model,
-                               version_for)
+from loanpipe.ml.model import (ModelBundle, champion_for, find_model, last_discovery, ledger, load_model,
+                               record_decision, save_model, version_for)
 from loanpipe.ml.scoring import predict_frame, score_batch
 
 
@@ -66,8 +70,11 @@ class Timer:
 
 # -- stages ----------------------------------------------------------------------------------------------
 
-def check_batch(df: Any, schema: DataSchema, source: str) -> int:
-    """Validate a batch against the lake schema; return its row count. Raises BatchError naming the problem."""
+def check_batch(df: Any, schema: DataSchema, source: str, on_extra_columns: str = "fail") -> tuple[Any, int, list[str]]:
+    """Validate a batch's columns against the lake schema: (the batch, its row count, the columns dropped).
+    Raises BatchError naming the problem. A missing column always fails; a column the lake does not have fails,
+    or is dropped with a warning (``quality.on_extra_columns``). Row-level problems are the data contract's
+    (``loanpipe.core.contract``): those rows are set aside, not the batch."""
     from pyspark.sql import functions as F
 
     expected = schema.lake_columns()
@@ -75,22 +82,26 @@ def check_batch(df: Any, schema: DataSchema, source: str) -> int:
     missing = [c for c in expected if c not in present]
     extra = [c for c in present if c not in expected]
     if missing:
-        raise BatchError(f"{source}: missing column(s) {missing[:10]} ({len(missing)} in all); the batch must have "
-                         "the columns of test/ — regenerate it with data_gen")
-    if extra:
+        features = [c for c in missing if c in set(schema.features)]
+        raise BatchError(f"{source}: missing column(s) {missing[:10]} ({len(missing)} in all"
+                         f"{f', model features among them: {features[:10]}' if features else ''}); the batch must "
+                         "have the columns of test/ — regenerate it with data_gen")
+    if extra and on_extra_columns == "fail":
         raise BatchError(f"{source}: unexpected column(s) {extra[:10]}; the batch must have exactly the columns of "
-                         "test/ — regenerate it with data_gen, or re-ingest with the new columns")
+                         "test/ — regenerate it with data_gen, re-ingest with the new columns, or set "
+                         "quality.on_extra_columns: drop")
+    if extra:
+        print(f"WARNING {source}: dropped column(s) the lake does not have: {extra[:10]} ({len(extra)} in all; "
+              "quality.on_extra_columns = drop)", file=sys.stderr, flush=True)
+        df = df.select(*[F.col(f"`{c}`") for c in expected])
     try:
         schema.check_spark_frame(df, source)
     except SchemaError as exc:
         raise BatchError(str(exc)) from None
-    row = df.agg(F.count("*").alias("rows"), F.sum(F.col(schema.id_column).isNull().cast("int")).alias("null_ids")).first()
-    if int(row["rows"]) == 0:
+    rows = df.count()
+    if rows == 0:
         raise BatchError(f"{source}: the batch has no rows; rerun data_gen for this date")
-    if int(row["null_ids"] or 0):
-        raise BatchError(f"{source}: {row['null_ids']} row(s) have an empty id column {schema.id_column!r}; "
-                         "every application needs an id")
-    return int(row["rows"])
+    return df, rows, extra
 
 
 def score(batch: Any, champion: ModelBundle, schema: DataSchema, cfg: Config, scored_at: dt.datetime) -> Any:
@@ -247,12 +258,29 @@ def candidate_table(bundle: ModelBundle) -> dict[str, Any]:
 
 # -- the run: lake in, stages in order, lake out ----------------------------------------------------------
 
-def load_batch(lake: Lake, spark: Any, schema: DataSchema, run_date: dt.date) -> tuple[Any, int, str]:
+def load_batch(cfg: Config, lake: Lake, spark: Any, schema: DataSchema,
+               run_date: dt.date) -> tuple[Any, int, str, list[str]]:
+    """The published batch of ``run_date``, its columns checked: (frame, rows, uri, columns dropped)."""
     uri = catalog.batch(lake, run_date)
     if not lake.is_published(uri):
         raise BatchError(f"no published batch for {run_date} at {uri}; run data_gen for that date first")
-    df = spark.read.parquet(uri)
-    return df, check_batch(df, schema, uri), uri
+    df, rows, dropped = check_batch(spark.read.parquet(uri), schema, uri, cfg.quality.on_extra_columns)
+    return df, rows, uri, dropped
+
+
+def apply_contract(cfg: Config, lake: Lake, spark: Any, schema: DataSchema, batch: Any, source: str,
+                   run_date: dt.date) -> tuple[contract.Checked, dict[str, Any]]:
+    """Check the batch's rows against the lake's data contract and set the bad ones aside in
+    ``test_sample_quarantine/run_date=D`` (published, empty when none); more than ``quality.max_bad_share``
+    of them fails the run before anything of the date is written."""
+    checked = contract.check(batch, contract.load_or_learn(lake, spark, schema), schema, cfg.quality)
+    report = checked.report
+    if report["quarantined"] > cfg.quality.max_bad_share * report["rows_in"]:
+        checked.release()
+        raise BatchError(contract.failure_text(source, report, cfg.quality.max_bad_share))
+    target = catalog.quarantine(lake, run_date)
+    catalog.write_dataset(lake, checked.bad, target, expect_rows=report["quarantined"])
+    return checked, {**report, "path": target}
 
 
 def champion_of(cfg: Config, lake: Lake, spark: Any, schema: DataSchema, engine: str,
@@ -287,7 +315,7 @@ def challenger_of(cfg: Config, lake: Lake, spark: Any, schema: DataSchema, engin
 def run(cfg: Config, lake: Lake, spark: Any, run_date: dt.date) -> dict[str, Any]:
     """The whole daily run for ``run_date`` as the date's transaction (its lock held, what a killed run of the
     date left repaired first); returns (and publishes) the run summary."""
-    targets = [catalog.scores(lake, run_date), catalog.train_sup_batch(lake, run_date),
+    targets = [catalog.scores(lake, run_date), catalog.quarantine(lake, run_date), catalog.train_sup_batch(lake, run_date),
                catalog.run_artifact(lake, run_date),
                *(catalog.model(lake, version_for(run_date, role)) for role in ("bootstrap", "challenger"))]
     with run_date_transaction(lake, run_date, "app", targets, lease(cfg)) as tx:
@@ -301,7 +329,10 @@ def daily(cfg: Config, lake: Lake, spark: Any, run_date: dt.date, repaired: list
     schema = catalog.read_schema(lake)
     files: dict[str, Any] = {}  # the run folder, published whole at the end
     with timer.step("check"):
-        batch, batch_rows, batch_uri = load_batch(lake, spark, schema, run_date)
+        batch, rows_in, batch_uri, dropped = load_batch(cfg, lake, spark, schema, run_date)
+        checked, quality = apply_contract(cfg, lake, spark, schema, batch, batch_uri, run_date)
+        quality["dropped_columns"] = dropped
+        batch, batch_rows = checked.good, quality["scored"]
     engine = choose_engine(spark, cfg.model.engine)
 
     with timer.step("champion"):
@@ -332,7 +363,8 @@ def daily(cfg: Config, lake: Lake, spark: Any, run_date: dt.date, repaired: list
         sup_df, dates = train_sup_as_of(lake, spark, schema, run_date)
         # The de-duplicating window over train + batches runs once: its columns the challenger reads are kept
         # (memory, then disk) for its sample, its fit and its fingerprint.
-        rediscover = training.rediscover_reason(cfg, champion, run_date, drift_report)
+        rediscover = training.rediscover_reason(cfg, champion, run_date, drift_report,
+                                                last_discovery(lake, run_date, cfg.model.rediscover_every_days))
         sup_df = sup_df.select(*training.challenger_columns(champion, schema, rediscover)).persist()
         sup = {"path": catalog.train_sup(lake), "added": added["path"], "batches": dates, "rows": sup_df.count()}
 
@@ -349,6 +381,7 @@ def daily(cfg: Config, lake: Lake, spark: Any, run_date: dt.date, repaired: list
             training.calibrate_promoted(cfg, train_c, chall, schema)
             save_model(lake, chall)
     sup_df.unpersist()
+    checked.release()
     if decision["promoted"] or bootstrapped:  # the date decided something: its record (replacing a rerun's)
         record_decision(lake, run_date, {
             "bootstrap": bootstrapped, "champion": champion.version, "challenger": chall.version,
@@ -367,7 +400,8 @@ def daily(cfg: Config, lake: Lake, spark: Any, run_date: dt.date, repaired: list
         "status": "ALERT" if alert_reasons else "OK",
         "alerts": alert_reasons,
         "engine": engine,
-        "batch": {"path": batch_uri, "rows": batch_rows},
+        "batch": {"path": batch_uri, "rows": rows_in},
+        "quality": quality,
         "champion": {"version": champion.version, "bootstrapped": bootstrapped,
                      "features": champion.spec.features, "pairs": [p["name"] for p in champion.spec.pairs],
                      "calibration": (champion.spec.calibration or {}).get("method", "none"),

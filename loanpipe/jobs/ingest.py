@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from loanpipe.core import catalog, storage
+from loanpipe.core import catalog, contract, storage
 from loanpipe.ml import synth
 from loanpipe.jobs.cli import run_job
 from loanpipe.core.config import Config, load_config
@@ -84,7 +84,8 @@ def _locate_bad_cell(path: Path, schema: DataSchema, header: list[str]) -> str:
     numeric = [c for c in header if c in set(schema.numeric_features)
                or (c == schema.target_column and not schema.target_is_text) or (c == schema.id_column and not schema.id_is_string)]
     row0 = 0
-    for chunk in pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=20_000, usecols=numeric):
+    for chunk in pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=20_000, usecols=numeric,
+                             encoding="utf-8-sig"):
         for col in numeric:
             values = chunk[col].str.strip()
             nonempty = values != ""
@@ -103,7 +104,7 @@ def _locate_bad_cell(path: Path, schema: DataSchema, header: list[str]) -> str:
 
 
 def _field_count_error(path: Path, n_columns: int) -> str:
-    with path.open(newline="") as fh:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
         for line_no, fields in enumerate(csv.reader(fh), start=1):
             if len(fields) != n_columns:
                 return (f"{path}: line {line_no} (data row {line_no - 1}) has {len(fields)} fields but the header "
@@ -119,13 +120,13 @@ def stage_csv(cfg: Config, csv_path: str | Path, work_dir: Path) -> Staged:
         raise IngestError(f"{path}: no such file; pass the path of the CSV (e.g. train_v2.csv)")
     if path.stat().st_size == 0:
         raise IngestError(f"{path}: the file is empty; export the data again")
-    with path.open(newline="") as fh:
+    with path.open(newline="", encoding="utf-8-sig") as fh:  # a byte-order mark, as spreadsheets write it, is not a name
         header = next(csv.reader(fh), [])
     header = [h.strip() for h in header]
     if not header or header == [""]:
         raise IngestError(f"{path}: the first line (header) is empty; the file needs a header row")
     try:
-        sample = pd.read_csv(path, nrows=1000, dtype=str, keep_default_na=False)
+        sample = pd.read_csv(path, nrows=1000, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except Exception as exc:  # noqa: BLE001 - pandas raises many types; all mean "unreadable"
         raise IngestError(f"{path}: cannot be read as CSV ({exc})") from None
     if len(sample) == 0:
@@ -163,10 +164,11 @@ def stage_csv(cfg: Config, csv_path: str | Path, work_dir: Path) -> Staged:
     out_dir = work_dir / "data"
     out_dir.mkdir(parents=True)
     arrow_schema = schema.arrow_schema()
-    rows = defaults = seen = dropped = 0
+    rows = defaults = seen = dropped = infinite = 0
     ids: list[np.ndarray] = []
     try:
-        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 24), convert_options=convert)
+        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 24), convert_options=convert,
+                                parse_options=pacsv.ParseOptions(newlines_in_values=True))  # quoted line breaks
         with pq.ParquetWriter(out_dir / "part-00000.parquet", arrow_schema) as writer:
             for batch in reader:
                 frame = batch.to_pandas()
@@ -180,6 +182,7 @@ def stage_csv(cfg: Config, csv_path: str | Path, work_dir: Path) -> Staged:
                     dropped += int((~keep).sum())
                     frame = frame[keep]
                 _check_batch(frame, schema, path, offset)
+                infinite += _infinite_cells(frame, schema, path, offset, cfg.schema.on_infinite)
                 ids.append(frame[schema.id_column].to_numpy())
                 frame[schema.label_column] = schema.binarise(frame[schema.target_column]).astype("int32")
                 defaults += int(frame[schema.label_column].sum())
@@ -198,6 +201,8 @@ def stage_csv(cfg: Config, csv_path: str | Path, work_dir: Path) -> Staged:
                                "and the data row number")
     if cfg.schema.drop_missing_target:
         notes["dropped_missing_target"] = dropped
+    if cfg.schema.on_infinite == "missing":
+        notes["infinite_as_missing"] = infinite
     return Staged(out_dir, None, schema, rows, defaults, str(path), fingerprint,
                   round(time.monotonic() - start, 2), notes)
 
@@ -234,6 +239,26 @@ def _check_batch(frame: pd.DataFrame, schema: DataSchema, path: Path, offset: in
         if (target < 0).any():
             row = int(frame.index[np.flatnonzero((target < 0).to_numpy())[0]]) + offset + 1
             raise IngestError(f"{path}: line {row + 1} (data row {row}): target {schema.target_column!r} is negative")
+
+
+def _infinite_cells(frame: pd.DataFrame, schema: DataSchema, path: Path, offset: int, on_infinite: str) -> int:
+    """Feature cells reading inf or -inf: refused naming the first (``fail``), or set missing in ``frame``
+    (``missing``); returns how many were set missing."""
+    columns = [c for c in schema.numeric_features if c in frame.columns]
+    if not columns:
+        return 0
+    values = frame[columns].to_numpy(dtype=float, na_value=np.nan)
+    infinite = np.isinf(values)
+    if not infinite.any():
+        return 0
+    if on_infinite == "fail":
+        i, j = (int(v[0]) for v in np.nonzero(infinite))
+        row = int(frame.index[i]) + offset + 1
+        raise IngestError(f"{path}: line {row + 1} (data row {row}), column {columns[j]!r}: value {values[i, j]} is "
+                          "infinite; fix the cell, or set schema.on_infinite: missing to store such cells as missing")
+    for j in np.flatnonzero(infinite.any(axis=0)):
+        frame.loc[infinite[:, j], columns[j]] = np.nan
+    return int(infinite.sum())
 
 
 def _check_unique_ids(ids: np.ndarray, schema: DataSchema, path: Path) -> None:
@@ -366,6 +391,9 @@ def _write_and_publish(cfg: Config, staged: Staged, lake: Lake, spark: Any, df: 
         "ingested_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     lake.write_json(catalog.schema(lake), schema.to_dict())
+    t = time.monotonic()
+    lake.write_json(catalog.contract(lake), contract.learn(spark.read.parquet(catalog.train(lake)), schema))
+    summary["seconds"]["contract"] = round(time.monotonic() - t, 2)
     lake.write_json(catalog.ingest_summary(lake), summary)
     return summary
 
@@ -379,6 +407,21 @@ def downstream_state(lake: Lake) -> list[str]:
 def reset_downstream(lake: Lake) -> None:
     for _, uri in catalog.downstream(lake):
         lake.remove(uri)
+
+
+def schema_changes(old: DataSchema, new: DataSchema) -> list[str]:
+    """How the columns of ``new`` differ from ``old`` (empty: the same), in words."""
+    changes = []
+    for role in ("id_column", "target_column", "label_column"):
+        if getattr(old, role) != getattr(new, role):
+            changes.append(f"{role} {getattr(old, role)!r} -> {getattr(new, role)!r}")
+    added = [c for c in new.features if c not in set(old.features)]
+    removed = [c for c in old.features if c not in set(new.features)]
+    kind = [c for c in new.features if c in set(old.features) and (c in set(new.categorical)) != (c in set(old.categorical))]
+    for what, cols in (("added", added), ("removed", removed), ("changed between number and category", kind)):
+        if cols:
+            changes.append(f"{len(cols)} {what}: {', '.join(cols[:10])}{' ...' if len(cols) > 10 else ''}")
+    return changes
 
 
 def current_fingerprint(lake: Lake) -> str | None:
@@ -401,14 +444,17 @@ def run_ingest(cfg: Config, csv_path: str | None = None, rows: int | None = None
         summary = lake.read_json(catalog.ingest_summary(lake))
         return {**summary, "skipped": f"the lake at {lake.root} already holds {wanted}; --force to ingest again"}
     downstream = downstream_state(lake)
-    if downstream and not reset:
-        raise IngestError(
-            f"the lake at {lake.root} already has data built on the current train/test ({', '.join(downstream)}); "
-            "ingesting new data would make it inconsistent. Pass --reset to remove it, or use another storage.root"
-        )
     with tempfile.TemporaryDirectory(prefix="loanpipe-ingest-") as tmp:
         work = Path(tmp)
         staged = stage_csv(cfg, csv_path, work) if csv_path else stage_synthetic(cfg, rows, seed, work)
+        if downstream and not reset:  # the new data is valid; say what it would orphan, and how it differs
+            changes = schema_changes(catalog.read_schema(lake), staged.schema) if lake.exists(catalog.schema(lake)) else []
+            raise IngestError(
+                f"the lake at {lake.root} already has data built on the current train/test ({', '.join(downstream)}); "
+                "ingesting new data would make it inconsistent. "
+                + (f"The new data's columns differ from those the models were trained on: {'; '.join(changes)}. "
+                   if changes else "")
+                + "Pass --reset to remove it, or use another storage.root")
         if spark is None:
             from loanpipe.core.session import get_spark
 

@@ -111,6 +111,18 @@ def champion_for(lake: Lake, run_date: dt.date, entries: dict[str, dict[str, Any
     return boot[0]["champion"] if boot else None
 
 
+def last_discovery(lake: Lake, run_date: dt.date, days: int) -> dt.date | None:
+    """The latest of the ``days - 1`` dates before ``run_date`` whose challenger chose its features again (its
+    ``discovered_on`` is its own date), or None."""
+    for back in range(1, days):
+        day = run_date - dt.timedelta(days=back)
+        version = version_for(day, "challenger")
+        if lake.is_published(catalog.model(lake, version)):
+            if lake.read_json(catalog.model(lake, version, "metadata.json")).get("discovered_on") == day.isoformat():
+                return day
+    return None
+
+
 def champion_version(lake: Lake) -> str | None:
     """The champion serving now: the one after the latest record."""
     entries = ledger(lake)

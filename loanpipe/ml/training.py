@@ -259,9 +259,16 @@ def calibrate_spec(cfg: Config, spec: fx.FeatureSpec, sample: pd.DataFrame, sche
     return {**report, "cross_fit": {k: v for k, v in result.row().items() if k != "features"}}
 
 
-def rediscover_reason(cfg: Config, champion: ModelBundle, run_date: dt.date, drift: dict[str, Any]) -> str | None:
-    """Why today's challenger re-runs the candidate comparison (None: it keeps the champion's features)."""
+def rediscover_reason(cfg: Config, champion: ModelBundle, run_date: dt.date, drift: dict[str, Any],
+                      last_discovery: dt.date | None = None) -> str | None:
+    """Why today's challenger re-runs the candidate comparison (None: it keeps the champion's features).
+
+    The cadence counts from the latest choice of features: the champion's, or a later challenger's that chose
+    them again without being promoted (``last_discovery``, see ``loanpipe.ml.model.last_discovery``); counted
+    from the champion's alone, every day after the first rediscovery would repeat it while the champion stays."""
     since = dt.date.fromisoformat(champion.metadata.get("discovered_on") or champion.metadata["run_date"])
+    if last_discovery is not None and last_discovery > since:
+        since = last_discovery
     if (run_date - since).days >= cfg.model.rediscover_every_days:
         return (f"the features were chosen on {since} ({(run_date - since).days} days ago; "
                 f"model.rediscover_every_days = {cfg.model.rediscover_every_days})")

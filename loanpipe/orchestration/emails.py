@@ -36,7 +36,18 @@ def _drift_row(item: tuple[str, dict[str, Any]]) -> tuple[str, str]:
     return f"{name} PSI", f"{d['psi']} ({d['status']})"
 
 
-_ENV.filters.update(fmt=fmt, calibration_row=_calibration_row, candidate_row=_candidate_row, drift_row=_drift_row)
+def _quality_row(item: tuple[str, int], examples: dict[str, list[dict[str, Any]]]) -> list[Any]:
+    reason, rows = item
+    return [reason, rows, "; ".join(f"id {e['id']}: {e['detail']}" for e in examples.get(reason, []))]
+
+
+def _levels_row(item: tuple[str, dict[str, int]]) -> list[Any]:
+    column, levels = item
+    return [column, ", ".join(f"{level} ({n})" for level, n in levels.items())]
+
+
+_ENV.filters.update(fmt=fmt, calibration_row=_calibration_row, candidate_row=_candidate_row, drift_row=_drift_row,
+                    quality_row=_quality_row, levels_row=_levels_row)
 
 
 def _render(template: str, **values: Any) -> str:
@@ -56,6 +67,9 @@ def app_report(summary: dict[str, Any], roc_cid: str | None = "roc.png") -> tupl
     ev, ch, dr = summary["evaluation"], summary["challenger"], summary["drift"]
     subject = (f"[loanpipe] {summary['status']} scoring {summary['run_date']}: AUC {fmt(ev.get('roc_auc'))}, "
                f"{'challenger promoted' if ch.get('promoted') else 'champion kept'}")
+    set_aside = (summary.get("quality") or {}).get("quarantined")
+    if set_aside:
+        subject += f", {set_aside} row(s) quarantined"
     top_drift = sorted(dr["features"].items(), key=lambda kv: -kv[1]["psi"])[:8]
     return subject, _render("app.html.j2", s=summary, ev=ev, ch=ch, dr=dr, top_drift=top_drift, roc_cid=roc_cid,
                             artifacts_dir=summary["artifacts"].get("metrics", "").rsplit("/", 1)[0])

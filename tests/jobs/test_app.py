@@ -99,7 +99,11 @@ def test_scores_evaluation_and_artifacts(pristine: tuple[Path, dict], small_conf
     scores = spark.read.parquet(lake.partition_uri(storage.INFERENCE, D1))
     assert dict(scores.dtypes) == {"id": "bigint", "p_default": "double", "decision": "int",
                                    "model_version": "string", "scored_at": "timestamp"}
-    assert scores.count() == summary["batch"]["rows"] == summary["scores"]["rows"] == 450
+    q = summary["quality"]  # every row of the batch is scored or set aside, never lost
+    assert q["rows_in"] == summary["batch"]["rows"] == 450 == q["scored"] + q["quarantined"]
+    assert scores.count() == summary["scores"]["rows"] == q["scored"]
+    # a clean batch: at most a heavy-tailed value far beyond the 4,200 training rows' range is set aside
+    assert q["quarantined"] <= 2 and set(q["by_reason"]) <= {"out_of_range"}
     assert scores.filter((F.col("p_default") < 0) | (F.col("p_default") > 1)).count() == 0
     assert lake.is_published(lake.partition_uri(storage.INFERENCE, D1))
     ev = summary["evaluation"]
@@ -274,8 +278,9 @@ BAD_BATCHES = {
     "missing_columns": (lambda df: df.drop("f3", "f4"), r"missing column\(s\) \['f3', 'f4'\]"),
     "extra_columns": (lambda df: df.withColumn("surprise", F.lit(1.0)), r"unexpected column\(s\) \['surprise'\]"),
     "wrong_types": (lambda df: df.withColumn("f5", F.col("f5").cast("string")), r"f5: string \(expected a number\)"),
+    # ~14% of the rows without an id: more than quality.max_bad_share, so the whole run stops
     "null_ids": (lambda df: df.withColumn("id", F.when(F.col("id") % 7 == 0, None).otherwise(F.col("id"))),
-                 r"row\(s\) have an empty id column 'id'"),
+                 r"rows \(1\d\.\d%\) break the data contract(.|\n)*null_id \(the id is empty\): \d+ row\(s\)"),
     "no_rows": (lambda df: df.limit(0), r"the batch has no rows"),
 }
 
@@ -286,11 +291,100 @@ def test_bad_batch_is_refused_and_nothing_changes(case: str, cfg: Config, spark)
     transform, message = BAD_BATCHES[case]
     _replace_batch(lake, spark, D2, transform)
     champion = champion_version(lake)
-    before = {f: folder_digest(lake.uri(f)) for f in (storage.INFERENCE, storage.TRAIN_SUP, storage.ARTIFACTS)}
+    before = {f: folder_digest(lake.uri(f)) for f in (storage.INFERENCE, storage.TRAIN_SUP, storage.ARTIFACTS,
+                                                       storage.QUARANTINE)}
     with pytest.raises(app.BatchError, match=message):
         app.run(cfg, lake, spark, D2)
     assert champion_version(lake) == champion
     assert {f: folder_digest(lake.uri(f)) for f in before} == before
+
+
+def _checked_features(lake) -> list[str]:  # noqa: ANN001
+    """Numeric features the contract checks (a range with a width) that 1e12 lies far beyond."""
+    learnt = lake.read_json(catalog.contract(lake))["numeric"]
+    return [c for c, r in learnt.items() if r and r[0] < r[1] and 1e12 > r[1] + 4 * (r[1] - r[0])]
+
+
+def _poisoned(df, bad: dict[str, list], features: list[str]):  # noqa: ANN001, ANN202
+    """``df`` with rows spoilt by reason: ``bad`` maps a reason to the ids to spoil that way."""
+    f_inf, f_far = features[0], features[1]
+    ids = F.col("id")
+    out = (df.withColumn(f_inf, F.when(ids.isin(bad.get("non_finite", [])), F.lit(float("inf"))).otherwise(F.col(f_inf)))
+             .withColumn(f_far, F.when(ids.isin(bad.get("out_of_range", [])), F.lit(1e12)).otherwise(F.col(f_far)))
+             .withColumn("id", F.when(ids.isin(bad.get("null_id", [])), None).otherwise(ids)))
+    conflicting = df.filter(ids.isin(bad.get("duplicate_id", []))).withColumn("loss", F.col("loss") + 1)
+    return out.unionByName(conflicting)
+
+
+def test_bad_rows_are_quarantined_and_the_rest_is_scored(cfg: Config, spark) -> None:
+    """One bad row per reason (0.5% of the batch with a conflicting id's two rows), plus an exact repeat: the bad
+    rows sit in quarantine with their reason and original values, every other row is scored, the counts add up,
+    and the report says so."""
+    from loanpipe.orchestration.emails import app_report
+
+    lake = open_lake(cfg.storage)
+    sample_batch(cfg, lake, spark, make_request(cfg, D2.isoformat(), fraction=0.6))  # 1,080 rows: room for 0.5%
+    features = _checked_features(lake)
+    ids = sorted(r.id for r in spark.read.parquet(catalog.batch(lake, D2)).select("id").collect())
+    bad = {"null_id": [ids[0]], "non_finite": [ids[1]], "out_of_range": [ids[2]], "duplicate_id": [ids[3]]}
+    repeat = ids[4]
+    _replace_batch(lake, spark, D2, lambda df: _poisoned(df, bad, features).unionByName(
+        df.filter(F.col("id") == repeat)))
+    summary = app.run(cfg, lake, spark, D2)
+
+    q = summary["quality"]
+    rows_in = len(ids) + 2
+    assert q["rows_in"] == summary["batch"]["rows"] == rows_in and q["quarantined"] == 5
+    assert 0.004 < 5 / rows_in < 0.005
+    assert q["by_reason"] == {"null_id": 1, "non_finite": 1, "out_of_range": 1, "duplicate_id": 2}
+    assert q["scored"] == summary["scores"]["rows"] == rows_in - 5  # nothing lost: scored + quarantined = rows in
+    scores = _scores(spark, lake, D2)
+    assert len(scores) == rows_in - 5 and (scores["id"] == repeat).sum() == 2  # the exact repeat is scored
+    assert not set(scores["id"]) & {ids[1], ids[2], ids[3]} and scores["id"].notna().all()
+    quarantined = spark.read.parquet(catalog.quarantine(lake, D2)).toPandas()
+    assert sorted(zip(quarantined["reason"], quarantined["id"].fillna(-1))) == sorted(
+        [("null_id", -1), ("non_finite", ids[1]), ("out_of_range", ids[2]), ("duplicate_id", ids[3]),
+         ("duplicate_id", ids[3])])
+    row = quarantined[quarantined["reason"] == "out_of_range"].iloc[0]
+    assert row[features[1]] == 1e12 and features[1] in row["detail"]  # the original value, named
+    assert q["path"] == catalog.quarantine(lake, D2) and lake.is_published(q["path"])
+    assert len(spark.read.parquet(catalog.train_sup_batch(lake, D2)).toPandas()) == rows_in - 5  # good rows only
+    subject, body = app_report(summary)
+    assert subject.endswith("5 row(s) quarantined") and f"{rows_in} rows in: {rows_in - 5} scored, 5 set aside" in body
+    for reason in bad:
+        assert f"<td>{reason}</td>" in body
+
+
+def test_too_many_bad_rows_fail_the_run_and_publish_nothing(cfg: Config, spark) -> None:
+    from loanpipe.orchestration.emails import failure_report
+
+    lake = open_lake(cfg.storage)
+    ids = sorted(r.id for r in spark.read.parquet(catalog.batch(lake, D2)).select("id").collect())
+    n = round(0.05 * len(ids))  # 5% of the rows: half of them infinite, half implausible
+    _replace_batch(lake, spark, D2, lambda df: _poisoned(
+        df, {"non_finite": ids[: n // 2], "out_of_range": ids[n // 2: n]}, _checked_features(lake)))
+    records = ledger(lake)
+    with pytest.raises(app.BatchError) as caught:
+        app.run(cfg, lake, spark, D2)
+    message = str(caught.value)
+    assert f"{n} of {len(ids)} rows ({n / len(ids):.1%}) break the data contract" in message and n / len(ids) > 0.045
+    assert f"non_finite (a number is +inf or -inf): {n // 2} row(s)" in message
+    assert f"out_of_range (a number lies far beyond its training range): {n - n // 2} row(s)" in message
+    for uri in (catalog.scores(lake, D2), catalog.quarantine(lake, D2), catalog.train_sup_batch(lake, D2),
+                catalog.run_artifact(lake, D2)):
+        assert not lake.exists(uri), uri
+    assert ledger(lake) == records
+    _, body = failure_report("dag_app", "spark_submit_app", D2.isoformat(), 1, message, "")
+    assert "non_finite" in body and "out_of_range" in body and "e.g. id" in body
+
+
+def test_extra_columns_can_be_dropped_by_config(cfg: Config, spark, capfd: pytest.CaptureFixture) -> None:
+    lake = open_lake(cfg.storage)
+    _replace_batch(lake, spark, D2, lambda df: df.withColumn("surprise", F.lit(1.0)))
+    summary = app.run(cfg.replace(quality={"on_extra_columns": "drop"}), lake, spark, D2)
+    assert summary["quality"]["dropped_columns"] == ["surprise"] and summary["quality"]["quarantined"] == 0
+    assert "dropped column(s) the lake does not have: ['surprise']" in capfd.readouterr().err
+    assert "surprise" not in spark.read.parquet(catalog.scores(lake, D2)).columns
 
 
 def test_missing_batch(cfg: Config, spark) -> None:

@@ -75,8 +75,18 @@ def test_ingest_refuses_to_orphan_downstream_data(lake_config: Config, tmp_path:
     cfg = lake_config.replace(storage={"root": str(root)})
     (root / "test_sample" / "run_date=2026-01-01").mkdir(parents=True)
     (root / "test_sample" / "run_date=2026-01-01" / "part-0.parquet").write_bytes(b"x")
-    with pytest.raises(IngestError, match="--reset"):
+    with pytest.raises(IngestError, match="--reset") as same:
         run_ingest(cfg, rows=2000, seed=3, spark=spark)
+    assert "columns differ" not in str(same.value)  # the same columns: nothing to list
+    # a file whose columns differ from the models': the refusal lists what changed
+    frame, _ = synth.generate(60, 5)
+    csv_path = tmp_path / "changed.csv"
+    frame.drop(columns=["f5", "f6"]).assign(extra=1.0).to_csv(csv_path, index=False)
+    before = folder_digest(str(root))
+    with pytest.raises(IngestError, match=r"columns differ from those the models were trained on: 1 added: extra; "
+                                          r"2 removed: f5, f6\. Pass --reset"):
+        run_ingest(cfg, csv_path=str(csv_path), spark=spark)
+    assert folder_digest(str(root)) == before
 
 
 def test_csv_ingest_with_string_categoricals_and_another_schema(config: Config, tmp_path: Path, spark) -> None:
@@ -145,6 +155,9 @@ BAD_INPUTS = {
                       r"duplicate id value\(s\) in column 'id', e.g. 3 on data rows 3, 11"),
     "empty_id": (lambda f: f.assign(id=f["id"].astype("Int64").where(f.index != 7, pd.NA)),
                  r"line 9 \(data row 8\): the id column 'id' is empty"),
+    "infinite": (lambda f: f.assign(f5=f["f5"].where(f.index != 20, float("-inf"))),
+                 r"line 22 \(data row 21\), column 'f5': value -inf is infinite; fix the cell, or set "
+                 r"schema.on_infinite: missing"),
 }
 
 
@@ -194,3 +207,53 @@ def test_real_format_csv_round_trip(tmp_path: Path, config: Config, spark) -> No
     both = both.sort_values("id").reset_index(drop=True)
     pd.testing.assert_series_equal(both["f10"], frame["f10"], check_names=False)
     assert (both["default"] == (frame["loss"] > 0).astype("int32")).all()
+
+
+# -- real-world quirks, each on a file made for it (staging only: what the lake would receive) -------------
+
+def _stage(cfg: Config, path: Path, tmp_path: Path):  # noqa: ANN202
+    import pyarrow.parquet as pq
+
+    from loanpipe.jobs.ingest import stage_csv
+
+    staged = stage_csv(cfg, path, tmp_path / f"work-{path.stem}")
+    return staged, pq.read_table(staged.data_dir).to_pandas()
+
+
+def test_a_spreadsheet_export_is_read_as_written(config: Config, tmp_path: Path) -> None:
+    """Byte-order mark, CRLF line ends, every field quoted, commas, doubled quotes and a line break inside
+    quotes: what Excel's "CSV UTF-8" writes."""
+    import csv
+
+    path = tmp_path / "excel.csv"
+    levels = ["Smith, John", 'say "hi"', "two\nlines", "plain"]
+    with path.open("w", newline="", encoding="utf-8-sig") as fh:
+        writer = csv.writer(fh, dialect="excel", quoting=csv.QUOTE_ALL)
+        writer.writerow(["id", "f1", "purpose", "loss"])
+        for i in range(1, 41):
+            writer.writerow([i, f"{i / 10:.1f}", levels[i % 4], 5 if i % 5 == 0 else 0])
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf\"id\"")
+    staged, frame = _stage(config.replace(schema={"categorical_columns": ["purpose"]}), path, tmp_path)
+    assert staged.rows == 40 and list(frame.columns) == ["id", "f1", "purpose", "loss", "default"]
+    assert frame["purpose"].tolist() == [levels[i % 4] for i in range(1, 41)]
+    assert frame["f1"].tolist() == [i / 10 for i in range(1, 41)] and frame["default"].sum() == 8
+
+
+def test_infinite_cells_can_be_stored_as_missing(config: Config, tmp_path: Path) -> None:
+    path = tmp_path / "inf.csv"
+    path.write_text("id,f1,f2,loss\n1,0.5,inf,0\n2,-inf,1.5,3\n3,0.25,2.5,0\n")
+    staged, frame = _stage(config.replace(schema={"on_infinite": "missing"}), path, tmp_path)
+    assert staged.notes["infinite_as_missing"] == 2
+    assert frame["f1"].isna().tolist() == [False, True, False] and frame["f2"].isna().tolist() == [True, False, False]
+    with pytest.raises(IngestError, match=r"line 2 \(data row 1\), column 'f2': value inf is infinite"):
+        _stage(config, path, tmp_path / "default")
+
+
+def test_thousands_of_columns(config: Config, tmp_path: Path) -> None:
+    path = tmp_path / "wide.csv"
+    names = [f"f{i}" for i in range(1, 3001)]
+    rows = [",".join([str(r), *(f"{(r * 7 + c) % 97 / 10}" for c in range(3000)), str(r % 3)]) for r in range(1, 51)]
+    path.write_text(",".join(["id", *names, "loss"]) + "\n" + "\n".join(rows) + "\n")
+    staged, frame = _stage(config, path, tmp_path)
+    assert staged.rows == 50 and len(staged.schema.features) == 3000 and frame.shape == (50, 3003)
+    assert frame.loc[9, "f3000"] == ((10 * 7 + 2999) % 97) / 10

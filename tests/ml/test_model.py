@@ -43,3 +43,33 @@ def test_the_champion_of_a_date_is_decided_by_the_records_before_it(lake: Lake) 
     assert model.champion_version(lake) == "C12" and model.champion_for(lake, day(16)) == "C12"
     with pytest.raises(ValueError, match="needs the champion"):
         model.record_decision(lake, day(20), {"serving": "X"})
+
+
+def test_last_discovery_is_the_latest_challenger_that_chose_its_features_again(lake: Lake) -> None:
+    from loanpipe.ml.features import FeatureSpec
+
+    def challenger(n: int, discovered_on: str) -> None:
+        spec = FeatureSpec([], [], [], [], {}, {})
+        model.save_model(lake, model.ModelBundle(model.version_for(day(n), "challenger"), spec, b"m",
+                                                 {"discovered_on": discovered_on}))
+
+    assert model.last_discovery(lake, day(20), 7) is None
+    challenger(12, "2026-11-12")  # chose its features again on its own date
+    challenger(14, "2026-11-01")  # kept the champion's (chosen on the 1st)
+    assert model.last_discovery(lake, day(15), 7) == day(12)
+    assert model.last_discovery(lake, day(19), 7) is None  # 7 days later: outside the window, due again
+    assert model.last_discovery(lake, day(12), 7) is None  # a date's own challenger does not count
+
+
+def test_the_cadence_counts_from_the_latest_choice_not_the_champions(base_config) -> None:  # noqa: ANN001
+    from loanpipe.ml import training
+    from loanpipe.ml.features import FeatureSpec
+
+    cfg = base_config.replace(model={"rediscover_every_days": 7})
+    champion = model.ModelBundle("b", FeatureSpec([], [], [], [], {}, {}), b"", {"run_date": "2026-11-01",
+                                                                                "discovered_on": "2026-11-01"})
+    calm = {"max_feature_psi": {"feature": "f1", "psi": 0.0}}
+    assert training.rediscover_reason(cfg, champion, day(8), calm) is not None  # due: the champion's is 7 days old
+    # the 8th's challenger chose again (not promoted): the 9th is not due, the 15th is
+    assert training.rediscover_reason(cfg, champion, day(9), calm, last_discovery=day(8)) is None
+    assert "2026-11-08 (7 days ago" in training.rediscover_reason(cfg, champion, day(15), calm, last_discovery=day(8))

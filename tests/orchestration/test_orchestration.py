@@ -142,6 +142,24 @@ def test_app_report_shows_the_candidate_table_and_calibration() -> None:
     assert "chosen again" not in body  # no rediscovery this run
 
 
+def test_app_report_has_a_data_quality_section() -> None:
+    summary = _app_summary(0.95)
+    _, body = emails.app_report(summary)
+    assert "Data quality" not in body  # a summary from before the contract: no section
+    summary["quality"] = {
+        "rows_in": 1000, "scored": 996, "quarantined": 4, "path": "/lake/test_sample_quarantine/run_date=2026-11-29",
+        "by_reason": {"non_finite": 3, "duplicate_id": 1}, "dropped_columns": ["f999"],
+        "examples": {"non_finite": [{"id": "17", "detail": "f3 = inf"}],
+                     "duplicate_id": [{"id": "5", "detail": "id 5 is on 2 rows of the batch"}]},
+        "new_categories": {"purpose": {"boat": 2, "yacht": 1}}}
+    subject, body = emails.app_report(summary)
+    assert subject.endswith("champion kept, 4 row(s) quarantined")
+    assert "1000 rows in: 996 scored, 4 set aside in /lake/test_sample_quarantine/run_date=2026-11-29" in body
+    assert "<td>non_finite</td><td>3</td><td>id 17: f3 = inf</td>" in body and "<td>duplicate_id</td><td>1</td>" in body
+    assert body.index("non_finite") < body.index("duplicate_id")  # in the contract's order
+    assert "<td>purpose</td><td>boat (2), yacht (1)</td>" in body and "Columns dropped (not in the lake): f999" in body
+
+
 def test_data_gen_report_flags_leaks() -> None:
     summary = {"run_date": "2026-11-29", "rows": 100, "default_rate": 0.09, "test_rows": 1000, "fraction": 0.1,
                "with_replacement": True, "output_path": "/lake/test_sample/run_date=2026-11-29", "seconds": 3.0,
