@@ -20,8 +20,9 @@ A level never seen in training is not a reason: CatBoost scores an unseen catego
 the level is reported (``new_categories``).
 
 Rows with a reason are set aside whole, with their original values, ``reason`` and ``detail``; the rest is
-scored. The checks run inside Spark (``mapInArrow``, numpy per Arrow batch, and one window for duplicates): the
-driver only receives the counts and a few examples.
+scored. The checks run inside Spark (``mapInArrow``, numpy per Arrow batch; ids with different rows found by a
+narrow aggregation of (id, row hash) joined back by broadcast): the driver only receives the counts, a few
+examples and the new levels.
 """
 
 from __future__ import annotations

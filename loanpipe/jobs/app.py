@@ -1,7 +1,7 @@
 """The daily job: score the run date's batch, evaluate, rebuild train_sup, retrain a challenger, promote.
 
 The stages are functions from DataFrames and models to DataFrames or plain results (``score``, ``evaluate``,
-``drift``, ``build_train_sup``, ``challenge``, ``decide``), each unit-tested on tiny frames; ``run`` reads the
+``drift``, ``build_train_sup``, ``challenger_training``, ``decide``), each unit-tested on tiny frames; ``run`` reads the
 lake, sequences them, times them and writes what they return. Steps (each timed in the run summary):
 
 1. **check** the batch ``test_sample/run_date=D``: its columns against the lake's schema (missing or extra

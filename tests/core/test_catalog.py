@@ -30,8 +30,10 @@ def test_locations(lake: Lake) -> None:
     assert catalog.ledger(lake) == f"{r}/artifacts/models/ledger.json"
     assert catalog.alert(lake, d, "late-scores.html") == f"{r}/artifacts/alerts/2026-11-29/late-scores.html"
     assert catalog.run_lock(lake, d) == f"{r}/_locks/2026-11-29.json"
+    assert catalog.quarantine(lake, d) == f"{r}/test_sample_quarantine/run_date=2026-11-29"
+    assert catalog.contract(lake) == f"{r}/artifacts/contract.json"
     assert {label for label, _ in catalog.downstream(lake)} == {
-        "test_sample", "train_sup", "test_sample_inference", "artifacts/models", "artifacts/runs",
+        "test_sample", "train_sup", "test_sample_inference", "test_sample_quarantine", "artifacts/models", "artifacts/runs",
         "artifacts/data_gen", "artifacts/alerts"}
 
 
