@@ -75,8 +75,6 @@ def check_batch(df: Any, schema: DataSchema, source: str, on_extra_columns: str 
     Raises BatchError naming the problem. A missing column always fails; a column the lake does not have fails,
     or is dropped with a warning (``quality.on_extra_columns``). Row-level problems are the data contract's
     (``loanpipe.core.contract``): those rows are set aside, not the batch."""
-    from pyspark.sql import functions as F
-
     expected = schema.lake_columns()
     present = [c for c in df.columns if c != storage.PARTITION_KEY]
     missing = [c for c in expected if c not in present]
@@ -93,7 +91,7 @@ def check_batch(df: Any, schema: DataSchema, source: str, on_extra_columns: str 
     if extra:
         print(f"WARNING {source}: dropped column(s) the lake does not have: {extra[:10]} ({len(extra)} in all; "
               "quality.on_extra_columns = drop)", file=sys.stderr, flush=True)
-        df = df.select(*[F.col(f"`{c}`") for c in expected])
+        df = df.drop(*extra)
     try:
         schema.check_spark_frame(df, source)
     except SchemaError as exc:
