@@ -49,19 +49,26 @@ def one_cycle(rows: int, run_date: str, fraction: float | None = None) -> dict[s
             "app": app["seconds"], "total": round(gen["seconds"] + app["seconds"], 2),
             "peak_rss_gib": max(gen["peak_rss_gib"], app["peak_rss_gib"]),
             "steps": {k: summary["seconds"].get(k) for k in STEPS}, "auc": summary["evaluation"]["roc_auc"],
-            "oracle_auc": summary["evaluation"].get("oracle_auc"), "train_sup_rows": summary["train_sup"]["rows"]}
+            "oracle_auc": summary["evaluation"].get("oracle_auc"), "train_sup_rows": summary["train_sup"]["rows"],
+            "rediscovered": (summary.get("challenger") or {}).get("rediscovered"),
+            "promoted": bool((summary.get("challenger") or {}).get("promoted"))}
 
 
 def growth(daily: list[dict[str, Any]]) -> dict[str, Any]:
     """How the daily cycle grows with history: least-squares seconds per day of total, data_gen and app, and the
-    projected change over 30 days as a share of the median (flat: under 10%)."""
+    projected change over 30 days as a share of the median (flat: under 10%). Days whose challenger chose its
+    features again (every ``model.rediscover_every_days``: a cost of its own, not of history) are left out of the
+    fit and listed under ``rediscovery_days``."""
     import numpy as np
 
-    days = np.arange(len(daily), dtype=float)
-    out: dict[str, Any] = {"days": len(daily)}
+    plain = [(i, c) for i, c in enumerate(daily) if not c.get("rediscovered")]
+    days = np.array([i for i, _ in plain], dtype=float)
+    out: dict[str, Any] = {"days": len(daily), "fitted_days": len(plain),
+                           "rediscovery_days": [{"run_date": c["run_date"], "total": c["total"]}
+                                                for c in daily if c.get("rediscovered")]}
     for key in ("total", "data_gen", "app"):
-        values = np.array([c[key] for c in daily], dtype=float)
-        slope = float(np.polyfit(days, values, 1)[0]) if len(daily) > 1 else 0.0
+        values = np.array([c[key] for _, c in plain], dtype=float)
+        slope = float(np.polyfit(days, values, 1)[0]) if len(plain) > 1 else 0.0
         out[key] = {"seconds_per_day": round(slope, 3), "median": round(float(np.median(values)), 2),
                     "change_over_30_days": round(30 * slope / float(np.median(values)), 3)}
     out["flat"] = abs(out["total"]["change_over_30_days"]) < 0.10
@@ -119,6 +126,8 @@ def run(info: dict[str, Any], sizes: list[int], repeat: int, fraction: float | N
     print(table(["", "median s", "s per day", "change over 30 days"],
                 [[k, trend[k]["median"], trend[k]["seconds_per_day"], f"{trend[k]['change_over_30_days']:+.1%}"]
                  for k in ("total", "data_gen", "app")]))
+    for day in trend["rediscovery_days"]:
+        print(f"   {day['run_date']}: features chosen again, {day['total']} s (left out of the fit)")
     print(f"   train_sup rows: {full['daily'][0]['train_sup_rows']:,} on day 1, "
           f"{full['daily'][-1]['train_sup_rows']:,} on day {trend['days']}; flat: {trend['flat']}")
     full["growth"] = trend

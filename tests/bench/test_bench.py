@@ -43,6 +43,18 @@ def test_growth_is_the_least_squares_slope_over_30_days() -> None:
     assert trend["data_gen"]["change_over_30_days"] == round(60 / 39, 3) and trend["app"]["seconds_per_day"] == 0.0
 
 
+def test_growth_leaves_the_feature_reselection_days_out_of_the_fit() -> None:
+    """A weekly re-selection day costs minutes of its own; it is listed, not read as growth with history."""
+    from bench.cycle import growth
+
+    daily = [{"run_date": f"d{i}", "total": 100.0, "data_gen": 30.0, "app": 70.0} for i in range(14)]
+    for i in (6, 13):
+        daily[i].update(total=580.0, app=550.0, rediscovered="7 days since the features were chosen")
+    trend = growth(daily)
+    assert trend["flat"] and trend["total"]["seconds_per_day"] == 0.0 and trend["fitted_days"] == 12
+    assert trend["rediscovery_days"] == [{"run_date": "d6", "total": 580.0}, {"run_date": "d13", "total": 580.0}]
+
+
 @pytest.mark.parametrize("days", [5, 30, 60])
 def test_growth_batches_fit_in_test_without_repeats(days: int, monkeypatch) -> None:
     """The growth section's bootstrap batch and its `days` daily batches are disjoint draws from test/: they must
