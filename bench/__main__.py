@@ -1,10 +1,11 @@
 """The benchmarks, one command: ``python -m bench`` (or ``make bench``), about 25 minutes on 2 cores.
 
-    python -m bench [cycle] [scoring] [ingest] [real_tables] [synthetic] [contract] [growth]
+    python -m bench [cycle] [scoring] [reasons] [ingest] [real_tables] [synthetic] [contract] [growth]
                     [--repeat N] [--sizes 6592,26368,105471] [--days 30]
 
 * cycle   -- the daily cycle at 1x, 4x, 16x the rows (16x = the Kaggle size): per step, total, peak memory
 * scoring -- rows/s read to write by each scoring path at 1x, 4x, 16x the Kaggle test size, vs the limit
+* reasons -- the cost of reason codes: scoring 506k rows without and with the grade and 4 SHAP reasons
 * ingest  -- reading the same data as CSV (inferred / given schema) and as Parquet
 * real_tables -- the champion vs plain CatBoost on real public credit tables (German credit, SBA loans 150k)
 * synthetic -- how hard the synthetic data is: CatBoost on raw columns, with the pair differences, the oracle
@@ -25,7 +26,7 @@ import time
 
 from bench import common
 
-SECTIONS = ("cycle", "scoring", "ingest", "real_tables", "synthetic", "contract", "growth")
+SECTIONS = ("cycle", "scoring", "reasons", "ingest", "real_tables", "synthetic", "contract", "growth")
 DEFAULT_SECTIONS = SECTIONS[:-1]
 
 
@@ -56,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import scoring
 
         scoring.run(info, kaggle_lake, args.repeat)
+    if "reasons" in sections:
+        from bench import scoring
+
+        scoring.run_reasons(info, kaggle_lake, args.repeat)
     if "ingest" in sections:
         from bench import ingest_formats
 

@@ -139,6 +139,59 @@ def run(info: dict[str, Any], lake_root: str, repeat: int, scales: tuple[int, ..
     return result
 
 
+def run_reasons(info: dict[str, Any], lake_root: str, repeat: int, scale: int = 16) -> dict[str, Any]:
+    """The cost of reason codes: the pipeline's scoring (mapInArrow) of the ``scale``x batch (506k rows at 16x),
+    read to write, without and with the rating grade and ``risk.reason_codes`` reasons (CatBoost SHAP values in
+    the same Arrow pass); interleaved, medians of ``repeat``. Saved as bench/results/reasons.json."""
+    from loanpipe.core import catalog, storage
+    from loanpipe.core.catalog import read_schema as read_lake_schema
+    from loanpipe.core.config import load_config
+    from loanpipe.core.session import get_spark
+    from loanpipe.ml.model import champion_version, load_model
+    from loanpipe.ml.scoring import score_batch
+
+    cfg = load_config(environ={}).replace(storage={"root": lake_root}, spark={"master": "local[2]"})
+    lake = storage.open_lake(cfg.storage)
+    version = champion_version(lake)
+    if version is None:
+        raise RuntimeError(f"{lake_root} has no champion: run the cycle benchmark first (python -m bench cycle)")
+    schema, bundle = read_lake_schema(lake), load_model(lake, version)
+    src = scaled_inputs(catalog.test(lake), (scale,))[scale]
+    spark = get_spark(cfg, app_name="bench-reasons")
+    n = cfg.risk.reason_codes or 4
+    print(header(f"reason codes: scoring {scale}x the Kaggle test size without and with grade + {n} reasons "
+                 f"(median of {repeat}; model {version}, {len(bundle.spec.features)} features)", info), flush=True)
+    when = dt.datetime.now(dt.UTC)
+    out_uri = str(WORK / "scoring-out")
+    rows = spark.read.parquet(str(src)).count()
+
+    def path(reasons: int) -> float:
+        start = time.perf_counter()
+        score_batch(spark.read.parquet(str(src)), bundle, schema, 0.5, when, "arrow",
+                    cfg.risk.master_scale if reasons else None, reasons).write.mode("overwrite").parquet(out_uri)
+        return time.perf_counter() - start
+
+    paths = {"scores only (p_default, decision)": 0, f"scores + grade + {n} reasons": n}
+    for r in paths.values():
+        path(r)  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in paths}
+    for _ in range(repeat):
+        for name, r in paths.items():
+            times[name].append(path(r))
+    spark.stop()
+    lake.remove(out_uri)
+    results = [{"path": name, "rows": rows, "median_s": median(t), "rows_per_s": round(rows / median(t)),
+                "runs_s": [round(x, 3) for x in t]} for name, t in times.items()]
+    base = results[0]["median_s"]
+    print(table(["path", "rows", "median s", "rows/s", "time vs scores only"],
+                [[r["path"], r["rows"], r["median_s"], r["rows_per_s"], f"{r['median_s'] / base:.2f}x"]
+                 for r in results]))
+    result = {"machine": info, "repeat": repeat, "model": version, "features": len(bundle.spec.features),
+              "reason_codes": n, "results": results}
+    print(f"   -> {save('reasons', result)}\n", flush=True)
+    return result
+
+
 def _timed(fn: Any) -> float:
     start = time.perf_counter()
     fn()

@@ -47,6 +47,8 @@ SHOTS = {
     "13_airflow_spark_submit_log.png": "Airflow: the spark-submit task's log (the job on the master node over SSH)",
     "14_airflow_connections.png": "Airflow: connections (SSH with pinned host key, SMTP, S3), secrets masked",
     "15_email_report.png": "dag_app's email report as received (HTML, ROC inline)",
+    "16_report_validation.png": "the run's report page (artifacts/runs/D/report.html): the validation section",
+    "17_decline_list.png": "a decline list with reason codes, read from the lake by fetch_scores (grades 9-10)",
 }
 
 
@@ -158,6 +160,29 @@ def airflow_pages(driver: Any, out: Path, runs: dict[str, str]) -> None:
     shoot(driver, out, "14_airflow_connections.png")
 
 
+def report_page(lake: Any, run_date: str, work: Path) -> Path:
+    """The run's report.html with the images beside it, copied from the lake."""
+    folder = work / "run"
+    folder.mkdir(exist_ok=True)
+    for name in ("report.html", "roc.png", "trend.png"):
+        (folder / name).write_bytes(lake.read_bytes(catalog.run_artifact(lake, run_date, name)))
+    return folder / "report.html"
+
+
+def decline_list_page(lake: Any, run_date: str, work: Path) -> Path:
+    """What ``fetch_scores --date D --grade 9-10 --with-reasons`` returns, as a page."""
+    from loanpipe.jobs import fetch_scores
+
+    df = fetch_scores.select(fetch_scores.read_scores(lake, run_date), catalog.scores(lake, run_date),
+                             with_reasons=True, grades=(9, 10))
+    cmd = f"python -m loanpipe.jobs.fetch_scores --date {run_date} --grade 9-10 --with-reasons"
+    path = work / "declines.html"
+    path.write_text(f"<html><body style='font-family:sans-serif;margin:16px'><h3>Decline list with reasons</h3>"
+                    f"<p><code>{cmd}</code>: {len(df)} applications in grades 9-10, riskiest first</p>"
+                    f"{df.head(20).to_html(index=False, na_rep='', float_format=lambda v: f'{v:.4f}')}</body></html>")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--date", default=dt.datetime.now(dt.UTC).date().isoformat())
@@ -201,6 +226,13 @@ def main(argv: list[str] | None = None) -> int:
             driver.get(email_html(local.paths()["mail"], f"scoring {args.date}", work).as_uri())
             wait_text(driver, "ROC AUC")
             shoot(driver, out, "15_email_report.png")
+            driver.get(report_page(lake, args.date, work).as_uri())
+            wait_text(driver, "Validation: discriminatory power")
+            scroll_to(driver, "Validation: discriminatory power")
+            shoot(driver, out, "16_report_validation.png")
+            driver.get(decline_list_page(lake, args.date, work).as_uri())
+            wait_text(driver, "Decline list with reasons")
+            shoot(driver, out, "17_decline_list.png")
     finally:
         if driver is not None:
             driver.quit()

@@ -221,6 +221,29 @@ class ModelConfig:
                 raise ConfigError(f"model.{name} must be at least 2 (got {getattr(self, name)})")
 
 
+DEFAULT_MASTER_SCALE = [0.0025, 0.005, 0.01, 0.02, 0.04, 0.07, 0.12, 0.20, 0.35, 1.0]
+
+
+@dataclass(frozen=True)
+class RiskConfig:
+    """What the credit-risk team reads beside each PD (``loanpipe.ml.risk``)."""
+
+    # reason_1..reason_N in the scores: the features that push each applicant's PD up most (CatBoost's SHAP
+    # values, computed in the scoring pass); 0 turns them off. Adverse-action practice gives up to four.
+    reason_codes: int = 4
+    # The master scale: each grade's upper PD bound, grade 1 the safest; the last bound must be 1.0.
+    master_scale: list[float] = field(default_factory=lambda: list(DEFAULT_MASTER_SCALE))
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.reason_codes <= 10:
+            raise ConfigError(f"risk.reason_codes must be between 0 (off) and 10 (got {self.reason_codes})")
+        bounds = self.master_scale
+        if len(bounds) < 2 or bounds[-1] != 1.0 or any(not 0.0 < b <= 1.0 for b in bounds) \
+                or any(a >= b for a, b in zip(bounds, bounds[1:])):
+            raise ConfigError(f"risk.master_scale must be at least two strictly increasing PD upper bounds in (0, 1], "
+                              f"the last 1.0 (got {bounds}); e.g. {DEFAULT_MASTER_SCALE}")
+
+
 @dataclass(frozen=True)
 class ClusterConfig:
     """The Spark cluster's master node as Airflow reaches it over SSH/SFTP, and how jobs are submitted there.
@@ -299,6 +322,7 @@ class Config:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
+    risk: RiskConfig = field(default_factory=RiskConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     airflow: AirflowConfig = field(default_factory=AirflowConfig)
     source: str = "<defaults>"

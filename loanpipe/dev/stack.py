@@ -316,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from", dest="first", help="backfill: the first date (YYYY-MM-DD)")
     parser.add_argument("--to", dest="last", help="backfill: the last date (YYYY-MM-DD, before today)")
     parser.add_argument("--out", help="scores: CSV file to write (default: stdout)")
+    parser.add_argument("--grade", help="scores: only these rating grades, riskiest first (9, or 8-10)")
+    parser.add_argument("--with-reasons", action="store_true", help="scores: add the reason columns")
     parser.add_argument("--rows", type=int, help="run/backfill: rows of the demo lake, if it is made now")
     parser.add_argument("--keep", action="store_true", help="run: leave the stack up afterwards")
     parser.add_argument("--json", action="store_true", help="env: print a JSON object instead of export lines")
@@ -358,7 +360,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         if borrowed:
             start_s3()
         try:
-            info = fetch_scores.fetch(stack_lake(), args.date, args.out)
+            info = fetch_scores.fetch(stack_lake(), args.date, args.out, args.with_reasons,
+                                      fetch_scores.parse_grades(args.grade) if args.grade else None)
         finally:
             if borrowed:
                 stop_process("minio")

@@ -44,11 +44,14 @@ from loanpipe.core.config import Config
 from loanpipe.core.schema import DataSchema, SchemaError
 from loanpipe.core.storage import Lake
 from loanpipe.core.transaction import lease, run_date_transaction
-from loanpipe.ml import calibration, metrics, psi, report, training
+from loanpipe.ml import calibration, metrics, psi, report, risk, training
 from loanpipe.ml.engine import choose_engine
 from loanpipe.ml.model import (ModelBundle, champion_for, find_model, last_discovery, ledger, load_model,
                                record_decision, save_model, version_for)
+from loanpipe.ml import model_card
 from loanpipe.ml.scoring import predict_frame, score_batch
+
+REPORT_PAGE = "report.html"
 
 
 class BatchError(ValueError):
@@ -104,7 +107,8 @@ def check_batch(df: Any, schema: DataSchema, source: str, on_extra_columns: str 
 
 def score(batch: Any, champion: ModelBundle, schema: DataSchema, cfg: Config, scored_at: dt.datetime) -> Any:
     """The scores the business reads (the label is never read)."""
-    return score_batch(batch, champion, schema, cfg.model.cutoff, scored_at, cfg.model.scoring_udf)
+    return score_batch(batch, champion, schema, cfg.model.cutoff, scored_at, cfg.model.scoring_udf,
+                       cfg.risk.master_scale, cfg.risk.reason_codes)
 
 
 def labelled_scores(scored: Any, batch: Any, schema: DataSchema) -> tuple[np.ndarray, np.ndarray, Any]:
@@ -120,6 +124,45 @@ def evaluate(y: np.ndarray, p: np.ndarray, cutoff: float) -> dict[str, Any]:
     evaluation = metrics.classification_metrics(y, p, cutoff)
     evaluation["calibration"] = calibration.summary(y, p)
     return evaluation
+
+
+def validation(y: np.ndarray, p: np.ndarray, master_scale: list[float]) -> dict[str, Any]:
+    """The validation figures beyond the daily metrics: AUC with its DeLong 95% interval, lift by score decile
+    (riskiest first, with the share of defaults captured), and each rating grade's observed default rate against
+    its PDs (Jeffreys test)."""
+    return {"auc_interval": risk.auc_interval(y, p), "lift": risk.lift_table(y, p),
+            "grades": risk.grade_table(y, p, master_scale)}
+
+
+def history(lake: Lake, run_date: dt.date, current: dict[str, Any], days: int = 30) -> list[dict[str, Any]]:
+    """AUC, observed default rate and score PSI of the last ``days`` run dates up to ``run_date``, oldest first:
+    the published runs before it (so a rerun of a date draws the same trend whatever ran after it) and
+    ``current``, this run's own point."""
+    points = []
+    for day in [d for d in catalog.score_dates(lake) if d < run_date.isoformat()][-(days - 1):]:
+        uri = catalog.run_artifact(lake, day)
+        if not lake.is_published(uri):
+            continue
+        past = lake.read_json(catalog.run_artifact(lake, day, catalog.RUN_SUMMARY))
+        points.append(trend_point(day, past["evaluation"], past["drift"]))
+    return [*points, current]
+
+
+def trend_point(day: str, evaluation: dict[str, Any], drift_report: dict[str, Any]) -> dict[str, Any]:
+    return {"run_date": day, "roc_auc": evaluation.get("roc_auc"),
+            "default_rate": evaluation.get("observed_default_rate"),
+            "score_psi": (drift_report.get("score") or {}).get("psi")}
+
+
+def grade_migration(batch: Any, scored: Any, promoted: ModelBundle, schema: DataSchema,
+                    master_scale: list[float]) -> dict[str, Any]:
+    """The date's applications by their grade under the champion that scored them and under the promoted
+    challenger (its calibrated PD): the migration matrix a promotion brings."""
+    ident = schema.id_column
+    new = predict_frame(batch.dropDuplicates([ident]), promoted, schema).withColumnRenamed("p_default", "p_new")
+    pdf = scored.dropDuplicates([ident]).select(ident, "p_default").join(new, ident).toPandas()
+    return risk.migration_matrix(risk.grade_of(pdf["p_default"].to_numpy(), master_scale),
+                                 risk.grade_of(pdf["p_new"].to_numpy(), master_scale), len(master_scale))
 
 
 def evaluation_plots(evaluation: dict[str, Any], y: np.ndarray, p: np.ndarray, champion: str, cutoff: float,
@@ -147,13 +190,15 @@ def drift(scored: Any, batch: Any, bundle: ModelBundle, schema: DataSchema) -> d
     out: dict[str, Any] = {"features": {}}
     for name, r in refs.items():
         value = round(psi.psi(r["shares"], shares[name]), 5)
-        entry = {"psi": value, "status": psi.psi_label(value)}
+        entry = {"psi": value, "status": psi.psi_label(value), "light": psi.psi_light(value)}
         if name == "p_default":
             out["score"] = entry
         else:
             out["features"][name] = entry
     worst = max(out["features"].items(), key=lambda kv: kv[1]["psi"], default=(None, {"psi": 0.0}))
     out["max_feature_psi"] = {"feature": worst[0], "psi": worst[1]["psi"]}
+    out["lights"] = {light: sum(1 for e in out["features"].values() if e["light"] == light)
+                     for light in psi.LIGHTS}
     return out
 
 
@@ -346,6 +391,7 @@ def daily(cfg: Config, lake: Lake, spark: Any, run_date: dt.date, repaired: list
     with timer.step("evaluate"):
         y, p, labelled = labelled_scores(scored, batch, schema)
         evaluation = evaluate(y, p, cfg.model.cutoff)
+        evaluation["validation"] = validation(y, p, cfg.risk.master_scale)
         truth = catalog.truth(lake)
         evaluation["oracle_auc"] = oracle_auc(spark.read.parquet(truth), labelled, schema) if lake.has_data(truth) else None
         artifacts = {}
@@ -354,6 +400,9 @@ def daily(cfg: Config, lake: Lake, spark: Any, run_date: dt.date, repaired: list
         drift_report = drift(scored, batch, champion, schema)
         files["metrics.json"] = {"evaluation": evaluation, "drift": drift_report}
         artifacts["metrics"] = catalog.run_artifact(lake, run_date, "metrics.json")
+        trend = history(lake, run_date, trend_point(run_date.isoformat(), evaluation, drift_report))
+        files["trend.png"] = report.trend_png(trend, f"Last {len(trend)} run date(s) up to {run_date}")
+        artifacts["trend"] = catalog.run_artifact(lake, run_date, "trend.png")
 
     with timer.step("train_sup"):
         added = catalog.write_dataset(lake, batch.select(*schema.lake_columns()), catalog.train_sup_batch(lake, run_date),
@@ -374,10 +423,15 @@ def daily(cfg: Config, lake: Lake, spark: Any, run_date: dt.date, repaired: list
     with timer.step("compare"):
         decision, roc_png = compare(batch, holdout, champion, chall, schema, cfg.model.significance)
         serving = chall.version if decision["promoted"] else champion.version
-    if decision["promoted"] and training.calibration_pending(chall):
-        with timer.step("calibrate"):  # before the ledger names it: a serving model always has its calibrator
-            training.calibrate_promoted(cfg, train_c, chall, schema)
+    migration = None
+    if decision["promoted"]:  # before the ledger names it: a serving model has its calibrator and its card
+        with timer.step("calibrate"):
+            if training.calibration_pending(chall):
+                training.calibrate_promoted(cfg, train_c, chall, schema)
+            chall.metadata["promotion"] = {"champion": champion.version, **decision}
             save_model(lake, chall)
+        with timer.step("migration"):
+            migration = grade_migration(batch, scored, chall, schema, cfg.risk.master_scale)
     sup_df.unpersist()
     checked.release()
     if decision["promoted"] or bootstrapped:  # the date decided something: its record (replacing a rerun's)
@@ -413,14 +467,31 @@ def daily(cfg: Config, lake: Lake, spark: Any, run_date: dt.date, repaired: list
                        (chall.spec.calibration or {}).get("method", "none"),
                        **({"candidates": candidate_table(chall)} if rediscover else {}), **decision},
         "serving_after_run": serving,
+        "risk": {"master_scale": cfg.risk.master_scale, "reason_codes": cfg.risk.reason_codes,
+                 "migration": migration, "trend": trend,
+                 **({"model_card": model_card.render(chall)} if decision["promoted"] else {})},
         "artifacts": artifacts,
         "seconds": {**timer.seconds, "total": round((dt.datetime.now(dt.UTC) - started).total_seconds(), 2)},
         "started_at": started.isoformat(timespec="seconds"),
         "repaired": repaired,
     }
     files[catalog.RUN_SUMMARY] = summary
+    files[REPORT_PAGE] = report_page(summary, files)
+    artifacts["report"] = catalog.run_artifact(lake, run_date, REPORT_PAGE)
     catalog.publish_folder(lake, catalog.run_artifact(lake, run_date), files)
     return summary
+
+
+def report_page(summary: dict[str, Any], files: dict[str, Any]) -> bytes:
+    """The run's report as the email shows it, as a page of the run folder (its images beside it)."""
+    from loanpipe.reports.emails import app_report
+
+    images = {key: name for key, name in (("roc", "roc.png"), ("trend", "trend.png")) if name in files}
+    subject, body = app_report(summary, images)
+    import html
+
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(subject)}</title></head>"
+            f"<body>{body}</body></html>").encode()
 
 
 def main_run(run_date: str, config_path: str | None = None, spark: Any = None) -> dict[str, Any]:

@@ -4,6 +4,7 @@ For the business: no Spark, no Airflow, just the lake's settings and read access
 
     python -m loanpipe.jobs.fetch_scores --date 2026-11-29 --out scores.csv
     python -m loanpipe.jobs.fetch_scores --latest            # CSV on stdout
+    python -m loanpipe.jobs.fetch_scores --latest --grade 9-10 --with-reasons   # the riskiest grades, with reasons
     LOANPIPE__STORAGE__ROOT=s3a://bucket/lake LOANPIPE__STORAGE__S3_ENDPOINT=https://storage.yandexcloud.net \\
         AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... python -m loanpipe.jobs.fetch_scores --latest --out s.csv
 
@@ -71,9 +72,39 @@ def read_scores(lake: Lake, run_date: str) -> Any:
     return df.sort_values("id").reset_index(drop=True) if "id" in df.columns else df
 
 
-def fetch(lake: Lake, run_date: str | None, out: str | None) -> dict[str, Any]:
+def parse_grades(spec: str) -> tuple[int, int]:
+    """``"9"`` -> (9, 9); ``"8-10"`` -> (8, 10)."""
+    try:
+        lo, sep, hi = spec.partition("-")
+        low, high = int(lo), int(hi if sep else lo)
+    except ValueError:
+        raise ValueError(f"--grade {spec!r}: give a grade (9) or a range of grades (8-10)") from None
+    if not 1 <= low <= high:
+        raise ValueError(f"--grade {spec!r}: grades start at 1 and a range goes from low to high (8-10)")
+    return low, high
+
+
+def select(df: Any, source: str, with_reasons: bool = False, grades: tuple[int, int] | None = None) -> Any:
+    """The rows of ``grades`` (inclusive), riskiest first; the reason columns only ``with_reasons``."""
+    from loanpipe.ml.risk import REASON_PREFIX
+
+    reasons = [c for c in df.columns if c.startswith(REASON_PREFIX)]
+    if with_reasons and not reasons:
+        raise ValueError(f"{source} has no reason columns: it was scored with risk.reason_codes = 0 or before "
+                         "reason codes existed; rerun the scoring DAG for that date to add them")
+    if grades is not None:
+        if "grade" not in df.columns:
+            raise ValueError(f"{source} has no grade column: it was scored before rating grades existed; rerun the "
+                             "scoring DAG for that date to add them")
+        df = df[df["grade"].between(*grades)].sort_values(["p_default", "id"] if "id" in df.columns else "p_default",
+                                                           ascending=False).reset_index(drop=True)
+    return df if with_reasons else df.drop(columns=reasons)
+
+
+def fetch(lake: Lake, run_date: str | None, out: str | None, with_reasons: bool = False,
+          grades: tuple[int, int] | None = None) -> dict[str, Any]:
     date = resolve_date(lake, run_date)
-    df = read_scores(lake, date)
+    df = select(read_scores(lake, date), catalog.scores(lake, date), with_reasons, grades)
     if out in (None, "-"):
         df.to_csv(sys.stdout, index=False)
     else:  # write beside the target, then rename: a failed fetch never leaves half a CSV
@@ -97,11 +128,15 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--date", help="run date YYYY-MM-DD")
     which.add_argument("--latest", action="store_true", help="the latest complete run date (the default)")
     parser.add_argument("--out", help="CSV file to write (default: stdout)")
+    parser.add_argument("--grade", help="only these rating grades, riskiest first: 9, or a range 8-10")
+    parser.add_argument("--with-reasons", action="store_true",
+                        help="add reason_1..reason_N: the features that push each PD up most, with their values")
     parser.add_argument("--config", help="YAML config (default: conf/default.yaml + LOANPIPE__* overrides)")
     args = parser.parse_args(argv)
     try:
         lake = storage.open_lake(load_config(args.config).storage)
-        info = fetch(lake, args.date, args.out)
+        info = fetch(lake, args.date, args.out, args.with_reasons,
+                     parse_grades(args.grade) if args.grade else None)
     except (NothingToFetch, ValueError) as exc:
         print(f"fetch_scores: {exc}", file=sys.stderr)
         return 2

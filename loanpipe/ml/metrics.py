@@ -59,29 +59,41 @@ def _midrank(x: np.ndarray) -> np.ndarray:
     return out
 
 
+def _delong(y: np.ndarray, scores: list[np.ndarray]) -> tuple[list[float], np.ndarray]:
+    """The AUC of each score vector on the same rows and their DeLong covariance matrix (DeLong et al. 1988;
+    the midrank form of Sun & Xu 2014)."""
+    y = np.asarray(y).astype(int)
+    pos, neg = y == 1, y == 0
+    m, n = int(pos.sum()), int(neg.sum())
+    if m == 0 or n == 0:
+        raise ValueError("DeLong test needs both classes among the rows")
+    aucs, v01, v10 = [], [], []
+    for s in scores:
+        s = np.asarray(s, float)
+        tx, ty = _midrank(s[pos]), _midrank(s[neg])
+        tz = _midrank(np.concatenate([s[pos], s[neg]]))
+        aucs.append(float((tz[:m].sum() - m * (m + 1) / 2) / (m * n)))
+        v01.append((tz[:m] - tx) / n)
+        v10.append(1.0 - (tz[m:] - ty) / m)
+    k = len(scores)
+    sx = np.atleast_2d(np.cov(np.vstack(v01))) if m > 1 else np.zeros((k, k))
+    sy = np.atleast_2d(np.cov(np.vstack(v10))) if n > 1 else np.zeros((k, k))
+    return aucs, sx / m + sy / n
+
+
+def auc_with_se(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    """One ROC AUC and its DeLong standard error."""
+    aucs, cov = _delong(y, [p])
+    return aucs[0], math.sqrt(max(float(cov[0, 0]), 0.0))
+
+
 def delong_test(y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray) -> dict[str, float]:
     """Paired DeLong test of two correlated ROC AUCs on the same rows (DeLong et al. 1988; Sun & Xu 2014).
 
     Returns both AUCs, their difference (b - a), its standard error, the z statistic, the two-sided p-value
     and the one-sided p-value for "b is better than a".
     """
-    y = np.asarray(y).astype(int)
-    pos, neg = y == 1, y == 0
-    m, n = int(pos.sum()), int(neg.sum())
-    if m == 0 or n == 0:
-        raise ValueError("DeLong test needs both classes among the rows")
-    scores = np.vstack([np.asarray(p_a, float), np.asarray(p_b, float)])
-    aucs, v01, v10 = [], [], []
-    for s in scores:
-        tx, ty = _midrank(s[pos]), _midrank(s[neg])
-        tz = _midrank(np.concatenate([s[pos], s[neg]]))
-        auc = (tz[:m].sum() - m * (m + 1) / 2) / (m * n)
-        aucs.append(auc)
-        v01.append((tz[:m] - tx) / n)
-        v10.append(1.0 - (tz[m:] - ty) / m)
-    sx = np.cov(np.vstack(v01)) if m > 1 else np.zeros((2, 2))
-    sy = np.cov(np.vstack(v10)) if n > 1 else np.zeros((2, 2))
-    cov = sx / m + sy / n
+    aucs, cov = _delong(y, [p_a, p_b])
     diff = aucs[1] - aucs[0]
     var = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
     se = math.sqrt(max(var, 0.0))

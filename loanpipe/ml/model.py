@@ -45,6 +45,9 @@ class ModelBundle:
         return load_native(self.native)
 
 
+MODEL_CARD = "model_card.md"
+
+
 def version_for(run_date: dt.date, role: str) -> str:
     """The model version a run date trains in a role (the pipeline's are ``bootstrap`` and ``challenger``): the
     same on every rerun of that date."""
@@ -57,10 +60,14 @@ def find_model(lake: Lake, version: str) -> ModelBundle | None:
 
 
 def save_model(lake: Lake, bundle: ModelBundle) -> str:
-    """Write the model folder through staging and publish it; return its URI."""
+    """Write the model folder (the model, its spec, metadata and model card) through staging and publish it;
+    return its URI."""
+    from loanpipe.ml import model_card
+
     return catalog.publish_folder(lake, catalog.model(lake, bundle.version), {
         "model.cbm": bundle.native, "spec.json": bundle.spec.to_dict(),
-        "metadata.json": {**bundle.metadata, "version": bundle.version}})
+        "metadata.json": {**bundle.metadata, "version": bundle.version},
+        MODEL_CARD: model_card.render(bundle).encode()})
 
 
 def load_model(lake: Lake, version: str) -> ModelBundle:

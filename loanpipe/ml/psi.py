@@ -131,5 +131,13 @@ def psi(expected: list[float], actual: list[float], floor: float = 1e-4) -> floa
     return float(np.sum((a - e) * np.log(a / e)))
 
 
+LIGHTS = ("green", "amber", "red")
+
+
+def psi_light(value: float) -> str:
+    """The traffic light of a PSI: green under 0.1, amber to 0.25, red beyond."""
+    return LIGHTS[0] if value < STABLE else (LIGHTS[1] if value < SHIFT else LIGHTS[2])
+
+
 def psi_label(value: float) -> str:
     return "stable" if value < STABLE else ("moderate shift" if value < SHIFT else "drift")

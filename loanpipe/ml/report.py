@@ -66,6 +66,26 @@ def reliability_png(table: list[dict], title: str) -> bytes:
     return _save(plt, fig)
 
 
+def trend_png(points: list[dict], title: str) -> bytes:
+    """AUC, observed default rate and score PSI over run dates (``app.history`` points), one small panel each;
+    the PSI panel marks the 0.1 and 0.25 thresholds."""
+    plt = _figure()
+    fig, axes = plt.subplots(3, 1, figsize=(6.5, 5.5), dpi=100, sharex=True)
+    x = np.arange(len(points))
+    labels = [p["run_date"][5:] for p in points]
+    for ax, key, name in zip(axes, ("roc_auc", "default_rate", "score_psi"), ("AUC", "default rate", "score PSI")):
+        values = np.array([np.nan if p.get(key) is None else p[key] for p in points], dtype=float)
+        ax.plot(x, values, marker="o", markersize=3)
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+    for level, colour in ((0.1, "orange"), (0.25, "red")):
+        axes[2].axhline(level, color=colour, linestyle="--", linewidth=0.8)
+    step = max(1, len(points) // 10)
+    axes[2].set_xticks(x[::step], labels[::step], rotation=45, fontsize=7)
+    axes[0].set_title(title)
+    return _save(plt, fig)
+
+
 def _save(plt, fig) -> bytes:  # noqa: ANN001
     buf = io.BytesIO()
     fig.tight_layout()

@@ -1,5 +1,6 @@
 """Scoring on Spark: the model's preprocessing as column expressions, CatBoost in ``mapInArrow`` (or
-``mapInPandas``).
+``mapInPandas``); with ``reasons`` the same pass adds each row's reason codes from CatBoost's SHAP values
+(``loanpipe.ml.risk``), and the scores get their rating grade on the master scale.
 
 Only the id and the raw columns the model needs are read; the label is never selected. The model's calibrator
 (``loanpipe.ml.calibration``) turns CatBoost's score into the PD that is written as ``p_default``. The native model is
@@ -17,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from loanpipe.ml import calibration
+from loanpipe.ml import calibration, risk
 from loanpipe.ml.model import ModelBundle
 from loanpipe.core.schema import DataSchema
 
@@ -27,10 +28,20 @@ _MODEL_CACHE: dict[str, Any] = {}
 UDF_KINDS = ("arrow", "pandas")
 
 
-def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, udf: str = "arrow", calibrated: bool = True) -> Any:
+def _shap(model: Any, x: Any, categorical: list[str]) -> Any:
+    """SHAP values of the rows (rows x features; CatBoost's expected-value column dropped)."""
+    from catboost import Pool
+
+    pool = Pool(x, cat_features=categorical or None)
+    return model.get_feature_importance(pool, type="ShapValues")[:, :-1]
+
+
+def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, udf: str = "arrow", calibrated: bool = True,
+                  reasons: int = 0) -> Any:
     """Spark DataFrame [id, p_default] for the rows of ``df`` (which needs the id and the model's raw columns).
     ``udf``: ``arrow`` (mapInArrow, numeric models) or ``pandas`` (mapInPandas). ``calibrated=False``: the
-    model's raw score, its calibrator left out."""
+    model's raw score, its calibrator left out. ``reasons``: that many reason columns (``reason_1``..) too, the
+    features pushing each row's PD up most with their values (``loanpipe.ml.risk.top_reasons``)."""
     if udf not in UDF_KINDS:
         raise ValueError(f"scoring udf must be one of {UDF_KINDS} (got {udf!r})")
     spark = df.sparkSession
@@ -41,6 +52,9 @@ def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, udf: str = "
     version = bundle.version
     features = list(spec.features)
     calibrator = dict(spec.calibration) if calibrated else {}
+    labels = risk.feature_labels(features, spec.pairs)
+    categorical = [f for f in features if f in set(spec.categorical)]
+    reason_cols = risk.reason_columns(reasons)
 
     def predict(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         model = _MODEL_CACHE.get(version)
@@ -51,8 +65,15 @@ def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, udf: str = "
         for pdf in batches:
             if len(pdf) == 0:
                 continue
-            proba = calibration.apply(calibrator, model.predict_proba(pdf[features])[:, 1])
-            yield pd.DataFrame({ident: pdf[ident], "p_default": proba})
+            x = pdf[features]
+            proba = calibration.apply(calibrator, model.predict_proba(x)[:, 1])
+            out = pd.DataFrame({ident: pdf[ident], "p_default": proba})
+            if reasons:
+                values = [x[f].tolist() for f in features]
+                for name, col in zip(reason_cols, risk.top_reasons(_shap(model, x, categorical), values, labels,
+                                                                   reasons)):
+                    out[name] = col
+            yield out
 
     def predict_arrow(batches: Iterator[Any]) -> Iterator[Any]:
         import numpy as np
@@ -69,25 +90,31 @@ def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, udf: str = "
             x = np.column_stack([batch.column(f).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
                                  for f in features])
             proba = calibration.apply(calibrator, model.predict_proba(x)[:, 1])
-            yield pa.RecordBatch.from_arrays([batch.column(ident), pa.array(proba, pa.float64())],
-                                             names=[ident, "p_default"])
+            arrays = [batch.column(ident), pa.array(proba, pa.float64())]
+            if reasons:
+                arrays += [pa.array(col, pa.string())
+                           for col in risk.top_reasons(_shap(model, x, []), x, labels, reasons)]
+            yield pa.RecordBatch.from_arrays(arrays, names=[ident, "p_default", *reason_cols])
 
     id_type = "string" if schema.id_is_string else "long"
-    out_schema = f"{ident} {id_type}, p_default double"
+    out_schema = ", ".join([f"{ident} {id_type}", "p_default double", *(f"{c} string" for c in reason_cols)])
     if udf == "arrow" and not spec.categorical:
         return inputs.mapInArrow(predict_arrow, schema=out_schema)
     return inputs.mapInPandas(predict, schema=out_schema)
 
 
 def score_batch(batch: Any, bundle: ModelBundle, schema: DataSchema, cutoff: float, scored_at: dt.datetime,
-                udf: str = "arrow") -> Any:
-    """The business's output: id, default probability, decision at ``cutoff``, model version, scoring time."""
+                udf: str = "arrow", master_scale: list[float] | None = None, reasons: int = 0) -> Any:
+    """The business's output: id, default probability, rating grade on ``master_scale`` (when given), decision at
+    ``cutoff``, ``reasons`` reason columns, model version, scoring time."""
     from pyspark.sql import functions as F
 
-    return predict_frame(batch, bundle, schema, udf).select(
+    return predict_frame(batch, bundle, schema, udf, reasons=reasons).select(
         schema.id_column,
         "p_default",
+        *([risk.grade_column(F.col("p_default"), master_scale).alias("grade")] if master_scale else []),
         (F.col("p_default") >= F.lit(cutoff)).cast("int").alias("decision"),
+        *risk.reason_columns(reasons),
         F.lit(bundle.version).alias("model_version"),
         F.lit(scored_at).cast("timestamp").alias("scored_at"),
     )

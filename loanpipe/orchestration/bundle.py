@@ -2,7 +2,7 @@
 
     python -m loanpipe.orchestration.bundle [--out dist]
 
-makes ``dist/loanpipe-<version>/`` with ``loanpipe.zip`` (the packages that run on the Spark node: core, ml, jobs; for ``spark-submit --py-files``), the two
+makes ``dist/loanpipe-<version>/`` with ``loanpipe.zip`` (the packages that run on the Spark node: core, ml, jobs, reports; for ``spark-submit --py-files``), the two
 entry scripts (``data_gen.py``, ``app.py``), ``conf/`` and ``VERSION``; and prints the folder. The version is
 ``git describe`` of the checkout (with ``-dirty`` for uncommitted changes), so a run records what it ran.
 """
@@ -19,7 +19,7 @@ from loanpipe.core.config import PROJECT_DIR
 from loanpipe.core.version import code_version
 
 # What runs on the Spark node; orchestration (Airflow) and dev (the local harness) stay behind.
-SHIPPED_PACKAGES = ("core", "ml", "jobs")
+SHIPPED_PACKAGES = ("core", "ml", "jobs", "reports")
 ENTRY_SCRIPTS = {"data_gen.py": PROJECT_DIR / "data_gen" / "data_gen.py", "app.py": PROJECT_DIR / "spark" / "app.py"}
 
 
@@ -33,7 +33,7 @@ def build(out_dir: Path | str = PROJECT_DIR / "dist", version: str | None = None
     with zipfile.ZipFile(target / "loanpipe.zip", "w", zipfile.ZIP_DEFLATED) as zf:
         zf.write(package / "__init__.py", "loanpipe/__init__.py")
         for sub in SHIPPED_PACKAGES:
-            for path in sorted((package / sub).rglob("*.py")):
+            for path in sorted([*(package / sub).rglob("*.py"), *(package / sub).rglob("*.j2")]):
                 zf.write(path, path.relative_to(PROJECT_DIR))
     for name, src in ENTRY_SCRIPTS.items():
         shutil.copy2(src, target / name)

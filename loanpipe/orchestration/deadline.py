@@ -89,7 +89,7 @@ def holdup(lake: storage.Lake, run_date: dt.date) -> str | None:
 
 def scores_late(context: dict[str, Any], config_path: str | None = None, **_: Any) -> str | None:
     """The deadline callback (see the module docstring); returns the alert's subject, or None."""
-    from loanpipe.orchestration.emails import deadline_report
+    from loanpipe.reports.emails import deadline_report
     from loanpipe.orchestration.tasks import open_lake, raise_alert
 
     run = context.get("dag_run") or {}

@@ -20,7 +20,7 @@ from typing import Any
 
 from loanpipe.core import catalog, storage
 from loanpipe.core.config import Config, load_config
-from loanpipe.orchestration.emails import app_report, data_gen_report, failure_report
+from loanpipe.reports.emails import app_report, data_gen_report, failure_report
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +76,11 @@ def send_app_report(config_path: str | None = None, **context: Any) -> str:
     roc = summary["artifacts"].get("roc_curve")
     with tempfile.TemporaryDirectory() as tmp:
         files = []
-        if roc:
-            path = Path(tmp) / "roc.png"
-            path.write_bytes(lake.read_bytes(roc))
-            files.append(str(path))
+        for name, uri in (("roc.png", roc), ("trend.png", summary["artifacts"].get("trend"))):
+            if uri:  # attached under its file name: the body shows it by that Content-ID
+                path = Path(tmp) / name
+                path.write_bytes(lake.read_bytes(uri))
+                files.append(str(path))
         subject, body = app_report(summary, "roc.png" if roc else None)
         deliver(cfg, lake, run_date, "report-dag_app", subject, body, files)
     return subject

@@ -96,7 +96,8 @@ def test_both_dags_end_to_end(stack: dict[str, str]) -> None:
     batch = pd.read_parquet(root / "test_sample" / f"run_date={D1}")
     scores = pd.read_parquet(root / "test_sample_inference" / f"run_date={D1}")
     assert len(scores) == len(batch) == 180
-    assert set(scores.columns) == {"id", "p_default", "decision", "model_version", "scored_at"}
+    assert set(scores.columns) == {"id", "p_default", "grade", "decision", "model_version", "scored_at",
+                                   "reason_1", "reason_2", "reason_3", "reason_4"}
     summary = json.loads((root / "artifacts" / "runs" / D1 / "summary.json").read_text())
     assert summary["scores"]["rows"] == 180 and summary["evaluation"]["roc_auc"] > 0.8
     meta_dir = root / "artifacts" / "models" / summary["champion"]["version"]

@@ -42,7 +42,15 @@ def test_run_s3_then_scores(tmp_path) -> None:  # noqa: ANN001
                                 capture_output=True, text=True, timeout=300, cwd=ROOT)
         assert scores.returncode == 0, scores.stderr[-2000:]
         df = pd.read_csv(io.StringIO(out.read_text()))
-        assert list(df.columns) == ["id", "p_default", "decision", "model_version", "scored_at"] and len(df) == 180
+        assert list(df.columns) == ["id", "p_default", "grade", "decision", "model_version", "scored_at"]
+        assert len(df) == 180
+        declines = subprocess.run([PY, "-m", "loanpipe.dev.stack", "scores", "--date", DAY, "--grade", "9-10",
+                                   "--with-reasons"], env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+        assert declines.returncode == 0, declines.stderr[-2000:]
+        worst = pd.read_csv(io.StringIO(declines.stdout))
+        assert {"reason_1", "reason_4"} <= set(worst.columns) and set(worst["grade"]) <= {9, 10}
+        assert len(worst) == int(df["grade"].isin([9, 10]).sum()) > 0
+        assert worst["p_default"].is_monotonic_decreasing and worst["reason_1"].notna().all()
         status = json.loads(subprocess.run([PY, "-m", "loanpipe.dev.stack", "status"], env=env, capture_output=True,
                                            text=True, timeout=60, cwd=ROOT, check=True).stdout)
         assert status["services"]["minio"] == "stopped"  # the fetch brought it up and down again

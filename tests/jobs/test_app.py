@@ -14,7 +14,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from loanpipe.jobs import app
-from loanpipe.ml import engine, training
+from loanpipe.ml import engine, risk, training
 from loanpipe.core import catalog, storage
 from loanpipe.core.config import Config
 from loanpipe.jobs.ingest import run_ingest
@@ -97,8 +97,18 @@ def test_scores_evaluation_and_artifacts(pristine: tuple[Path, dict], small_conf
     root, summary = pristine
     lake = open_lake(small_config.replace(storage={"root": str(root)}).storage)
     scores = spark.read.parquet(lake.partition_uri(storage.INFERENCE, D1))
-    assert dict(scores.dtypes) == {"id": "bigint", "p_default": "double", "decision": "int",
-                                   "model_version": "string", "scored_at": "timestamp"}
+    assert scores.dtypes == [("id", "bigint"), ("p_default", "double"), ("grade", "int"), ("decision", "int"),
+                             *((f"reason_{k}", "string") for k in range(1, 5)),
+                             ("model_version", "string"), ("scored_at", "timestamp")]
+    # every scored row has its grade on the master scale, and a reason when its PD is above the lowest grade's
+    rows = scores.toPandas()
+    assert (rows["grade"].to_numpy() == risk.grade_of(rows["p_default"].to_numpy(),
+                                                      small_config.risk.master_scale)).all()
+    champion = load_model(lake, summary["champion"]["version"])
+    labels = risk.feature_labels(champion.spec.features, champion.spec.pairs)
+    named = rows["reason_1"].dropna().str.split(" = ").str[0]
+    assert len(named) > 0.9 * len(rows) and set(named) <= set(labels)
+    assert rows.loc[rows["reason_2"].notna(), "reason_1"].notna().all()  # reasons fill from the first
     q = summary["quality"]  # every row of the batch is scored or set aside, never lost
     assert q["rows_in"] == summary["batch"]["rows"] == 450 == q["scored"] + q["quarantined"]
     assert scores.count() == summary["scores"]["rows"] == q["scored"]
@@ -113,8 +123,19 @@ def test_scores_evaluation_and_artifacts(pristine: tuple[Path, dict], small_conf
     assert 0.8 < ev["roc_auc"] <= ev["oracle_auc"] + 0.03  # a real model, below (or near) the best achievable
     assert summary["status"] == "OK" and summary["alerts"] == []
     assert summary["drift"]["score"]["psi"] < 0.25 and summary["drift"]["features"]
-    for name in ("roc_curve", "score_histogram", "metrics", "champion_vs_challenger"):
+    for name in ("roc_curve", "score_histogram", "metrics", "champion_vs_challenger", "trend", "report"):
         assert Path(summary["artifacts"][name]).stat().st_size > 0
+    page = Path(summary["artifacts"]["report"]).read_text()
+    for section in ("Validation: discriminatory power", "DeLong 95% CI", "Validation: rating grades",
+                    "Stability (PSI", "src='trend.png'", "src='roc.png'"):
+        assert section in page, section
+    val = ev["validation"]
+    assert val["auc_interval"]["low"] < ev["roc_auc"] < val["auc_interval"]["high"]
+    assert sum(r["n"] for r in val["grades"]) == sum(r["n"] for r in val["lift"]) == q["scored"]
+    assert [p["run_date"] for p in summary["risk"]["trend"]] == ["2026-11-01"]
+    assert sum(summary["drift"]["lights"].values()) == len(summary["drift"]["features"])
+    card = Path(lake.uri(storage.ARTIFACTS, "models", summary["champion"]["version"], "model_card.md")).read_text()
+    assert card.startswith(f"# Model card: {summary['champion']['version']}") and "(chosen)" in card
     assert Path(summary["artifacts"]["roc_curve"]).read_bytes()[:4] == b"\x89PNG"
     assert lake.read_json(catalog.run_artifact(lake, D1, "summary.json")) == summary
     assert set(summary["seconds"]) >= {"check", "champion", "score", "evaluate", "train_sup", "challenger", "compare"}
@@ -243,6 +264,16 @@ def test_a_better_challenger_is_promoted_and_serves_next(cfg: Config, spark) -> 
     assert promoted.metadata["calibration"]["method"] == (promoted.spec.calibration or {}).get("method", "none")
     assert "cross_fit" in promoted.metadata["calibration"] and promoted.spec.reference["score"]["edges"]
     assert summary["seconds"]["calibrate"] > 0
+    # the promotion's grade migration: every application of the batch, old grade to new
+    mig = summary["risk"]["migration"]
+    assert mig["n"] == summary["scores"]["rows"] == sum(mig["row_totals"]) == sum(mig["column_totals"])
+    assert mig["stayed"] < 1  # the broken champion's grades are not the promoted model's
+    assert summary["risk"]["model_card"].startswith("# Model card: 20261102-challenger")
+    assert "Against champion 20261031-broken" in summary["risk"]["model_card"]
+    assert "Against champion 20261031-broken" in Path(lake.uri(storage.ARTIFACTS, "models", ch["version"],
+                                                               "model_card.md")).read_text()
+    # the report's trend holds D1's published run and D2's own point
+    assert [p["run_date"] for p in summary["risk"]["trend"]] == ["2026-11-01", "2026-11-02"]
     # a rerun of D2 is the same transaction: scored by the champion of D2 (not by what D2 promoted), same decision
     scores = _scores(spark, lake, D2)
     rerun = app.run(cfg, lake, spark, D2)
@@ -320,7 +351,7 @@ def test_bad_rows_are_quarantined_and_the_rest_is_scored(cfg: Config, spark) -> 
     """One bad row per reason (0.5% of the batch with a conflicting id's two rows), plus an exact repeat: the bad
     rows sit in quarantine with their reason and original values, every other row is scored, the counts add up,
     and the report says so."""
-    from loanpipe.orchestration.emails import app_report
+    from loanpipe.reports.emails import app_report
 
     lake = open_lake(cfg.storage)
     sample_batch(cfg, lake, spark, make_request(cfg, D2.isoformat(), fraction=0.6))  # 1,080 rows: room for 0.5%
@@ -356,7 +387,7 @@ def test_bad_rows_are_quarantined_and_the_rest_is_scored(cfg: Config, spark) -> 
 
 
 def test_too_many_bad_rows_fail_the_run_and_publish_nothing(cfg: Config, spark) -> None:
-    from loanpipe.orchestration.emails import failure_report
+    from loanpipe.reports.emails import failure_report
 
     lake = open_lake(cfg.storage)
     ids = sorted(r.id for r in spark.read.parquet(catalog.batch(lake, D2)).select("id").collect())

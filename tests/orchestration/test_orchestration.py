@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from loanpipe.orchestration import emails, shipping
+from loanpipe.orchestration import shipping
+from loanpipe.reports import emails
 from loanpipe.orchestration import tasks as orch
 from loanpipe.core.config import Config
 
@@ -82,7 +83,9 @@ def test_build_bundle_tarball(tmp_path: Path) -> None:
     assert out["version"] and out["tarball"].endswith(f"loanpipe-{out['version']}.tar.gz")
     with zipfile.ZipFile(Path(out["tarball"]).with_suffix("").with_suffix("") / "loanpipe.zip") as zf:
         packages = {n.split("/")[1] for n in zf.namelist() if n.count("/") >= 2}
-    assert packages == {"core", "ml", "jobs"}  # the Airflow side and the local harness stay behind
+    assert packages == {"core", "ml", "jobs", "reports"}  # the Airflow side and the local harness stay behind
+    with zipfile.ZipFile(Path(out["tarball"]).with_suffix("").with_suffix("") / "loanpipe.zip") as zf:
+        assert "loanpipe/reports/templates/app.html.j2" in zf.namelist()  # the job renders report.html
 
 
 def test_building_the_bundle_imports_nothing_heavy(tmp_path: Path) -> None:
@@ -114,7 +117,8 @@ def _app_summary(auc: float | None, status: str = "OK", promoted: bool = False) 
 def test_app_report_subject_and_body() -> None:
     subject, body = emails.app_report(_app_summary(0.95))
     assert subject == "[loanpipe] OK scoring 2026-11-29: AUC 0.9500, champion kept"
-    assert "cid:roc.png" in body and "DeLong" in body and "f1 PSI" in body and "test_sample_inference" in body
+    assert "cid:roc.png" in body and "DeLong" in body and "<td>f1</td><td>0.3000</td>" in body
+    assert "test_sample_inference" in body and "cid:trend.png" not in body  # a run without a trend chart
     assert "<script>" not in body  # everything is escaped
     subject, _ = emails.app_report(_app_summary(0.6, "ALERT", promoted=True))
     assert subject.startswith("[loanpipe] ALERT scoring") and "challenger promoted" in subject
@@ -140,6 +144,40 @@ def test_app_report_shows_the_candidate_table_and_calibration() -> None:
     assert "Model choice (bootstrap)" in body and "forward (chosen)" in body and "0.984, 0.986" in body
     assert "guard against all raw columns: passed" in body and "PD calibration: platt" in body
     assert "chosen again" not in body  # no rediscovery this run
+
+
+def test_app_report_has_the_validation_section_with_numbers() -> None:
+    import numpy as np
+
+    from loanpipe.ml import risk
+
+    rng = np.random.default_rng(5)
+    y = (rng.random(2000) < 0.1).astype(int)
+    p = np.clip(0.1 + 0.2 * (y - 0.1) + rng.normal(0, 0.05, 2000), 0.0001, 0.9999)
+    scale = [0.01, 0.05, 0.1, 0.2, 1.0]
+    summary = _app_summary(0.95, promoted=True)
+    summary["evaluation"]["validation"] = {"auc_interval": risk.auc_interval(y, p), "lift": risk.lift_table(y, p),
+                                           "grades": risk.grade_table(y, p, scale)}
+    summary["drift"] = {"score": {"psi": 0.02, "status": "stable", "light": "green"},
+                        "features": {"f1": {"psi": 0.3, "status": "drift", "light": "red"},
+                                     "f2": {"psi": 0.12, "status": "moderate shift", "light": "amber"}},
+                        "lights": {"green": 0, "amber": 1, "red": 1}}
+    old = risk.grade_of(p, scale)
+    summary["risk"] = {"migration": risk.migration_matrix(old, np.minimum(old + (rng.random(2000) < 0.1), 5), 5),
+                       "model_card": "# Model card: m2\n\n## Features (3)"}
+    summary["artifacts"]["trend"] = "/lake/artifacts/runs/2026-11-29/trend.png"
+    subject, body = emails.app_report(summary)
+    ci = summary["evaluation"]["validation"]["auc_interval"]
+    assert subject.endswith("challenger promoted, grade migration inside")
+    assert f"DeLong 95% CI {ci['low']:.4f} to {ci['high']:.4f}" in body and "Gini 0.9000, KS 0.8000" in body
+    assert "share of defaults captured" in body and body.count("<td>100.00%</td>") >= 1  # the last decile's CAP
+    assert "Validation: rating grades (master scale)" in body and "<td>5.00%-10.00%</td>" in body
+    assert "Characteristics: 0 green, 1 amber, 1 red." in body and "color:#c22'>red (drift)" in body
+    assert "Grade migration: old champion (rows) to new (columns)" in body
+    assert f"<th>total</th>{''.join(f'<td>{c}</td>' for c in summary['risk']['migration']['column_totals'])}<td>2000</td>" in body
+    assert "cid:trend.png" in body and "Model card of the new champion" in body and "# Model card: m2" in body
+    _, page = emails.app_report(summary, images={"roc": "roc.png", "trend": "trend.png"})
+    assert "src='trend.png'" in page and "cid:" not in page
 
 
 def test_app_report_has_a_data_quality_section() -> None:

@@ -1,4 +1,6 @@
-"""The report emails' HTML, rendered with Jinja2 from the run summaries (templates in ``templates/``).
+"""The reports' HTML, rendered with Jinja2 from the run summaries (templates in ``templates/``): the emails
+Airflow sends, and the daily job's ``artifacts/runs/D/report.html`` (the same report, rendered on the Spark node,
+so this package ships with the jobs).
 
 Every value is escaped (autoescape); numbers go through the ``fmt`` filter (4 decimals, ``n/a`` for missing).
 Each function returns ``(subject, html)``; the subject is plain text.
@@ -10,7 +12,7 @@ from typing import Any
 
 import jinja2
 
-_ENV = jinja2.Environment(loader=jinja2.PackageLoader("loanpipe.orchestration", "templates"),
+_ENV = jinja2.Environment(loader=jinja2.PackageLoader("loanpipe.reports", "templates"),
                           autoescape=True, trim_blocks=True, lstrip_blocks=True)
 
 
@@ -31,9 +33,19 @@ def _candidate_row(r: dict[str, Any], chosen: str | None) -> list[Any]:
             r["sd_auc"], ", ".join(f"{a:.3f}" for a in r["fold_aucs"]), r["seconds"]]
 
 
-def _drift_row(item: tuple[str, dict[str, Any]]) -> tuple[str, str]:
-    name, d = item
-    return f"{name} PSI", f"{d['psi']} ({d['status']})"
+def _pct(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.2%}"
+
+
+def _lift_row(r: dict[str, Any]) -> list[Any]:
+    return [r["decile"], r["n"], r["defaults"], _pct(r["default_rate"]), f"{r['min_pd']:.4f}-{r['max_pd']:.4f}",
+            "n/a" if r["lift"] is None else f"{r['lift']:.2f}", _pct(r["cumulative_share_of_defaults"])]
+
+
+def _grade_row(r: dict[str, Any]) -> list[Any]:
+    return [r["grade"], f"{r['pd_from']:.2%}-{r['pd_to']:.2%}", r["n"], _pct(r["share"]), r["defaults"],
+            _pct(r["observed_rate"]), _pct(r["mean_pd"]), {True: "yes", False: "no"}.get(r["in_band"], "n/a"),
+            r["jeffreys_p"]]
 
 
 def _quality_row(item: tuple[str, int], examples: dict[str, list[dict[str, Any]]]) -> list[Any]:
@@ -46,8 +58,8 @@ def _levels_row(item: tuple[str, dict[str, int]]) -> list[Any]:
     return [column, ", ".join(f"{level} ({n})" for level, n in levels.items())]
 
 
-_ENV.filters.update(fmt=fmt, calibration_row=_calibration_row, candidate_row=_candidate_row, drift_row=_drift_row,
-                    quality_row=_quality_row, levels_row=_levels_row)
+_ENV.filters.update(fmt=fmt, calibration_row=_calibration_row, candidate_row=_candidate_row,
+                    quality_row=_quality_row, levels_row=_levels_row, lift_row=_lift_row, grade_row=_grade_row)
 
 
 def _render(template: str, **values: Any) -> str:
@@ -63,15 +75,24 @@ def data_gen_report(summary: dict[str, Any]) -> tuple[str, str]:
     return subject, _render("data_gen.html.j2", s=summary, rep=rep, status=status)
 
 
-def app_report(summary: dict[str, Any], roc_cid: str | None = "roc.png") -> tuple[str, str]:
+def app_report(summary: dict[str, Any], roc_cid: str | None = "roc.png",
+               images: dict[str, str] | None = None) -> tuple[str, str]:
+    """The scoring run's report. Images: ``images`` ({"roc": src, "trend": src}, the run folder's page), or
+    for the email inline attachments by Content-ID: the ROC curve as ``roc_cid`` and the trend chart as
+    ``trend.png`` when the run has one."""
     ev, ch, dr = summary["evaluation"], summary["challenger"], summary["drift"]
+    if images is None:
+        images = {**({"roc": f"cid:{roc_cid}"} if roc_cid else {}),
+                  **({"trend": "cid:trend.png"} if summary["artifacts"].get("trend") else {})}
     subject = (f"[loanpipe] {summary['status']} scoring {summary['run_date']}: AUC {fmt(ev.get('roc_auc'))}, "
                f"{'challenger promoted' if ch.get('promoted') else 'champion kept'}")
     set_aside = (summary.get("quality") or {}).get("quarantined")
     if set_aside:
         subject += f", {set_aside} row(s) quarantined"
     top_drift = sorted(dr["features"].items(), key=lambda kv: -kv[1]["psi"])[:8]
-    return subject, _render("app.html.j2", s=summary, ev=ev, ch=ch, dr=dr, top_drift=top_drift, roc_cid=roc_cid,
+    if ch.get("promoted") and (summary.get("risk") or {}).get("migration"):
+        subject += ", grade migration inside"
+    return subject, _render("app.html.j2", s=summary, ev=ev, ch=ch, dr=dr, top_drift=top_drift, images=images,
                             artifacts_dir=summary["artifacts"].get("metrics", "").rsplit("/", 1)[0])
 
 
