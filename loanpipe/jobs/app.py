@@ -212,23 +212,27 @@ def oracle_auc(truth: Any, labelled: Any, schema: DataSchema) -> float | None:
     return float(metrics.classification_metrics(y, pdf["_p_true"].to_numpy())["roc_auc"])
 
 
-def build_train_sup(train: Any, batches: list[tuple[str, Any]], schema: DataSchema) -> Any:
-    """train + the labelled batches (run date, frame), columns by name, one row per id: the latest date wins."""
+def build_train_sup(train: Any, batches: Any | None, schema: DataSchema) -> Any:
+    """train + the labelled batches, columns by name, one row per id: the latest date wins. ``batches``: one
+    frame of every batch's rows with their date in ``run_date`` (as the partitioned read gives it), or None."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     cols = schema.lake_columns()
     union = train.select(*cols).withColumn("_order", F.lit(""))
-    for day, frame in batches:
-        union = union.unionByName(frame.select(*cols).withColumn("_order", F.lit(day)))
+    if batches is not None:
+        union = union.unionByName(batches.select(*cols, F.col(storage.PARTITION_KEY).cast("string").alias("_order")))
     latest = F.row_number().over(Window.partitionBy(schema.id_column).orderBy(F.col("_order").desc()))
     return union.withColumn("_rn", latest).filter("_rn = 1").drop("_rn", "_order")
 
 
 def train_sup_as_of(lake: Lake, spark: Any, schema: DataSchema, run_date: dt.date) -> tuple[Any, list[str]]:
-    """train_sup as of ``run_date`` (a lazy frame) and the batch dates it holds."""
+    """train_sup as of ``run_date`` (a lazy frame) and the batch dates it holds. The batches are one read of their
+    partitions (one relation whatever the history: a union per batch made the plan, and the daily cost, grow
+    with every date; bench/results/growth-4617ff7-stopped.json)."""
     dates = [d for d in catalog.train_sup_dates(lake) if d <= run_date.isoformat()]
-    batches = [(d, spark.read.parquet(catalog.train_sup_batch(lake, d))) for d in dates]
+    batches = (spark.read.option("basePath", catalog.train_sup(lake))
+               .parquet(*(catalog.train_sup_batch(lake, d) for d in dates))) if dates else None
     return build_train_sup(spark.read.parquet(catalog.train(lake)), batches, schema), dates
 
 
@@ -486,10 +490,10 @@ def report_page(summary: dict[str, Any], files: dict[str, Any]) -> bytes:
     """The run's report as the email shows it, as a page of the run folder (its images beside it)."""
     from loanpipe.reports.emails import app_report
 
-    images = {key: name for key, name in (("roc", "roc.png"), ("trend", "trend.png")) if name in files}
-    subject, body = app_report(summary, images)
     import html
 
+    images = {key: name for key, name in (("roc", "roc.png"), ("trend", "trend.png")) if name in files}
+    subject, body = app_report(summary, images=images)
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(subject)}</title></head>"
             f"<body>{body}</body></html>").encode()
 

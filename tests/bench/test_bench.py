@@ -62,8 +62,10 @@ def test_growth_batches_fit_in_test_without_repeats(days: int, monkeypatch) -> N
     from bench import cycle
 
     seen: dict = {}
-    monkeypatch.setattr(cycle, "run", lambda info, sizes, repeat, fraction=None, name="cycle": seen.update(
-        sizes=sizes, repeat=repeat, fraction=fraction, name=name))
+    monkeypatch.setattr(cycle, "run", lambda info, sizes, repeat, fraction=None, name="cycle", extra_env=None:
+                        seen.update(sizes=sizes, repeat=repeat, fraction=fraction, name=name, env=extra_env))
     cycle.growth_run({}, 105_471, days)
     assert seen["repeat"] == days and seen["name"] == "growth" and seen["sizes"] == [105_471]
+    # the weekly feature re-choice stays out of the run: no date in it is that many days after the first
+    assert int(seen["env"]["LOANPIPE__MODEL__REDISCOVER_EVERY_DAYS"]) > days
     assert (days + 1) * max(1, round(seen["fraction"] * 31_641)) <= 31_641

@@ -8,11 +8,12 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
+from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from loanpipe.core.schema import DataSchema
 from loanpipe.jobs import app
-from loanpipe.ml import engine, psi
+from loanpipe.ml import engine, psi, risk
 from loanpipe.ml.features import FeatureSpec
 from loanpipe.ml.model import ModelBundle
 
@@ -59,16 +60,18 @@ def test_check_batch_checks_the_columns_and_counts_rows(spark) -> None:  # noqa:
 def test_score_is_the_models_pd_with_decision_version_and_time(spark, bundle: ModelBundle) -> None:  # noqa: ANN001
     from loanpipe.core.config import Config
 
-    cfg = Config().replace(model={"cutoff": 0.3})
+    cfg = Config().replace(model={"cutoff": 0.3}, risk={"reason_codes": 0})
     batch = frame(spark, [(1, 2.0, 1.0, 0, 0), (2, -2.0, None, 0, 0), (3, None, 0.5, 9, 1)])
     at = dt.datetime(2026, 11, 1, 6, 0, tzinfo=dt.UTC)
     got = app.score(batch, bundle, SCHEMA, cfg, at)
     # the same model in pandas, with the spec's imputation (f1 missing -> 0.0; f2 missing stays NaN)
     x = pd.DataFrame({"f1": [2.0, -2.0, 0.0], "f2": [1.0, np.nan, 0.5]})
     p = bundle.predictor().predict_proba(x)[:, 1]
+    grades = risk.grade_of(p, cfg.risk.master_scale)  # reasons off: the grade is the one column added
     expected = spark.createDataFrame(
-        [(i, float(pi), int(pi >= 0.3), bundle.version, at.replace(tzinfo=None)) for i, pi in zip([1, 2, 3], p)],
-        "id long, p_default double, decision int, model_version string, scored_at timestamp")
+        [(i, float(pi), int(g), int(pi >= 0.3), bundle.version, at.replace(tzinfo=None))
+         for i, pi, g in zip([1, 2, 3], p, grades)],
+        "id long, p_default double, grade int, decision int, model_version string, scored_at timestamp")
     assertDataFrameEqual(got, expected, rtol=1e-9)
     assert "default" not in got.columns and "loss" not in got.columns  # the label is never read
 
@@ -101,15 +104,19 @@ def test_build_train_sup_keeps_one_row_per_id_the_latest_label_winning(spark) ->
     train = frame(spark, [(1, 0.1, None, 0, 0), (2, 0.2, 0.2, 0, 0), (3, None, 0.3, 0, 0)])
     day1 = frame(spark, [(3, 0.3, 0.3, 5, 1), (4, 0.4, None, 0, 0)])
     day2 = frame(spark, [(4, 0.4, 0.4, 8, 1), (5, None, 0.5, 0, 0)])
-    got = app.build_train_sup(train, [("2026-11-01", day1), ("2026-11-02", day2)], SCHEMA)
+    def dated(day: str, df):  # noqa: ANN001, ANN202 - as the partitioned read of train_sup/ gives the batches
+        return df.withColumn("run_date", F.lit(day).cast("date"))
+
+    got = app.build_train_sup(train, dated("2026-11-01", day1).unionByName(dated("2026-11-02", day2)), SCHEMA)
     expected = frame(spark, [(1, 0.1, None, 0, 0), (2, 0.2, 0.2, 0, 0), (3, 0.3, 0.3, 5, 1), (4, 0.4, 0.4, 8, 1),
                              (5, None, 0.5, 0, 0)])
     assertDataFrameEqual(got, expected)
     assert got.columns == SCHEMA.lake_columns()
     # batches whose columns come in another order are matched by name
     shuffled = day2.select("default", "loss", "f2", "f1", "id")
-    assertDataFrameEqual(app.build_train_sup(train, [("2026-11-01", day1), ("2026-11-02", shuffled)], SCHEMA),
-                         expected)
+    assertDataFrameEqual(app.build_train_sup(
+        train, dated("2026-11-01", day1).unionByName(dated("2026-11-02", shuffled)), SCHEMA), expected)
+    assertDataFrameEqual(app.build_train_sup(train, None, SCHEMA), train)  # no batches yet
 
 
 def test_holdout_ids_are_a_seeded_subset(spark) -> None:  # noqa: ANN001
