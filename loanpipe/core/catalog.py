@@ -77,6 +77,20 @@ def batch(lake: Lake, run_date: dt.date | str) -> str:
     return lake.partition_uri(TEST_SAMPLE, run_date)
 
 
+def batches_root(lake: Lake) -> str:
+    return lake.uri(TEST_SAMPLE)
+
+
+def read_dates(spark: Any, root: str, uris: list[str]) -> Any | None:
+    """The date partitions ``uris`` of the partitioned folder ``root`` as one Spark DataFrame with its
+    ``run_date`` column (None when there are none). One read, one relation, whatever the number of dates: a
+    union of one read per date made the plan, and the daily jobs, slower with every date of history
+    (bench/results/growth-4617ff7-stopped.json)."""
+    if not uris:
+        return None
+    return spark.read.option("basePath", root).parquet(*uris)
+
+
 def scores(lake: Lake, run_date: dt.date | str) -> str:
     return lake.partition_uri(INFERENCE, run_date)
 

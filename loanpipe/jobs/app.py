@@ -12,10 +12,13 @@ lake, sequences them, times them and writes what they return. Steps (each timed 
 2. **champion**: the model the promotion ledger names for D (``loanpipe.ml.model.champion_for``: the one serving
    after the latest record before D); on the first run one is bootstrapped from ``train/``
    (candidate feature sets compared by K-fold CV, a guard against plain CatBoost, a calibrated PD).
-3. **score** with the champion (label never read) -> ``test_sample_inference/run_date=D`` published atomically.
+3. **score** with the champion (label never read): each row's PD, rating grade (``risk.master_scale``) and reason
+   codes (``risk.reason_codes``, SHAP in the same pass) -> ``test_sample_inference/run_date=D`` published atomically.
 4. **evaluate** on the batch's labels: ROC/PR AUC, Gini, KS, Brier, oracle AUC (synthetic data), calibration by
    decile with the Jeffreys test, ROC, histogram and reliability PNGs, PSI drift of the score and each model
-   feature (categories included) against the training reference.
+   feature (categories included) against the training reference with traffic lights; the validation figures
+   (``validation``: AUC with its DeLong interval, lift by decile, each grade against its PDs) and the trend over
+   the last 30 run dates (``history``).
 5. **train_sup**: the labelled batch is appended once as ``train_sup/run_date=D`` (a rerun replaces that
    partition, nothing else); train_sup *as of D* is train + the batches of dates <= D, deduplicated by id (the
    latest date wins), columns by name (``train_sup_as_of``). The daily write is one batch, whatever the history.
@@ -25,8 +28,11 @@ lake, sequences them, times them and writes what they return. Steps (each timed 
    with the paired DeLong test; promoted only when better at the configured significance. A promoted challenger
    then gets its own PD calibrator (the cross-fit the bootstrap uses) before the ledger names it: only a model
    that serves needs one, and the cross-fit is the costliest part of training a challenger.
-7. **artifacts**: the plots, ``metrics.json`` and ``summary.json`` (every number, path, version and duration)
-   published together as ``artifacts/runs/D/``; an AUC under the floor marks the run as an alert.
+   A promotion also brings the grade migration of the batch (``grade_migration``) and the new champion's model
+   card into the report.
+7. **artifacts**: the plots, ``metrics.json``, ``summary.json`` (every number, path, version and duration) and
+   ``report.html`` (the report as the email shows it) published together as ``artifacts/runs/D/``; an AUC under
+   the floor marks the run as an alert.
 """
 
 from __future__ import annotations
@@ -227,12 +233,10 @@ def build_train_sup(train: Any, batches: Any | None, schema: DataSchema) -> Any:
 
 
 def train_sup_as_of(lake: Lake, spark: Any, schema: DataSchema, run_date: dt.date) -> tuple[Any, list[str]]:
-    """train_sup as of ``run_date`` (a lazy frame) and the batch dates it holds. The batches are one read of their
-    partitions (one relation whatever the history: a union per batch made the plan, and the daily cost, grow
-    with every date; bench/results/growth-4617ff7-stopped.json)."""
+    """train_sup as of ``run_date`` (a lazy frame) and the batch dates it holds; the batches are one read of their
+    partitions (``catalog.read_dates``), so the cost does not grow with history."""
     dates = [d for d in catalog.train_sup_dates(lake) if d <= run_date.isoformat()]
-    batches = (spark.read.option("basePath", catalog.train_sup(lake))
-               .parquet(*(catalog.train_sup_batch(lake, d) for d in dates))) if dates else None
+    batches = catalog.read_dates(spark, catalog.train_sup(lake), [catalog.train_sup_batch(lake, d) for d in dates])
     return build_train_sup(spark.read.parquet(catalog.train(lake)), batches, schema), dates
 
 

@@ -19,7 +19,6 @@ import datetime as dt
 import time
 import zlib
 from dataclasses import dataclass
-from functools import reduce
 from typing import Any
 
 from loanpipe.core import catalog, storage
@@ -96,11 +95,10 @@ def other_batches_ids(lake: Lake, spark: Any, schema: DataSchema, run_date: dt.d
     from pyspark.sql import functions as F
 
     others = [d for d in catalog.batch_dates(lake) if d != run_date.isoformat()]
-    if not others:
+    frame = catalog.read_dates(spark, catalog.batches_root(lake), [catalog.batch(lake, d) for d in others])
+    if frame is None:
         return None
-    frames = [spark.read.parquet(catalog.batch(lake, d)).select(schema.id_column).withColumn("_from", F.lit(d))
-              for d in others]
-    return reduce(lambda a, b: a.unionByName(b), frames)
+    return frame.select(schema.id_column, F.col(storage.PARTITION_KEY).cast("string").alias("_from"))
 
 
 def sample_batch(cfg: Config, lake: Lake, spark: Any, request: SampleRequest) -> dict[str, Any]:
@@ -186,9 +184,10 @@ def batch_stats(lake: Lake, spark: Any, schema: DataSchema, batch: Any, earlier:
 
     ident = schema.id_column
     flagged = batch.select(ident, schema.label_column)
-    parts = [spark.read.parquet(catalog.train_sup_batch(lake, d)).select(ident) for d in catalog.train_sup_dates(lake)]
+    sup = catalog.read_dates(spark, catalog.train_sup(lake),
+                             [catalog.train_sup_batch(lake, d) for d in catalog.train_sup_dates(lake)])
     seen = {"in_other_batches": earlier.select(ident) if earlier is not None else None,
-            "in_train_sup": reduce(lambda a, b: a.unionByName(b), parts) if parts else None}
+            "in_train_sup": sup.select(ident) if sup is not None else None}
     for flag, ids in seen.items():
         if ids is not None:
             flagged = flagged.join(ids.distinct().withColumn(flag, F.lit(1)), on=ident, how="left")

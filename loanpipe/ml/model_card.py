@@ -43,14 +43,14 @@ def feature_rows(bundle: ModelBundle) -> list[list[Any]]:
     for f in spec.features:
         pair = pairs.get(f)
         if pair is not None:
-            rows.append([f, f"engineered pair: {pair['a']} - {pair['beta']:.4g}*{pair['b']} (univariate AUC "
+            rows.append([f, f"engineered pair: {pair['a']} - {pair['beta']:.4g}*{pair['b']} (alone: AUC "
                             f"{_num(pair.get('auc'), 3)})", "members imputed"])
         elif f in spec.categorical:
             rows.append([f, "category", f"missing -> level {spec.imputation.get(f)!r}"])
         else:
             fill = spec.imputation.get(f)
             rows.append([f, f"raw ({spec.column_kinds.get(f, 'numeric')})",
-                         "left to CatBoost" if fill is None else f"missing -> {_num(fill)}"])
+                         "left to CatBoost" if fill is None else f"missing -> {fill:.6g}"])
     return rows
 
 

@@ -66,3 +66,19 @@ def test_write_dataset_counts_checks_and_publishes_whole(lake: Lake, spark) -> N
         catalog.write_dataset(lake, df.limit(2), target, expect_rows=3)
     assert spark.read.parquet(target).count() == 3  # the earlier version stays
     assert os.listdir(lake.uri(storage.STAGING)) == []
+
+
+def test_read_dates_is_one_relation_whatever_the_history(lake: Lake, spark) -> None:  # noqa: ANN001
+    """Many dates are read as one scan with their run_date, not a union per date (whose plan, and cost, grew with
+    every day of history: bench/results/growth-4617ff7-stopped.json)."""
+    dates = [f"2030-01-{d:02d}" for d in range(1, 13)]
+    for i, d in enumerate(dates):
+        df = spark.createDataFrame([(i * 10 + k, float(k)) for k in range(3)], "id long, f1 double")
+        catalog.write_dataset(lake, df, catalog.train_sup_batch(lake, d), expect_rows=3)
+    frame = catalog.read_dates(spark, catalog.train_sup(lake), [catalog.train_sup_batch(lake, d) for d in dates[:10]])
+    got = frame.select("id", frame.run_date.cast("string").alias("day")).toPandas()
+    assert len(got) == 30 and sorted(set(got["day"])) == dates[:10]  # only the dates asked for
+    assert dict(zip(got["id"], got["day"]))[95 // 10 * 10] == "2030-01-10"
+    plan = frame._jdf.queryExecution().optimizedPlan().toString()
+    assert plan.count("Relation") == 1, plan
+    assert catalog.read_dates(spark, catalog.train_sup(lake), []) is None

@@ -186,6 +186,7 @@ def test_the_model_card_says_what_the_model_is() -> None:
     bundle.spec.pairs = [{"name": "pair_1", "a": "f1", "b": "f2", "beta": 0.5, "auc": 0.81}]
     bundle.spec.features = ["f1", "f3", "pair_1"]
     bundle.spec.calibration = {"method": "platt", "a": 1.0, "b": 0.0}
+    bundle.spec.imputation["f3"] = 29203032.0
     bundle.metadata = {
         "role": "challenger", "run_date": "2030-01-08", "engine": "python", "code_version": "abc123",
         "discovered_on": "2030-01-08", "rediscovered": "7 days since the features were chosen",
@@ -201,8 +202,8 @@ def test_the_model_card_says_what_the_model_is() -> None:
                       "challenger_auc": 0.93, "p_value": 0.001, "significance": 0.05, "reason": "better"}}
     card = model_card.render(bundle)
     assert card.startswith("# Model card: 20300101-bootstrap")
-    for text in ("Code version**: abc123", "80000 rows, 7440 defaults (9.30%)", "| f1 | raw (continuous) |",
-                 "| pair_1 | engineered pair: f1 - 0.5*f2 (univariate AUC 0.810) |", "| forward (chosen) | 3 | 0.9300",
+    for text in ("Code version**: abc123", "80000 rows, 7440 defaults (9.30%)", "| f1 | raw (continuous) | left to CatBoost |", "| f3 | raw (continuous) | missing -> 2.9203e+07 |",
+                 "| pair_1 | engineered pair: f1 - 0.5*f2 (alone: AUC 0.810) |", "| forward (chosen) | 3 | 0.9300",
                  "depth = 6, iterations = 500", "Against champion 20300101-bootstrap on 1500 held-out rows",
                  "AUC 0.9300 vs 0.9000", "Method: platt (lowest CV log-loss)", "0.0800 -> 0.0600",
                  "## Known limitations", "chosen again: 7 days"):
