@@ -153,7 +153,7 @@ def airflow_pages(driver: Any, out: Path, runs: dict[str, str]) -> None:
         wait_text(driver, "email_report")
         shoot(driver, out, name)
     driver.get(f"{base}/dags/dag_app/runs/{runs['dag_app']}/tasks/spark_submit_app")
-    wait_text(driver, "serving_after_run", 90)  # the end of the job's run summary, streamed back over SSH
+    wait_text(driver, "started_at", 90)  # the end of the job's run summary, streamed back over SSH
     shoot(driver, out, "13_airflow_spark_submit_log.png")
     driver.get(f"{base}/connections")
     wait_text(driver, "loanpipe_ssh")
