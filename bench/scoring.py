@@ -47,22 +47,30 @@ def scaled_inputs(test_uri: str, scales: tuple[int, ...]) -> dict[int, Path]:
     return out
 
 
-def run(info: dict[str, Any], lake_root: str, repeat: int, scales: tuple[int, ...] = SCALES) -> dict[str, Any]:
-    import numpy as np
-
-    from loanpipe.core import catalog, storage
-    from loanpipe.core.config import load_config
+def champion_lake(lake_root: str) -> tuple[Any, Any, Any, Any]:
+    """(config, lake, schema, champion) of the bench lake at ``lake_root``; it must have a champion."""
+    from loanpipe.core import storage
     from loanpipe.core.catalog import read_schema as read_lake_schema
+    from loanpipe.core.config import load_config
     from loanpipe.ml.model import champion_version, load_model
-    from loanpipe.ml.scoring import score_batch
-    from loanpipe.core.session import get_spark, jvm_class_available, jvm_status
 
     cfg = load_config(environ={}).replace(storage={"root": lake_root}, spark={"master": "local[2]"})
     lake = storage.open_lake(cfg.storage)
     version = champion_version(lake)
     if version is None:
         raise RuntimeError(f"{lake_root} has no champion: run the cycle benchmark first (python -m bench cycle)")
-    schema, bundle = read_lake_schema(lake), load_model(lake, version)
+    return cfg, lake, read_lake_schema(lake), load_model(lake, version)
+
+
+def run(info: dict[str, Any], lake_root: str, repeat: int, scales: tuple[int, ...] = SCALES) -> dict[str, Any]:
+    import numpy as np
+
+    from loanpipe.core import catalog
+    from loanpipe.ml.scoring import score_batch
+    from loanpipe.core.session import get_spark, jvm_class_available, jvm_status
+
+    cfg, lake, schema, bundle = champion_lake(lake_root)
+    version = bundle.version
     inputs = scaled_inputs(catalog.test(lake), scales)
     spark = get_spark(cfg, app_name="bench-scoring")
     print(header(f"scoring throughput, read to write (median of {repeat}; model {version}, "
@@ -143,19 +151,12 @@ def run_reasons(info: dict[str, Any], lake_root: str, repeat: int, scale: int = 
     """The cost of reason codes: the pipeline's scoring (mapInArrow) of the ``scale``x batch (506k rows at 16x),
     read to write, without and with the rating grade and ``risk.reason_codes`` reasons (CatBoost SHAP values in
     the same Arrow pass); interleaved, medians of ``repeat``. Saved as bench/results/reasons.json."""
-    from loanpipe.core import catalog, storage
-    from loanpipe.core.catalog import read_schema as read_lake_schema
-    from loanpipe.core.config import load_config
+    from loanpipe.core import catalog
     from loanpipe.core.session import get_spark
-    from loanpipe.ml.model import champion_version, load_model
     from loanpipe.ml.scoring import score_batch
 
-    cfg = load_config(environ={}).replace(storage={"root": lake_root}, spark={"master": "local[2]"})
-    lake = storage.open_lake(cfg.storage)
-    version = champion_version(lake)
-    if version is None:
-        raise RuntimeError(f"{lake_root} has no champion: run the cycle benchmark first (python -m bench cycle)")
-    schema, bundle = read_lake_schema(lake), load_model(lake, version)
+    cfg, lake, schema, bundle = champion_lake(lake_root)
+    version = bundle.version
     src = scaled_inputs(catalog.test(lake), (scale,))[scale]
     spark = get_spark(cfg, app_name="bench-reasons")
     n = cfg.risk.reason_codes or 4
