@@ -492,9 +492,9 @@ def daily(cfg: Config, lake: Lake, spark: Any, run_date: dt.date, repaired: list
 
 def report_page(summary: dict[str, Any], files: dict[str, Any]) -> bytes:
     """The run's report as the email shows it, as a page of the run folder (its images beside it)."""
-    from loanpipe.reports.emails import app_report
-
     import html
+
+    from loanpipe.reports.emails import app_report
 
     images = {key: name for key, name in (("roc", "roc.png"), ("trend", "trend.png")) if name in files}
     subject, body = app_report(summary, images=images)

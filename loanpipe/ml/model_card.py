@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from loanpipe.ml import risk
 from loanpipe.ml.model import ModelBundle
 
 LIMITATIONS = [
@@ -40,11 +41,10 @@ def feature_rows(bundle: ModelBundle) -> list[list[Any]]:
     spec = bundle.spec
     pairs = {p["name"]: p for p in spec.pairs}
     rows = []
-    for f in spec.features:
+    for f, label in zip(spec.features, risk.feature_labels(spec.features, spec.pairs)):
         pair = pairs.get(f)
-        if pair is not None:
-            rows.append([f, f"engineered pair: {pair['a']} - {pair['beta']:.4g}*{pair['b']} (alone: AUC "
-                            f"{_num(pair.get('auc'), 3)})", "members imputed"])
+        if pair is not None:  # named as its reason codes name it
+            rows.append([f, f"engineered pair: {label} (alone: AUC {_num(pair.get('auc'), 3)})", "members imputed"])
         elif f in spec.categorical:
             rows.append([f, "category", f"missing -> level {spec.imputation.get(f)!r}"])
         else:

@@ -132,6 +132,7 @@ def psi(expected: list[float], actual: list[float], floor: float = 1e-4) -> floa
 
 
 LIGHTS = ("green", "amber", "red")
+LABELS = dict(zip(LIGHTS, ("stable", "moderate shift", "drift")))
 
 
 def psi_light(value: float) -> str:
@@ -140,4 +141,5 @@ def psi_light(value: float) -> str:
 
 
 def psi_label(value: float) -> str:
-    return "stable" if value < STABLE else ("moderate shift" if value < SHIFT else "drift")
+    """The PSI's light in words."""
+    return LABELS[psi_light(value)]

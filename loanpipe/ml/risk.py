@@ -168,6 +168,3 @@ def lift_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict[str, A
                      "cumulative_share_of_defaults": seen_d / total_d if total_d else None})
     return rows
 
-
-def grade_distribution(grades: np.ndarray, n_grades: int) -> list[int]:
-    return np.bincount(np.asarray(grades, int), minlength=n_grades + 1)[1:].tolist()
