@@ -22,6 +22,10 @@ AIRFLOW_SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 # directly, so they are not started.
 SERVICE_ARGS = {"scheduler": ["--skip-serve-logs"], "triggerer": ["--skip-serve-logs"]}
 MAIL_TO = "risk-team@localhost"
+# The stack's metadata DB is SQLite: one writer at a time, and a writer waits this long for the lock before
+# "database is locked" (Python's default is 5 s; a backfill's run creation lost that race to the scheduler in CI).
+# Airflow imports it by name: [database] sql_alchemy_connect_args.
+SQLITE_CONNECT_ARGS = {"timeout": 60}
 
 
 def env() -> dict[str, str]:
@@ -44,6 +48,7 @@ def env() -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_DIR),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "loanpipe.dev.airflow_services.SQLITE_CONNECT_ARGS",
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__API__HOST": "127.0.0.1",

@@ -87,6 +87,15 @@ def record_timing(mode: str, seconds: float) -> None:
     out.write_text(json.dumps(data, indent=2))
 
 
+def test_airflow_waits_for_the_sqlite_lock(stack: dict[str, str]) -> None:
+    # the stack's Airflow processes wait 60 s for SQLite's write lock, not Python's 5 s (a backfill lost that race)
+    probe = ("from airflow import settings; c = settings.engine.raw_connection(); "
+             "print(c.cursor().execute('PRAGMA busy_timeout').fetchone()[0])")
+    out = subprocess.run([PY, "-c", probe], env=stack, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-1] == "60000"
+
+
 def test_both_dags_end_to_end(stack: dict[str, str]) -> None:
     started, started_wall = time.monotonic(), time.time()
     assert dags_test(stack, "dag_new_data", D1) == "success"

@@ -73,7 +73,7 @@ def test_both_dags_end_to_end_on_s3(stack: dict) -> None:
     out = fetch(stack, "--latest")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0] == "id,p_default,decision,model_version,scored_at" and len(lines) == 181
+    assert lines[0] == "id,p_default,grade,decision,model_version,scored_at" and len(lines) == 181
     assert f"fetched 180 scores of {D1} from s3a://loanpipe/lake/test_sample_inference/run_date={D1}" in out.stderr
 
     received = mails(env)
