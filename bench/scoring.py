@@ -187,10 +187,38 @@ def run_reasons(info: dict[str, Any], lake_root: str, repeat: int, scale: int = 
     print(table(["path", "rows", "median s", "rows/s", "time vs scores only"],
                 [[r["path"], r["rows"], r["median_s"], r["rows_per_s"], f"{r['median_s'] / base:.2f}x"]
                  for r in results]))
+    calls = shap_call_cost(bundle, catalog.test(lake), repeat)
+    print(f"\nOne CatBoost SHAP call ({bundle.version}, in-process, all cores): a fixed cost per call, then per row; "
+          "scoring explains its Arrow batches in blocks of ~loanpipe.ml.scoring.SHAP_BLOCK_CELLS cells")
+    print(table(["rows in the call", "median s", "ms per 1,000 rows"],
+                [[c["rows"], c["median_s"], round(1000 * c["median_s"] / c["rows"] * 1000, 1)] for c in calls]))
     result = {"machine": info, "repeat": repeat, "model": version, "features": len(bundle.spec.features),
-              "reason_codes": n, "results": results}
+              "reason_codes": n, "results": results, "shap_calls": calls}
     print(f"   -> {save('reasons', result)}\n", flush=True)
     return result
+
+
+def shap_call_cost(bundle: Any, test_uri: str, repeat: int, sizes: tuple[int, ...] = (1_000, 10_000, 100_000)
+                   ) -> list[dict[str, Any]]:
+    """Seconds of one SHAP call on the first ``sizes`` rows of test/ (the model's features made by its spec),
+    medians of ``repeat``: what blocks of Arrow batches save (the fixed part is paid once per block)."""
+    import numpy as np
+    import pandas as pd
+
+    from loanpipe.ml.engine import load_native
+    from loanpipe.ml.scoring import _shap
+
+    files = sorted(Path(test_uri).rglob("*.parquet"))
+    raw = pd.concat([pd.read_parquet(f, columns=list(bundle.spec.raw_features)) for f in files], ignore_index=True)
+    x = bundle.spec.transform_pandas(raw)[list(bundle.spec.features)].to_numpy(float)
+    model = load_native(bundle.native)
+    out = []
+    for size in sizes:
+        rows = x[:size] if len(x) >= size else x[np.resize(np.arange(len(x)), size)]
+        _shap(model, rows[:100], [])  # warm-up
+        t = [_timed(lambda: _shap(model, rows, [])) for _ in range(repeat)]
+        out.append({"rows": size, "median_s": round(median(t), 3), "runs_s": [round(v, 3) for v in t]})
+    return out
 
 
 def _timed(fn: Any) -> float:

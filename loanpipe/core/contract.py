@@ -20,9 +20,9 @@ A level never seen in training is not a reason: CatBoost scores an unseen catego
 the level is reported (``new_categories``).
 
 Rows with a reason are set aside whole, with their original values, ``reason`` and ``detail``; the rest is
-scored. The checks run inside Spark (``mapInArrow``, numpy per Arrow batch; ids with different rows found by a
-narrow aggregation of (id, row hash) joined back by broadcast): the driver only receives the counts, a few
-examples and the new levels.
+scored. The checks run inside Spark (``mapInArrow``, numpy per Arrow batch) in one pass that returns a narrow
+table to the driver (id, row hash, reason): ids with different rows, the counts, examples and new levels are
+found there, and the bad rows are picked out of the batch by (id, row hash) with a broadcast join.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ REASONS = {
     "out_of_range": "a number lies far beyond its training range",
     "duplicate_id": "the id appears again in the batch with different values",
 }
-REASON, DETAIL, NEW = "reason", "detail", "_new_levels"
+REASON, DETAIL, NEW, ROW = "reason", "detail", "_new_levels", "_row_hash"
 
 
 def learn(df: Any, schema: DataSchema) -> dict[str, Any]:
@@ -170,88 +170,104 @@ def row_reasons(batch: Any, contract: dict[str, Any], schema: DataSchema,
 
 @dataclass
 class Checked:
-    """A batch checked against the contract: ``frame`` is the batch with ``reason``/``detail`` (kept in memory
-    for the run), ``good`` the rows to score, ``bad`` the rows to set aside, ``report`` the counts."""
+    """A batch checked against the contract: ``good`` the rows to score (the batch itself when no row is bad),
+    ``bad`` the rows to set aside with ``reason``/``detail``, ``report`` the counts."""
 
-    frame: Any
     good: Any
     bad: Any
     report: dict[str, Any]
 
-    def release(self) -> None:
-        self.frame.unpersist()
-
 
 def check(batch: Any, contract: dict[str, Any], schema: DataSchema, quality: QualityConfig) -> Checked:
-    """Check every row of the Spark DataFrame ``batch`` (see the module docstring): one Arrow pass for the row
-    checks, a narrow aggregation of (id, hash of the row's values) for ids with several different rows (joined
-    back by broadcast: wide rows are never shuffled), then three small actions for the counts, the examples and
-    the new levels on the kept frame."""
+    """Check every row of the Spark DataFrame ``batch`` (see the module docstring) in one Arrow pass that returns
+    a narrow table to the driver: each row's id, a 64-bit hash of its values (``xxhash64``), and the reason,
+    detail and new levels of the rows that have them (about 16 bytes a clean row: 16 MB for a million rows).
+    Ids with several different hashes are contradictions (``duplicate_id``); the counts, examples and new levels
+    come from that table. Bad rows are picked out of the batch by (id, hash) with a broadcast join; when there
+    are none the batch is scored as it is, with no join at all.
+
+    One Spark job instead of a wide kept frame and four small ones: each of those cost about a second in a
+    fresh session, which is what a daily run is (bench/results/contract.json)."""
     import pyarrow as pa
     from pyspark.sql import functions as F
-    from pyspark.sql.types import StringType, StructField, StructType
+    from pyspark.sql.types import LongType, StringType, StructField, StructType
 
     margin = quality.range_margin
-    columns = list(batch.columns)
     ident = schema.id_column
+    keyed = batch.withColumn(ROW, F.expr("xxhash64(*)"))  # `*`: one SQL expression over ~770 columns
 
     def flag(batches: Iterator[Any]) -> Iterator[Any]:
         for b in batches:
             reason, detail, new = row_reasons(b, contract, schema, margin)
             yield pa.RecordBatch.from_arrays(
-                [*b.columns, pa.array(reason, pa.string()), pa.array(detail, pa.string()), pa.array(new, pa.string())],
-                names=[*b.schema.names, REASON, DETAIL, NEW])
+                [b.column(ident), b.column(ROW), pa.array(reason, pa.string()), pa.array(detail, pa.string()),
+                 pa.array(new, pa.string())], names=[ident, ROW, REASON, DETAIL, NEW])
 
-    out_schema = StructType([*batch.schema.fields, StructField(REASON, StringType()), StructField(DETAIL, StringType()),
-                             StructField(NEW, StringType())])
-    flagged = batch.mapInArrow(flag, out_schema)
-    # expressions over all ~770 columns are written once as SQL (`*`), not built column by column: each Python
-    # call into the JVM costs about a millisecond, thousands of them seconds (bench/results/contract.json)
-    conflicts = (batch.filter(F.col(ident).isNotNull()).select(ident, F.expr("xxhash64(*)").alias("_hash")).groupBy(ident)
-                 .agg(F.countDistinct("_hash").alias("_versions"), F.count(F.lit(1)).alias("_copies"))
-                 .filter(F.col("_versions") > 1))
-    joined = flagged.join(F.broadcast(conflicts), on=ident, how="left")
-    duplicate = F.col(REASON).isNull() & F.col("_versions").isNotNull()
-    frame = joined.withColumns({
-        REASON: F.when(duplicate, F.lit("duplicate_id")).otherwise(F.col(REASON)),
-        DETAIL: F.when(duplicate, F.format_string(
-            f"{ident} %s is on %d rows of the batch, with %d different sets of values",
-            F.col(ident).cast("string"), F.col("_copies"), F.col("_versions"))).otherwise(F.col(DETAIL)),
-    }).drop("_versions", "_copies")
-    if frame.columns[:len(columns)] != columns:  # the join put the id first; keep the batch's order
-        frame = frame.select(*columns, REASON, DETAIL, NEW)
-    frame = frame.persist()
-    report = _report(frame, schema, quality.examples)
-    good = frame.filter(F.col(REASON).isNull()).drop(REASON, DETAIL, NEW)
-    bad = frame.filter(F.col(REASON).isNotNull()).drop(NEW)
-    return Checked(frame, good, bad, report)
+    out_schema = StructType([batch.schema[ident], StructField(ROW, LongType()), StructField(REASON, StringType()),
+                             StructField(DETAIL, StringType()), StructField(NEW, StringType())])
+    flags = keyed.mapInArrow(flag, out_schema).toArrow()
+    flagged = with_duplicates(flags, ident)
+    report = summarise(flags, flagged, ident, quality.examples)
+    if not flagged:
+        empty = batch.limit(0).withColumns({REASON: F.lit(None).cast("string"), DETAIL: F.lit(None).cast("string")})
+        return Checked(batch, empty, report)
+    keys = batch.sparkSession.createDataFrame(
+        list({(r[ident], r[ROW]): (r[ident], r[ROW], r[REASON], r[DETAIL]) for r in flagged}.values()),
+        StructType([StructField("_bad_id", batch.schema[ident].dataType), StructField("_bad_row", LongType()),
+                    StructField(REASON, StringType()), StructField(DETAIL, StringType())]))
+    on = F.col(ident).eqNullSafe(F.col("_bad_id")) & (F.col(ROW) == F.col("_bad_row"))
+    good = keyed.join(F.broadcast(keys), on, "left_anti").drop(ROW)
+    bad = keyed.join(F.broadcast(keys), on, "inner").select(*batch.columns, REASON, DETAIL)
+    return Checked(good, bad, report)
 
 
-def _report(frame: Any, schema: DataSchema, examples: int) -> dict[str, Any]:
-    """Rows in, rows set aside per reason (with ``examples`` rows each) and the new categorical levels."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
+def with_duplicates(flags: Any, ident: str) -> list[dict[str, Any]]:
+    """The rows of the Arrow table ``flags`` that have a reason, ``duplicate_id`` added: a row with no other
+    reason whose id is on rows with different hashes (an exact repeat has the same hash and is no reason)."""
+    import pyarrow.compute as pc
 
-    ident = schema.id_column
-    rank = F.row_number().over(Window.partitionBy(REASON).orderBy(F.col(ident).asc_nulls_first(), DETAIL))
-    counted = frame.groupBy(REASON).count().collect()
-    shown = (frame.filter(F.col(REASON).isNotNull()).withColumn("_rank", rank).filter(F.col("_rank") <= examples)
-             .select(REASON, F.col(ident).cast("string").alias("id"), DETAIL).collect())
-    levels = (frame.filter(F.col(NEW).isNotNull()).select(F.explode(F.split(F.col(NEW), "\x1f")).alias("level"))
-              .groupBy("level").count().collect())
-    by_reason = {r[REASON]: int(r["count"]) for r in counted if r[REASON] is not None}
-    rows_in = sum(int(r["count"]) for r in counted)
+    has_id = flags.filter(pc.is_valid(flags[ident]))
+    versions = has_id.group_by(ident).aggregate([(ROW, "count_distinct"), (ROW, "count")])
+    conflicts = versions.filter(pc.greater(versions[f"{ROW}_count_distinct"], 1))
+    counts = {r[ident]: (r[f"{ROW}_count"], r[f"{ROW}_count_distinct"]) for r in conflicts.to_pylist()}
+    wanted = pc.is_valid(flags[REASON])
+    if counts:
+        wanted = pc.or_(wanted, pc.is_in(flags[ident], value_set=conflicts[ident]))
+    rows = flags.filter(wanted).select([ident, ROW, REASON, DETAIL]).to_pylist()
+    for r in rows:
+        if r[REASON] is None:
+            copies, distinct = counts[r[ident]]
+            r[REASON] = "duplicate_id"
+            r[DETAIL] = f"{ident} {r[ident]} is on {copies} rows of the batch, with {distinct} different sets of values"
+    return rows
+
+
+def summarise(flags: Any, flagged: list[dict[str, Any]], ident: str, examples: int) -> dict[str, Any]:
+    """Rows in, rows set aside per reason (the first ``examples`` of each by id) and the new categorical levels."""
+    import pyarrow.compute as pc
+
+    by_reason: dict[str, int] = {}
+    shown: dict[str, list[dict[str, Any]]] = {}
+    order = sorted(flagged, key=lambda r: (r[ident] is not None, r[ident] if r[ident] is not None else 0, r[DETAIL]))
+    for r in order:
+        by_reason[r[REASON]] = by_reason.get(r[REASON], 0) + 1
+        if len(shown.setdefault(r[REASON], [])) < examples:
+            shown[r[REASON]].append({"id": None if r[ident] is None else str(r[ident]), "detail": r[DETAIL]})
+    levels: dict[str, int] = {}
+    for text in flags[NEW].filter(pc.is_valid(flags[NEW])).to_pylist():
+        for level in text.split("\x1f"):
+            levels[level] = levels.get(level, 0) + 1
     new_categories: dict[str, dict[str, int]] = {}
-    for r in sorted(levels, key=lambda r: (-r["count"], r["level"])):
-        column, _, value = r["level"].partition("=")
-        new_categories.setdefault(column, {})[value] = int(r["count"])
+    for level, count in sorted(levels.items(), key=lambda kv: (-kv[1], kv[0])):
+        column, _, value = level.partition("=")
+        new_categories.setdefault(column, {})[value] = count
+    quarantined = sum(by_reason.values())
     return {
-        "rows_in": rows_in,
-        "quarantined": sum(by_reason.values()),
-        "scored": rows_in - sum(by_reason.values()),
+        "rows_in": flags.num_rows,
+        "quarantined": quarantined,
+        "scored": flags.num_rows - quarantined,
         "by_reason": {k: by_reason[k] for k in REASONS if k in by_reason},
-        "examples": {k: [{"id": r["id"], "detail": r[DETAIL]} for r in sorted(shown, key=lambda r: (r["id"] or ""))
-                         if r[REASON] == k] for k in REASONS if k in by_reason},
+        "examples": {k: sorted(shown[k], key=lambda e: e["id"] or "") for k in REASONS if k in by_reason},
         "new_categories": new_categories,
     }
 

@@ -327,7 +327,6 @@ def apply_contract(cfg: Config, lake: Lake, spark: Any, schema: DataSchema, batc
     checked = contract.check(batch, contract.load_or_learn(lake, spark, schema), schema, cfg.quality)
     report = checked.report
     if report["quarantined"] > cfg.quality.max_bad_share * report["rows_in"]:
-        checked.release()
         raise BatchError(contract.failure_text(source, report, cfg.quality.max_bad_share))
     target = catalog.quarantine(lake, run_date)
     catalog.write_dataset(lake, checked.bad, target, expect_rows=report["quarantined"])
@@ -441,7 +440,6 @@ def daily(cfg: Config, lake: Lake, spark: Any, run_date: dt.date, repaired: list
         with timer.step("migration"):
             migration = grade_migration(batch, scored, chall, schema, cfg.risk.master_scale)
     sup_df.unpersist()
-    checked.release()
     if decision["promoted"] or bootstrapped:  # the date decided something: its record (replacing a rerun's)
         record_decision(lake, run_date, {
             "bootstrap": bootstrapped, "champion": champion.version, "challenger": chall.version,

@@ -67,22 +67,41 @@ def test_check_splits_the_batch_and_counts_every_row(spark) -> None:
     rows[60] = (61, 5.0, 0.0, 5.0, "boat", 0)        # a new level: scored
     df = spark.createDataFrame(rows, "id long, f1 double, f2 double, konst double, purpose string, loss long")
     checked = contract.check(df.repartition(3), CONTRACT, SCHEMA, QualityConfig(examples=2))
-    try:
-        report = checked.report
-        assert report["rows_in"] == 102 and report["quarantined"] == 5 and report["scored"] == 97
-        assert report["by_reason"] == {"null_id": 1, "non_finite": 1, "out_of_range": 1, "duplicate_id": 2}
-        assert list(report["by_reason"]) == list(contract.REASONS)  # the contract's order
-        assert report["examples"]["duplicate_id"] == [
-            {"id": "41", "detail": "id 41 is on 2 rows of the batch, with 2 different sets of values"}] * 2
-        assert report["examples"]["non_finite"] == [{"id": "11", "detail": "f1 = inf"}]
-        assert report["new_categories"] == {"purpose": {"boat": 1}}
-        assert checked.good.count() == 97 and checked.good.columns == df.columns
-        bad = {(r["id"], r["reason"]) for r in checked.bad.collect()}
-        assert bad == {(None, "null_id"), (11, "non_finite"), (31, "out_of_range"), (41, "duplicate_id")}
-        assert checked.bad.filter("id = 11").first()["f1"] == math.inf  # the original values, as they came
-        assert checked.bad.columns == [*df.columns, "reason", "detail"]
-    finally:
-        checked.release()
+    report = checked.report
+    assert report["rows_in"] == 102 and report["quarantined"] == 5 and report["scored"] == 97
+    assert report["by_reason"] == {"null_id": 1, "non_finite": 1, "out_of_range": 1, "duplicate_id": 2}
+    assert list(report["by_reason"]) == list(contract.REASONS)  # the contract's order
+    assert report["examples"]["duplicate_id"] == [
+        {"id": "41", "detail": "id 41 is on 2 rows of the batch, with 2 different sets of values"}] * 2
+    assert report["examples"]["non_finite"] == [{"id": "11", "detail": "f1 = inf"}]
+    assert report["new_categories"] == {"purpose": {"boat": 1}}
+    assert checked.good.count() == 97 and checked.good.columns == df.columns
+    bad = sorted((r["id"] or 0, r["loss"], r["reason"]) for r in checked.bad.collect())
+    assert bad == [(0, 0, "null_id"), (11, 0, "non_finite"), (31, 0, "out_of_range"), (41, 0, "duplicate_id"),
+                   (41, 7, "duplicate_id")]
+    assert checked.bad.filter("id = 11").first()["f1"] == math.inf  # the original values, as they came
+    assert checked.bad.columns == [*df.columns, "reason", "detail"]
+    assert sorted(r["id"] for r in checked.good.filter("id in (51, 61)").collect()) == [51, 51, 61]
+
+
+@pytest.mark.spark
+def test_a_clean_batch_is_scored_as_it_is(spark) -> None:
+    rows = [(i, 5.0, 0.0, 5.0, "car", 0) for i in range(1, 21)] + [(3, 5.0, 0.0, 5.0, "car", 0)]  # a repeat is fine
+    df = spark.createDataFrame(rows, "id long, f1 double, f2 double, konst double, purpose string, loss long")
+    checked = contract.check(df, CONTRACT, SCHEMA, QualityConfig())
+    assert checked.report["quarantined"] == 0 and checked.report["rows_in"] == 21
+    assert checked.good is df  # no join: the batch itself
+    assert checked.bad.count() == 0 and checked.bad.columns == [*df.columns, "reason", "detail"]
+
+
+@pytest.mark.spark
+def test_exact_repeats_of_a_bad_row_are_all_set_aside_once_each(spark) -> None:
+    rows = [(i, 5.0, 0.0, 5.0, "car", 0) for i in range(1, 21)] + [(7, math.inf, 0.0, 5.0, "car", 0)] * 2
+    df = spark.createDataFrame(rows, "id long, f1 double, f2 double, konst double, purpose string, loss long")
+    checked = contract.check(df, CONTRACT, SCHEMA, QualityConfig())
+    # id 7 is on three rows: twice the same bad row (non_finite, the first reason), once a different good row
+    assert checked.report["by_reason"] == {"non_finite": 2, "duplicate_id": 1}
+    assert checked.bad.count() == 3 and checked.good.count() == 19
 
 
 def test_failure_text_names_the_share_the_reasons_and_examples() -> None:

@@ -122,6 +122,15 @@ def test_reasons_are_the_largest_positive_contributions_named_with_values() -> N
     assert risk.top_reasons(shap, values, labels, 6)[5] == [None] * 3
 
 
+def test_shap_blocks_gather_batches_up_to_the_limit() -> None:
+    from loanpipe.ml.scoring import blocks
+
+    items = [(4, "a"), (4, "b"), (4, "c"), (9, "d"), (1, "e")]
+    assert list(blocks(iter(items), 8)) == [["a", "b"], ["c", "d"], ["e"]]
+    assert list(blocks(iter(items), 0)) == [["a"], ["b"], ["c"], ["d"], ["e"]]
+    assert list(blocks(iter([]), 8)) == []
+
+
 def test_pair_features_are_named_by_their_formula() -> None:
     pairs = [{"name": "pair_1", "a": "f528", "b": "f527", "beta": 0.99812345, "auc": 0.7}]
     assert risk.feature_labels(["f1", "pair_1"], pairs) == ["f1", "f528 - 0.9981*f527"]
@@ -173,6 +182,14 @@ def test_a_pushed_feature_becomes_the_top_reason(spark, udf: str) -> None:
     assert got[3]["reason_1"] is None or not got[3]["reason_1"].startswith(("f1", "f2"))  # both lower this PD
     assert [got[i]["grade"] for i in (1, 2, 3)] == risk.grade_of(
         np.array([got[i]["p_default"] for i in (1, 2, 3)]), DEFAULT_MASTER_SCALE).tolist()
+    # Arrow batches of one row: explained together in one block (one SHAP call), the same rows come out
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "1")
+    try:
+        small = {r["id"]: r for r in score_batch(batch.coalesce(1), bundle, schema, 0.5, dt.datetime(2030, 1, 1), udf,
+                                                 DEFAULT_MASTER_SCALE, 4).collect()}
+    finally:
+        spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
+    assert small == got
     plain = score_batch(batch, bundle, schema, 0.5, dt.datetime(2030, 1, 1), udf)
     assert plain.columns == ["id", "p_default", "decision", "model_version", "scored_at"]
     same = {r["id"]: r["p_default"] for r in plain.collect()}
