@@ -21,8 +21,9 @@ No other module builds a lake path by hand; they ask here. Layout (same names lo
                                                    the ledger is updated (``lock``)
     _staging/D/                                    run date D's work in progress (``Lake.owned_by``)
 
-Writes: :func:`write_dataset` (a Spark DataFrame, staged, counted, published whole) and :func:`publish_folder`
-(a folder of small files, staged and published whole). Both leave nothing in ``_staging`` whatever happens.
+Writes: :func:`write_dataset` (a Spark DataFrame, staged, counted, published whole), :func:`write_table` (a small
+pyarrow Table the driver holds, the same way without a Spark job) and :func:`publish_folder` (a folder of small
+files, staged and published whole). All leave nothing in ``_staging`` whatever happens.
 """
 
 from __future__ import annotations
@@ -209,6 +210,32 @@ def write_dataset(lake: Lake, df: Any, target: str, expect_rows: int | None = No
     finally:
         lake.remove(stage)
     return {**found, "rows": rows, "path": target}
+
+
+def write_table(lake: Lake, table: Any, target: str, expect_rows: int | None = None) -> dict[str, Any]:
+    """Write the (small) pyarrow Table ``table`` to ``target`` as one Parquet file from the driver, staged and
+    published whole like :func:`write_dataset`: for what the driver already holds, without a Spark job."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if expect_rows is not None and table.num_rows != expect_rows:
+        raise StorageError(f"{table.num_rows} rows for {target}, expected {expect_rows}; nothing was published")
+    stage = lake.staging_uri(target.rstrip("/").rsplit("/", 1)[-1])
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="snappy")
+    try:
+        lake.write_bytes(f"{stage}/part-00000.snappy.parquet", sink.getvalue().to_pybytes())
+        lake.publish(stage, target)
+    finally:
+        lake.remove(stage)
+    return {"rows": table.num_rows, "path": target}
+
+
+def empty_table(spark_schema: Any) -> Any:
+    """A pyarrow Table with no rows and the columns of the Spark schema ``spark_schema``."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return to_arrow_schema(spark_schema).empty_table()
 
 
 def publish_folder(lake: Lake, target: str, files: Mapping[str, bytes | Any]) -> str:

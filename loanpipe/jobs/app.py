@@ -79,8 +79,8 @@ class Timer:
 
 # -- stages ----------------------------------------------------------------------------------------------
 
-def check_batch(df: Any, schema: DataSchema, source: str, on_extra_columns: str = "fail") -> tuple[Any, int, list[str]]:
-    """Validate a batch's columns against the lake schema: (the batch, its row count, the columns dropped).
+def check_batch(df: Any, schema: DataSchema, source: str, on_extra_columns: str = "fail") -> tuple[Any, list[str]]:
+    """Validate a batch's columns against the lake schema: (the batch, the columns dropped).
     Raises BatchError naming the problem. A missing column always fails; a column the lake does not have fails,
     or is dropped with a warning (``quality.on_extra_columns``). Row-level problems are the data contract's
     (``loanpipe.core.contract``): those rows are set aside, not the batch."""
@@ -105,10 +105,7 @@ def check_batch(df: Any, schema: DataSchema, source: str, on_extra_columns: str 
         schema.check_spark_frame(df, source)
     except SchemaError as exc:
         raise BatchError(str(exc)) from None
-    rows = df.count()
-    if rows == 0:
-        raise BatchError(f"{source}: the batch has no rows; rerun data_gen for this date")
-    return df, rows, extra
+    return df, extra
 
 
 def score(batch: Any, champion: ModelBundle, schema: DataSchema, cfg: Config, scored_at: dt.datetime) -> Any:
@@ -310,13 +307,14 @@ def candidate_table(bundle: ModelBundle) -> dict[str, Any]:
 # -- the run: lake in, stages in order, lake out ----------------------------------------------------------
 
 def load_batch(cfg: Config, lake: Lake, spark: Any, schema: DataSchema,
-               run_date: dt.date) -> tuple[Any, int, str, list[str]]:
-    """The published batch of ``run_date``, its columns checked: (frame, rows, uri, columns dropped)."""
+               run_date: dt.date) -> tuple[Any, str, list[str]]:
+    """The published batch of ``run_date``, its columns checked: (frame, uri, columns dropped). Its rows are
+    counted by the data contract's pass (``apply_contract``), not by a Spark job of their own."""
     uri = catalog.batch(lake, run_date)
     if not lake.is_published(uri):
         raise BatchError(f"no published batch for {run_date} at {uri}; run data_gen for that date first")
-    df, rows, dropped = check_batch(spark.read.parquet(uri), schema, uri, cfg.quality.on_extra_columns)
-    return df, rows, uri, dropped
+    df, dropped = check_batch(spark.read.parquet(uri), schema, uri, cfg.quality.on_extra_columns)
+    return df, uri, dropped
 
 
 def apply_contract(cfg: Config, lake: Lake, spark: Any, schema: DataSchema, batch: Any, source: str,
@@ -326,10 +324,14 @@ def apply_contract(cfg: Config, lake: Lake, spark: Any, schema: DataSchema, batc
     of them fails the run before anything of the date is written."""
     checked = contract.check(batch, contract.load_or_learn(lake, spark, schema), schema, cfg.quality)
     report = checked.report
+    if report["rows_in"] == 0:
+        raise BatchError(f"{source}: the batch has no rows; rerun data_gen for this date")
     if report["quarantined"] > cfg.quality.max_bad_share * report["rows_in"]:
         raise BatchError(contract.failure_text(source, report, cfg.quality.max_bad_share))
+    # at most max_bad_share of the batch: written from the driver, one Parquet file (none: an empty one, no job)
+    bad = checked.bad.toArrow() if report["quarantined"] else catalog.empty_table(checked.bad.schema)
     target = catalog.quarantine(lake, run_date)
-    catalog.write_dataset(lake, checked.bad, target, expect_rows=report["quarantined"])
+    catalog.write_table(lake, bad, target, expect_rows=report["quarantined"])
     return checked, {**report, "path": target}
 
 
@@ -379,8 +381,9 @@ def daily(cfg: Config, lake: Lake, spark: Any, run_date: dt.date, repaired: list
     schema = catalog.read_schema(lake)
     files: dict[str, Any] = {}  # the run folder, published whole at the end
     with timer.step("check"):
-        batch, rows_in, batch_uri, dropped = load_batch(cfg, lake, spark, schema, run_date)
+        batch, batch_uri, dropped = load_batch(cfg, lake, spark, schema, run_date)
         checked, quality = apply_contract(cfg, lake, spark, schema, batch, batch_uri, run_date)
+        rows_in = quality["rows_in"]
         quality["dropped_columns"] = dropped
         batch, batch_rows = checked.good, quality["scored"]
     engine = choose_engine(spark, cfg.model.engine)

@@ -68,6 +68,25 @@ def test_write_dataset_counts_checks_and_publishes_whole(lake: Lake, spark) -> N
     assert os.listdir(lake.uri(storage.STAGING)) == []
 
 
+@pytest.mark.spark
+def test_write_table_publishes_what_the_driver_holds_as_spark_reads_it(lake: Lake, spark) -> None:  # noqa: ANN001
+    import pyarrow as pa
+
+    target = catalog.quarantine(lake, "2026-11-29")
+    table = pa.table({"id": pa.array([7, None], pa.int64()), "reason": ["non_finite", "null_id"]})
+    assert catalog.write_table(lake, table, target, expect_rows=2) == {"rows": 2, "path": target}
+    assert lake.is_published(target) and len(lake.published_files(target)) == 1
+    assert sorted((r.id or 0, r.reason) for r in spark.read.parquet(target).collect()) == [(0, "null_id"), (7, "non_finite")]
+    with pytest.raises(StorageError, match="1 rows for .* expected 2; nothing was published"):
+        catalog.write_table(lake, table.slice(0, 1), target, expect_rows=2)
+    assert spark.read.parquet(target).count() == 2  # the earlier version stays
+    # none: an empty file with the columns, which Spark reads as an empty frame
+    empty = catalog.empty_table(spark.createDataFrame([], "id long, reason string").schema)
+    catalog.write_table(lake, empty, target, expect_rows=0)
+    assert spark.read.parquet(target).count() == 0 and spark.read.parquet(target).columns == ["id", "reason"]
+    assert os.listdir(lake.uri(storage.STAGING)) == []
+
+
 def test_read_dates_is_one_relation_whatever_the_history(lake: Lake, spark) -> None:  # noqa: ANN001
     """Many dates are read as one scan with their run_date, not a union per date (whose plan, and cost, grew with
     every day of history: bench/results/growth-4617ff7-stopped.json)."""
