@@ -166,23 +166,29 @@ def run_reasons(info: dict[str, Any], lake_root: str, repeat: int, scale: int = 
     out_uri = str(WORK / "scoring-out")
     rows = spark.read.parquet(str(src)).count()
 
-    def path(reasons: int) -> float:
+    cutoff = cfg.model.cutoff
+
+    def path(reasons: int, reasons_for: str) -> float:
         start = time.perf_counter()
-        score_batch(spark.read.parquet(str(src)), bundle, schema, 0.5, when, "arrow",
-                    cfg.risk.master_scale if reasons else None, reasons).write.mode("overwrite").parquet(out_uri)
+        score_batch(spark.read.parquet(str(src)), bundle, schema, cutoff, when, "arrow",
+                    cfg.risk.master_scale if reasons else None, reasons, reasons_for
+                    ).write.mode("overwrite").parquet(out_uri)
         return time.perf_counter() - start
 
-    paths = {"scores only (p_default, decision)": 0, f"scores + grade + {n} reasons": n}
+    paths = {"scores only (p_default, decision)": (0, "all"), f"scores + grade + {n} reasons": (n, "all"),
+             f"scores + grade + {n} reasons for the declined only (risk.reasons_for)": (n, "declined")}
     for r in paths.values():
-        path(r)  # warm-up
+        path(*r)  # warm-up
+    declined = spark.read.parquet(out_uri).filter("decision = 1").count()
     times: dict[str, list[float]] = {name: [] for name in paths}
     for _ in range(repeat):
         for name, r in paths.items():
-            times[name].append(path(r))
+            times[name].append(path(*r))
     spark.stop()
     lake.remove(out_uri)
     results = [{"path": name, "rows": rows, "median_s": median(t), "rows_per_s": round(rows / median(t)),
                 "runs_s": [round(x, 3) for x in t]} for name, t in times.items()]
+    print(f"declined at model.cutoff = {cutoff}: {declined:,} of {rows:,} rows ({declined / rows:.1%})")
     base = results[0]["median_s"]
     print(table(["path", "rows", "median s", "rows/s", "time vs scores only"],
                 [[r["path"], r["rows"], r["median_s"], r["rows_per_s"], f"{r['median_s'] / base:.2f}x"]
@@ -193,7 +199,7 @@ def run_reasons(info: dict[str, Any], lake_root: str, repeat: int, scale: int = 
     print(table(["rows in the call", "median s", "ms per 1,000 rows"],
                 [[c["rows"], c["median_s"], round(1000 * c["median_s"] / c["rows"] * 1000, 1)] for c in calls]))
     result = {"machine": info, "repeat": repeat, "model": version, "features": len(bundle.spec.features),
-              "reason_codes": n, "results": results, "shap_calls": calls}
+              "reason_codes": n, "cutoff": cutoff, "declined_rows": declined, "results": results, "shap_calls": calls}
     print(f"   -> {save('reasons', result)}\n", flush=True)
     return result
 

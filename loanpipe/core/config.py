@@ -224,6 +224,9 @@ class ModelConfig:
 DEFAULT_MASTER_SCALE = [0.0025, 0.005, 0.01, 0.02, 0.04, 0.07, 0.12, 0.20, 0.35, 1.0]
 
 
+REASONS_FOR = ("all", "declined")
+
+
 @dataclass(frozen=True)
 class RiskConfig:
     """What the credit-risk team reads beside each PD (``loanpipe.ml.risk``)."""
@@ -231,12 +234,17 @@ class RiskConfig:
     # reason_1..reason_N in the scores: the features that push each applicant's PD up most (CatBoost's SHAP
     # values, computed in the scoring pass); 0 turns them off. Adverse-action practice gives up to four.
     reason_codes: int = 4
+    # Which scores get them: "all" (every score), or "declined" (only PD >= model.cutoff: the adverse-action
+    # case; the others' reason columns are empty). Their cost is the SHAP values' (bench/results/reasons.json).
+    reasons_for: str = "all"
     # The master scale: each grade's upper PD bound, grade 1 the safest; the last bound must be 1.0.
     master_scale: list[float] = field(default_factory=lambda: list(DEFAULT_MASTER_SCALE))
 
     def __post_init__(self) -> None:
         if not 0 <= self.reason_codes <= 10:
             raise ConfigError(f"risk.reason_codes must be between 0 (off) and 10 (got {self.reason_codes})")
+        if self.reasons_for not in REASONS_FOR:
+            raise ConfigError(f"risk.reasons_for must be one of {REASONS_FOR} (got {self.reasons_for!r})")
         bounds = self.master_scale
         if len(bounds) < 2 or bounds[-1] != 1.0 or any(not 0.0 < b <= 1.0 for b in bounds) \
                 or any(a >= b for a, b in zip(bounds, bounds[1:])):

@@ -111,7 +111,7 @@ def check_batch(df: Any, schema: DataSchema, source: str, on_extra_columns: str 
 def score(batch: Any, champion: ModelBundle, schema: DataSchema, cfg: Config, scored_at: dt.datetime) -> Any:
     """The scores the business reads (the label is never read)."""
     return score_batch(batch, champion, schema, cfg.model.cutoff, scored_at, cfg.model.scoring_udf,
-                       cfg.risk.master_scale, cfg.risk.reason_codes)
+                       cfg.risk.master_scale, cfg.risk.reason_codes, cfg.risk.reasons_for)
 
 
 def labelled_scores(scored: Any, batch: Any, schema: DataSchema) -> tuple[np.ndarray, np.ndarray, Any]:
@@ -477,6 +477,7 @@ def daily(cfg: Config, lake: Lake, spark: Any, run_date: dt.date, repaired: list
                        **({"candidates": candidate_table(chall)} if rediscover else {}), **decision},
         "serving_after_run": serving,
         "risk": {"master_scale": cfg.risk.master_scale, "reason_codes": cfg.risk.reason_codes,
+                 "reasons_for": cfg.risk.reasons_for,
                  "migration": migration, "trend": trend,
                  **({"model_card": model_card.render(chall)} if decision["promoted"] else {})},
         "artifacts": artifacts,

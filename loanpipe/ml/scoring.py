@@ -40,6 +40,23 @@ def _shap(model: Any, x: Any, categorical: list[str]) -> Any:
     return model.get_feature_importance(pool, type="ShapValues")[:, :-1]
 
 
+def explained(proba: Any, explain_from: float | None) -> Any:
+    """Positions of the rows that get reasons: every row, or those whose PD is at least ``explain_from``."""
+    import numpy as np
+
+    return np.arange(len(proba)) if explain_from is None else np.flatnonzero(np.asarray(proba) >= explain_from)
+
+
+def spread(values: list[Any], rows: Any, n: int) -> list[Any]:
+    """``values`` of the rows at positions ``rows`` in a column of ``n`` (None elsewhere)."""
+    if len(rows) == n:
+        return values
+    out: list[Any] = [None] * n
+    for i, v in zip(rows.tolist(), values):
+        out[i] = v
+    return out
+
+
 def blocks(items: Iterator[tuple[int, Any]], limit: int) -> Iterator[list[Any]]:
     """Consecutive ``(size, item)`` pairs grouped into lists of items whose sizes add up to at least ``limit``
     (the last list may hold less); ``limit`` 0: each item on its own."""
@@ -56,11 +73,12 @@ def blocks(items: Iterator[tuple[int, Any]], limit: int) -> Iterator[list[Any]]:
 
 
 def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, udf: str = "arrow", calibrated: bool = True,
-                  reasons: int = 0) -> Any:
+                  reasons: int = 0, explain_from: float | None = None) -> Any:
     """Spark DataFrame [id, p_default] for the rows of ``df`` (which needs the id and the model's raw columns).
     ``udf``: ``arrow`` (mapInArrow, numeric models) or ``pandas`` (mapInPandas). ``calibrated=False``: the
     model's raw score, its calibrator left out. ``reasons``: that many reason columns (``reason_1``..) too, the
-    features pushing each row's PD up most with their values (``loanpipe.ml.risk.top_reasons``)."""
+    features pushing each row's PD up most with their values (``loanpipe.ml.risk.top_reasons``); with
+    ``explain_from``, only for the rows whose PD is at least that (the others' reason columns are empty)."""
     if udf not in UDF_KINDS:
         raise ValueError(f"scoring udf must be one of {UDF_KINDS} (got {udf!r})")
     spark = df.sparkSession
@@ -88,10 +106,13 @@ def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, udf: str = "
             proba = calibration.apply(calibrator, model.predict_proba(x)[:, 1])
             out = pd.DataFrame({ident: pdf[ident], "p_default": proba})
             if reasons:
-                values = [x[f].tolist() for f in features]
-                for name, col in zip(reason_cols, risk.top_reasons(_shap(model, x, categorical), values, labels,
-                                                                   reasons)):
-                    out[name] = col
+                rows = explained(proba, explain_from)
+                part = x.iloc[rows]
+                values = [part[f].tolist() for f in features]
+                cols = risk.top_reasons(_shap(model, part, categorical), values, labels, reasons) if len(rows) else \
+                    [[] for _ in reason_cols]
+                for name, col in zip(reason_cols, cols):
+                    out[name] = spread(col, rows, len(pdf))
             yield out
 
     def predict_arrow(batches: Iterator[Any]) -> Iterator[Any]:
@@ -112,8 +133,10 @@ def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, udf: str = "
             ids = block[0].column(ident) if len(block) == 1 else pa.concat_arrays([b.column(ident) for b in block])
             arrays = [ids, pa.array(proba, pa.float64())]
             if reasons:
-                arrays += [pa.array(col, pa.string())
-                           for col in risk.top_reasons(_shap(model, x, []), x, labels, reasons)]
+                rows = explained(proba, explain_from)
+                cols = risk.top_reasons(_shap(model, x[rows], []), x[rows], labels, reasons) if len(rows) else \
+                    [[] for _ in reason_cols]
+                arrays += [pa.array(spread(col, rows, len(x)), pa.string()) for col in cols]
             yield pa.RecordBatch.from_arrays(arrays, names=[ident, "p_default", *reason_cols])
 
     id_type = "string" if schema.id_is_string else "long"
@@ -124,12 +147,15 @@ def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, udf: str = "
 
 
 def score_batch(batch: Any, bundle: ModelBundle, schema: DataSchema, cutoff: float, scored_at: dt.datetime,
-                udf: str = "arrow", master_scale: list[float] | None = None, reasons: int = 0) -> Any:
+                udf: str = "arrow", master_scale: list[float] | None = None, reasons: int = 0,
+                reasons_for: str = "all") -> Any:
     """The business's output: id, default probability, rating grade on ``master_scale`` (when given), decision at
-    ``cutoff``, ``reasons`` reason columns, model version, scoring time."""
+    ``cutoff``, ``reasons`` reason columns (for every row, or ``reasons_for="declined"``: the rows declined at
+    ``cutoff`` only), model version, scoring time."""
     from pyspark.sql import functions as F
 
-    return predict_frame(batch, bundle, schema, udf, reasons=reasons).select(
+    explain_from = cutoff if reasons_for == "declined" else None
+    return predict_frame(batch, bundle, schema, udf, reasons=reasons, explain_from=explain_from).select(
         schema.id_column,
         "p_default",
         *([risk.grade_column(F.col("p_default"), master_scale).alias("grade")] if master_scale else []),

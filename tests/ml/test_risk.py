@@ -37,6 +37,8 @@ def test_a_bad_master_scale_is_refused(bounds: list[float]) -> None:
         RiskConfig(master_scale=bounds)
     with pytest.raises(ConfigError, match="risk.reason_codes"):
         RiskConfig(reason_codes=-1)
+    with pytest.raises(ConfigError, match=r"risk.reasons_for must be one of \('all', 'declined'\)"):
+        RiskConfig(reasons_for="approved")
 
 
 def test_jeffreys_p_value_matches_a_hand_computation() -> None:
@@ -190,6 +192,14 @@ def test_a_pushed_feature_becomes_the_top_reason(spark, udf: str) -> None:
     finally:
         spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
     assert small == got
+    # reasons for the declined only: at a cutoff of row 2's PD, row 2 keeps its reasons, the approved rows get none
+    declined = {r["id"]: r for r in score_batch(batch, bundle, schema, got[2]["p_default"], dt.datetime(2030, 1, 1),
+                                                udf, DEFAULT_MASTER_SCALE, 4, "declined").collect()}
+    assert declined[2]["decision"] == 1 and declined[2]["p_default"] == got[2]["p_default"]
+    assert [declined[2][f"reason_{k}"] for k in range(1, 5)] == [got[2][f"reason_{k}"] for k in range(1, 5)]
+    for i in (1, 3):
+        assert declined[i]["decision"] == 0 and declined[i]["p_default"] == got[i]["p_default"]
+        assert [declined[i][f"reason_{k}"] for k in range(1, 5)] == [None] * 4
     plain = score_batch(batch, bundle, schema, 0.5, dt.datetime(2030, 1, 1), udf)
     assert plain.columns == ["id", "p_default", "decision", "model_version", "scored_at"]
     same = {r["id"]: r["p_default"] for r in plain.collect()}
