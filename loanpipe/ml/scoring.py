@@ -26,9 +26,10 @@ _MODEL_CACHE: dict[str, Any] = {}
 
 
 UDF_KINDS = ("arrow", "pandas")
-# CatBoost's SHAP call pays a fixed cost per call (its per-model precalculation, ~0.85 s for 500 trees of depth 6;
-# the rows cost ~0.1 ms each on one core), so with reasons the Arrow batches (10,000 rows) are explained in
-# blocks of about this many cells (rows x features): 133,000 rows of a 30-feature model, at least one batch.
+# CatBoost's SHAP call pays a fixed cost per call (its per-model precalculation) before its per-row cost: 0.51 s
+# for 1,000 rows, 1.04 s for 10,000, 9.76 s for 100,000 (bench/results/reasons.json, the 30-feature champion).
+# So with reasons the Arrow batches (10,000 rows) are explained in blocks of about this many cells (rows x
+# features): 133,000 rows of a 30-feature model, at least one batch.
 SHAP_BLOCK_CELLS = 4_000_000
 
 
