@@ -18,7 +18,7 @@ try:
 except ImportError:  # running from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from loanpipe.jobs.cli import adopt_bundle_version, run_job  # noqa: E402
+from loanpipe.jobs.cli import adopt_bundle_version, exit_after, run_job  # noqa: E402
 from loanpipe.jobs import sampling  # noqa: E402
 
 
@@ -41,4 +41,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_after(main)

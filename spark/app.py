@@ -20,7 +20,7 @@ except ImportError:  # running from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from loanpipe.jobs.app import main_run  # noqa: E402
-from loanpipe.jobs.cli import adopt_bundle_version, run_job  # noqa: E402
+from loanpipe.jobs.cli import adopt_bundle_version, exit_after, run_job  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -37,4 +37,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_after(main)  # ends the process even if catboost-spark left threads behind

@@ -78,6 +78,10 @@ class SparkConfig:
         ]
     )
     ivy_dir: str = "~/.cache/loanpipe/ivy"
+    # catboost-spark's own timeouts (its CatBoostClassifier's connectTimeout, workerInitializationTimeout): how long
+    # its master waits for the workers to connect, and for each worker to load its part of the data.
+    catboost_connect_timeout_seconds: int = 60
+    catboost_worker_init_timeout_seconds: int = 600
     extra_conf: dict[str, str] = field(default_factory=dict)
 
 
@@ -268,6 +272,9 @@ class ClusterConfig:
     master: str = "yarn"
     deploy_mode: str = "client"
     driver_memory: str = "4g"
+    # Cores per executor (--conf spark.executor.cores); with catboost-spark also spark.task.cpus (one training
+    # task per executor). None: the cluster's own default.
+    executor_cores: int | None = None
     packages: bool = True  # pass catboost-spark with --packages
     s3_packages: bool = True  # S3 mode: pass hadoop-aws + AWS SDK with --packages (false if the cluster ships them)
     env: dict[str, str] = field(default_factory=dict)

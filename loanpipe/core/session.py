@@ -75,10 +75,20 @@ def session_conf(cfg: Config, packages: list[str] | None = None, job: str = "app
     packages = wanted_packages(cfg, job) if packages is None else packages
     if packages:
         conf["spark.jars.packages"] = ",".join(packages)
+    conf.update(training_conf(cfg, packages, cfg.spark.executor_cores))
     if cfg.storage.is_s3:
         conf.update(s3a_conf(cfg))
     conf.update(cfg.spark.extra_conf)
     return conf
+
+
+def training_conf(cfg: Config, packages: list[str], executor_cores: int | None) -> dict[str, str]:
+    """catboost-spark trains with one task per executor, so when its package is loaded and the executors' cores
+    are known, ``spark.task.cpus`` must equal them (https://catboost.ai/docs/concepts/spark-cluster-configuration;
+    applying a model has no such limit, but the setting holds for the whole job)."""
+    if executor_cores and cfg.spark.catboost_spark_package in packages:
+        return {"spark.task.cpus": str(executor_cores)}
+    return {}
 
 
 def s3a_conf(cfg: Config) -> dict[str, str]:

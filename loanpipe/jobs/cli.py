@@ -1,13 +1,15 @@
-"""What every entry script shares: run a job, print its summary as JSON, turn known errors into exit code 2."""
+"""What every entry script shares: run a job, print its summary as JSON, turn known errors into exit code 2, and\nend the process when the job is done (``exit_after``)."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
+import threading
+import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from loanpipe.core.config import ConfigError
 from loanpipe.core.schema import SchemaError
@@ -32,3 +34,31 @@ def run_job(name: str, job: Callable[[], dict[str, Any]]) -> int:
         return 2
     print(json.dumps(summary, indent=2, default=str), flush=True)
     return 0
+
+
+def exit_after(main: Callable[[], int], stop_timeout: float = 60.0) -> NoReturn:
+    """Run an entry script's ``main`` and end the process with its exit code, whatever threads are left.
+
+    catboost-spark leaves threads behind after ``fit`` that keep the driver alive; ``spark.stop()`` does not end
+    them (catboost/catboost#2151, #2744), and a driver that never exits holds the Airflow SSH task until its
+    timeout. So: run ``main`` (an unexpected error prints its traceback and exits 1), stop the Spark session if
+    there is one (waiting at most ``stop_timeout`` seconds), flush the outputs, then ``os._exit``.
+    """
+    try:
+        code = main()
+    except SystemExit as exc:  # argparse's usage errors (2), sys.exit(n) inside main
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:  # noqa: BLE001 - anything else is a crash: show it, exit 1
+        traceback.print_exc()
+        code = 1
+    if "pyspark" in sys.modules:
+        from pyspark.sql import SparkSession
+
+        session = SparkSession.getActiveSession()
+        if session is not None:
+            stopper = threading.Thread(target=session.stop, daemon=True)
+            stopper.start()
+            stopper.join(stop_timeout)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

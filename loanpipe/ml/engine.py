@@ -8,6 +8,7 @@ otherwise; the choice is recorded in the model's metadata.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import tempfile
 from pathlib import Path
@@ -63,11 +64,18 @@ def catboost_params(iterations: int, depth: int, learning_rate: float | None, se
     return params
 
 
+def spark_timeouts(spark_cfg: Any) -> dict[str, Any]:
+    """catboost-spark's timeouts from the ``spark`` config, as its CatBoostClassifier takes them (timedelta)."""
+    return {"connectTimeout": dt.timedelta(seconds=spark_cfg.catboost_connect_timeout_seconds),
+            "workerInitializationTimeout": dt.timedelta(seconds=spark_cfg.catboost_worker_init_timeout_seconds)}
+
+
 def train_catboost_spark(df: Any, features: list[str], label: str, params: dict[str, Any],
-                         cat_features: list[str] | None = None) -> bytes:
+                         cat_features: list[str] | None = None, timeouts: dict[str, Any] | None = None) -> bytes:
     """Train with catboost-spark on a Spark DataFrame; return the native model bytes.
 
     Numeric features are assembled into one vector (NaN kept: CatBoost handles missing values itself).
+    ``timeouts``: :func:`spark_timeouts` (catboost-spark's own defaults when None).
     """
     import catboost_spark
     from pyspark.ml.feature import VectorAssembler
@@ -82,7 +90,7 @@ def train_catboost_spark(df: Any, features: list[str], label: str, params: dict[
     optional = {"learningRate": params["learning_rate"]} if "learning_rate" in params else {}
     classifier = catboost_spark.CatBoostClassifier(
         iterations=params["iterations"], depth=params["depth"], randomSeed=params["random_seed"],
-        threadCount=params["thread_count"], lossFunction=params["loss_function"], **optional,
+        threadCount=params["thread_count"], lossFunction=params["loss_function"], **optional, **(timeouts or {}),
     )
     model = classifier.fit(catboost_spark.Pool(assembled))
     with tempfile.TemporaryDirectory() as tmp:

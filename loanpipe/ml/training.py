@@ -175,7 +175,8 @@ def fit(cfg: Config, spark: Any, train_df: Any, spec: fx.FeatureSpec, schema: Da
     transformed = train_df.select(F.col(label), *spec.spark_columns())
     params = base_params(cfg)
     if engine == "catboost_spark" and not spec.categorical:
-        native = engines.train_catboost_spark(transformed, spec.features, label, params, spec.categorical)
+        native = engines.train_catboost_spark(transformed, spec.features, label, params, spec.categorical,
+                                              timeouts=engines.spark_timeouts(cfg.spark))
         sample = collect_sample(transformed, [label, *spec.features], 50_000, cfg.model.seed)
     else:
         sample = collect_sample(transformed, [label, *spec.features], cfg.model.train_sample_rows, cfg.model.seed)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from loanpipe.core.config import PROJECT_DIR, Config
-from loanpipe.core.session import job_packages
+from loanpipe.core.session import job_packages, training_conf
 
 RUN_DATE_TEMPLATE = "{{ params.run_date or ds }}"
 VERSION_TEMPLATE = "{{ ti.xcom_pull(task_ids='build_bundle')['version'] }}"
@@ -58,6 +58,10 @@ def remote_command(cfg: Config, job: str, version: str = VERSION_TEMPLATE, run_d
     packages = job_packages(cfg, job, catboost=c.packages, s3=c.s3_packages)
     if packages:
         submit += ["--packages", ",".join(packages)]
+    if c.executor_cores:
+        submit += ["--conf", f"spark.executor.cores={c.executor_cores}"]
+    for key, value in training_conf(cfg, packages, c.executor_cores).items():
+        submit += ["--conf", f"{key}={value}"]
     submit += ["--py-files", "loanpipe.zip", JOB_SCRIPTS[job]]
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(c.env.items()))
     args = " ".join(shlex.quote(a) for a in (extra_args or []))

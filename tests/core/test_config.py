@@ -18,6 +18,26 @@ def test_default_file_matches_the_dataclass_defaults() -> None:
         assert getattr(cfg, section) == getattr(defaults, section), section
 
 
+def test_catboost_spark_trains_with_one_task_per_executor() -> None:
+    from loanpipe.core.session import session_conf
+
+    cfg = Config().replace(spark={"executor_cores": 4})
+    package = cfg.spark.catboost_spark_package
+    assert session_conf(cfg, [package], "app")["spark.task.cpus"] == "4"
+    assert "spark.task.cpus" not in session_conf(cfg, [], "app")  # catboost-spark not loaded: no limit
+    assert "spark.task.cpus" not in session_conf(Config(), [package], "app")  # local mode: cores unknown
+
+
+def test_catboost_spark_timeouts_come_from_the_config() -> None:
+    import datetime as dt
+
+    from loanpipe.ml.engine import spark_timeouts
+
+    cfg = Config().replace(spark={"catboost_connect_timeout_seconds": 90, "catboost_worker_init_timeout_seconds": 1200})
+    assert spark_timeouts(cfg.spark) == {"connectTimeout": dt.timedelta(seconds=90),
+                                         "workerInitializationTimeout": dt.timedelta(minutes=20)}
+
+
 def test_kaggle_shape_is_the_default() -> None:
     cfg = load_config(environ={})
     assert (cfg.schema.id_column, cfg.schema.target_column) == ("id", "loss")

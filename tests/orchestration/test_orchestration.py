@@ -43,6 +43,18 @@ def test_remote_command(cfg: Config) -> None:
         shipping.remote_command(cfg, "train")
 
 
+def test_remote_command_gives_catboost_spark_one_task_per_executor(cfg: Config) -> None:
+    four = cfg.replace(cluster={"executor_cores": 4})
+    app = shlex.split(shipping.remote_command(four, "app", version="v1", run_date="d"))
+    assert "spark.executor.cores=4" in app and "spark.task.cpus=4" in app  # it trains there
+    assert app.index("spark.task.cpus=4") < app.index("app.py")  # a spark-submit option, not a job argument
+    data_gen = shlex.split(shipping.remote_command(four, "data_gen", version="v1", run_date="d"))
+    assert "spark.executor.cores=4" in data_gen and not any("task.cpus" in a for a in data_gen)
+    python_engine = shipping.remote_command(four.replace(model={"engine": "python"}), "app", version="v1", run_date="d")
+    assert "task.cpus" not in python_engine  # no catboost-spark, no limit
+    assert "task.cpus" not in shipping.remote_command(cfg, "app", version="v1", run_date="d")  # cores unknown
+
+
 def test_remote_command_in_s3_mode(cfg: Config) -> None:
     s3 = cfg.replace(storage={"root": "s3a://bank-risk/loans"}, cluster={"env_file": "/home/lp/.config/s3 env"})
     cmd = shipping.remote_command(s3, "app", version="v1", run_date="2026-11-29")
