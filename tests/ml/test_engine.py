@@ -28,7 +28,10 @@ def test_catboost_spark_trains_and_predicts_in_local_mode(spark) -> None:
         pytest.skip(engine.unavailable_reason())
     frame = tiny_frame()
     df = spark.createDataFrame(frame)
-    blob = engine.train_catboost_spark(df, ["a", "b", "c"], "default", PARAMS)
+    from loanpipe.core.config import SparkConfig
+
+    blob = engine.train_catboost_spark(df, ["a", "b", "c"], "default", PARAMS,
+                                       timeouts=engine.spark_timeouts(SparkConfig()))  # the settings the jobs pass
     model = engine.load_native(blob)
     proba = model.predict_proba(frame[["a", "b", "c"]])[:, 1]
     assert proba.shape == (len(frame),) and ((proba >= 0) & (proba <= 1)).all()
