@@ -53,17 +53,21 @@ def main(argv: list[str] | None = None) -> int:
         from bench import cycle
 
         cycle.run(info, sizes, args.repeat)
+    # each section makes what it needs (the lake, a champion) when it is missing, and reuses it next time
     if "scoring" in sections:
-        from bench import scoring
+        from bench import cycle, scoring
 
+        cycle.ensure_champion(sizes[-1])
         scoring.run(info, kaggle_lake, args.repeat)
     if "reasons" in sections:
-        from bench import scoring
+        from bench import cycle, scoring
 
+        cycle.ensure_champion(sizes[-1])
         scoring.run_reasons(info, kaggle_lake, args.repeat)
     if "ingest" in sections:
-        from bench import ingest_formats
+        from bench import cycle, ingest_formats
 
+        cycle.ensure_lake(sizes[-1])
         ingest_formats.run(info, kaggle_lake, args.repeat)
     if "real_tables" in sections:
         from bench import real_tables

@@ -91,11 +91,9 @@ def run(info: dict[str, Any], rows: int = KAGGLE_ROWS, repeat: int = 3) -> dict[
     from loanpipe.core.session import get_spark
     from loanpipe.core.storage import open_lake
 
-    env = cycle.lake_env(rows)
-    cfg = load_config(environ=env)
+    cycle.ensure_lake(rows)
+    cfg = load_config(environ=cycle.lake_env(rows))
     lake = open_lake(cfg.storage)
-    if not lake.has_data(catalog.train(lake)):
-        cycle.prepare_lake(rows)
     spark = get_spark(cfg, app_name="bench-contract", job="data_gen")
     schema = catalog.read_schema(lake)
     train = spark.read.parquet(catalog.train(lake))

@@ -39,6 +39,32 @@ def prepare_lake(rows: int) -> dict[str, Any]:
             "ingest_seconds": None if "skipped" in summary else out["seconds"]}
 
 
+BOOTSTRAP_DATE = "2030-01-01"
+
+
+def ensure_lake(rows: int) -> None:
+    """The lake of ``rows`` ingested, once: an existing lake, and the runs it holds, are kept."""
+    from loanpipe.core import catalog
+    from loanpipe.core.config import load_config
+    from loanpipe.core.storage import open_lake
+
+    lake = open_lake(load_config(environ=lake_env(rows)).storage)
+    if not lake.has_data(catalog.train(lake)):
+        prepare_lake(rows)
+
+
+def ensure_champion(rows: int) -> None:
+    """The lake of ``rows`` with a champion, for the sections that score with one (scoring, reasons): when it has
+    none, the lake is prepared and its first day run (the bootstrap, ``BOOTSTRAP_DATE``); reused otherwise."""
+    from loanpipe.core.config import load_config
+    from loanpipe.core.storage import open_lake
+    from loanpipe.ml.model import champion_version
+
+    if champion_version(open_lake(load_config(environ=lake_env(rows)).storage)) is None:
+        prepare_lake(rows)
+        one_cycle(rows, BOOTSTRAP_DATE)
+
+
 def one_cycle(rows: int, run_date: str, fraction: float | None = None,
               extra_env: dict[str, str] | None = None) -> dict[str, Any]:
     env = lake_env(rows, extra_env)
@@ -82,7 +108,7 @@ def run(info: dict[str, Any], sizes: list[int], repeat: int, fraction: float | N
     config overrides for the jobs), saved as bench/results/<name>.json."""
     print(header(f"daily cycle and its scaling (bootstrap + median of {repeat} daily cycles per size"
                  f"{f', batches of {fraction:.2%} of test/' if fraction else ''})", info), flush=True)
-    base = dt.date(2030, 1, 1)
+    base = dt.date.fromisoformat(BOOTSTRAP_DATE)
     per_size = []
     for rows in sizes:
         lake = prepare_lake(rows)

@@ -58,7 +58,8 @@ def champion_lake(lake_root: str) -> tuple[Any, Any, Any, Any]:
     lake = storage.open_lake(cfg.storage)
     version = champion_version(lake)
     if version is None:
-        raise RuntimeError(f"{lake_root} has no champion: run the cycle benchmark first (python -m bench cycle)")
+        raise RuntimeError(f"{lake_root} has no champion: bench.cycle.ensure_champion(rows) bootstraps one (python -m "
+                           "bench scoring does it first)")
     return cfg, lake, read_lake_schema(lake), load_model(lake, version)
 
 

@@ -69,3 +69,30 @@ def test_growth_batches_fit_in_test_without_repeats(days: int, monkeypatch) -> N
     # the weekly feature re-choice stays out of the run: no date in it is that many days after the first
     assert int(seen["env"]["LOANPIPE__MODEL__REDISCOVER_EVERY_DAYS"]) > days
     assert (days + 1) * max(1, round(seen["fraction"] * 31_641)) <= 31_641
+
+
+def test_sections_make_the_lake_and_champion_they_need_once(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """`python -m bench scoring` on a fresh clone bootstraps a champion first (it used to stop with "has no
+    champion"); a lake that has one is reused as it is."""
+    import datetime as dt
+
+    from bench import cycle
+    from loanpipe.core.config import load_config
+    from loanpipe.core.storage import open_lake
+    from loanpipe.ml.model import record_decision
+
+    monkeypatch.setattr(cycle, "WORK", tmp_path)
+    calls: list[tuple] = []
+    monkeypatch.setattr(cycle, "prepare_lake", lambda rows: calls.append(("prepare", rows)))
+    monkeypatch.setattr(cycle, "one_cycle", lambda rows, day, *a, **k: calls.append(("cycle", rows, day)))
+    cycle.ensure_champion(500)
+    cycle.ensure_lake(500)
+    assert calls == [("prepare", 500), ("cycle", 500, "2030-01-01"), ("prepare", 500)]  # nothing there yet
+    lake = open_lake(load_config(environ=cycle.lake_env(500)).storage)
+    lake.ensure_layout()
+    lake.write_bytes(f"{lake.root}/train/part-0.parquet", b"x")
+    record_decision(lake, dt.date(2030, 1, 1), {"champion": "v1", "serving": "v1", "bootstrap": True})
+    calls.clear()
+    cycle.ensure_champion(500)
+    cycle.ensure_lake(500)
+    assert calls == []  # the lake and its champion are reused
