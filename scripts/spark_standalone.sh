@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Start/stop a Spark standalone master + one worker on loopback, from the pip-installed PySpark.
+# Start/stop a Spark standalone master + its workers on loopback, from the pip-installed PySpark.
 #   scripts/spark_standalone.sh start|stop|status      (master: spark://127.0.0.1:${SPARK_MASTER_PORT:-7077})
+# SPARK_WORKER_INSTANCES workers (default 1) of SPARK_WORKER_CORES cores each (default 2): 2 x 1 is the
+# YARN-shaped run (one executor per worker, as on a cluster's nodes).
 # The pip package has spark-daemon.sh but not start-master.sh/start-worker.sh, hence the daemon calls.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +17,7 @@ PORT=${SPARK_MASTER_PORT:-7077}
 UI_PORT=${SPARK_MASTER_UI_PORT:-8080}
 WORKER_UI_PORT=${SPARK_WORKER_UI_PORT:-8081}
 CORES=${SPARK_WORKER_CORES:-2}
+WORKERS=${SPARK_WORKER_INSTANCES:-1}
 MEMORY=${SPARK_WORKER_MEMORY:-8g}
 DAEMON=$SPARK_HOME/sbin/spark-daemon.sh
 MASTER_URL=spark://127.0.0.1:$PORT
@@ -33,18 +36,21 @@ case "${1:-}" in
     chmod +x "$SPARK_HOME"/sbin/*.sh "$SPARK_HOME"/bin/* 2>/dev/null || true
     "$DAEMON" start org.apache.spark.deploy.master.Master 1 --host 127.0.0.1 --port "$PORT" --webui-port "$UI_PORT" >/dev/null
     wait_port "$PORT"
-    "$DAEMON" start org.apache.spark.deploy.worker.Worker 1 --host 127.0.0.1 --cores "$CORES" --memory "$MEMORY" \
-      --webui-port "$WORKER_UI_PORT" "$MASTER_URL" >/dev/null
-    wait_port "$WORKER_UI_PORT"
+    for i in $(seq 1 "$WORKERS"); do
+      ui=$((WORKER_UI_PORT + i - 1))
+      "$DAEMON" start org.apache.spark.deploy.worker.Worker "$i" --host 127.0.0.1 --cores "$CORES" --memory "$MEMORY" \
+        --webui-port "$ui" --work-dir "$SPARK_WORKER_DIR/worker-$i" "$MASTER_URL" >/dev/null
+      wait_port "$ui"
+    done
     echo "$MASTER_URL"
     ;;
   stop)
-    "$DAEMON" stop org.apache.spark.deploy.worker.Worker 1 >/dev/null || true
+    for i in $(seq 1 "$WORKERS"); do "$DAEMON" stop org.apache.spark.deploy.worker.Worker "$i" >/dev/null || true; done
     "$DAEMON" stop org.apache.spark.deploy.master.Master 1 >/dev/null || true
     ;;
   status)
     "$DAEMON" status org.apache.spark.deploy.master.Master 1 || true
-    "$DAEMON" status org.apache.spark.deploy.worker.Worker 1 || true
+    for i in $(seq 1 "$WORKERS"); do "$DAEMON" status org.apache.spark.deploy.worker.Worker "$i" || true; done
     ;;
   *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
 esac

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
 import pyspark
 import pytest
 
-from loanpipe.orchestration import bundle
+from loanpipe.orchestration import bundle, shipping
 from loanpipe.core import storage
 from loanpipe.core.config import Config
 from loanpipe.jobs.ingest import run_ingest
@@ -82,7 +83,51 @@ def test_spark_submit_against_a_standalone_master(shipped: Path, lake_conf: tupl
         lake = open_lake(cfg.storage)
         meta = lake.read_json(lake.uri(storage.ARTIFACTS, "models", run["champion"]["version"], "metadata.json"))
         assert meta["code_version"] == "test-1"  # the run records the shipped release
-        app_logs = list((tmp_path / "standalone" / "work").glob("app-*"))
+        app_logs = list((tmp_path / "standalone" / "work").glob("worker-*/app-*"))
         assert app_logs, "no application ran on the standalone worker"
     finally:
         subprocess.run([str(ROOT / "scripts" / "spark_standalone.sh"), "stop"], env=env, timeout=120)
+
+
+def test_the_cluster_command_on_a_yarn_shaped_standalone_cluster(lake_conf: tuple[Config, Path], tmp_path: Path) -> None:
+    """The command the SSH task runs on the master node (``shipping.remote_command``: unpack the release,
+    spark-submit), run here against a standalone master with two workers of one core each: one executor per
+    worker, ``spark.executor.cores`` 1 as the cluster config passes it. (With 1-core executors catboost-spark's
+    rule, ``spark.task.cpus`` = executor cores, is Spark's default; the command adds it when the package is passed,
+    which does not resolve here: tests/orchestration/test_orchestration.py checks that command.)"""
+    cfg, _ = lake_conf
+    ports = {"SPARK_MASTER_PORT": "17177", "SPARK_MASTER_UI_PORT": "18180", "SPARK_WORKER_UI_PORT": "18181"}
+    state = tmp_path / "standalone"
+    env = {**os.environ, **ports, "SPARK_STANDALONE_DIR": str(state), "SPARK_WORKER_INSTANCES": "2",
+           "SPARK_WORKER_CORES": "1", "SPARK_WORKER_MEMORY": "3g"}
+    script = str(ROOT / "scripts" / "spark_standalone.sh")
+    started = subprocess.run([script, "start"], capture_output=True, text=True, env=env, timeout=180)
+    assert started.returncode == 0, started.stderr
+    master = started.stdout.strip().splitlines()[-1]
+    node = tmp_path / "node"
+    built = shipping.build_bundle(str(tmp_path / "dist"))
+    (node / "releases").mkdir(parents=True)
+    shutil.copy(built["tarball"], node / "releases" / f"{built['version']}.tar.gz")  # what the SFTP task puts there
+    cluster = cfg.replace(cluster={
+        "remote_dir": str(node), "python": str(ROOT / ".venv" / "bin" / "python"), "spark_submit": SPARK_SUBMIT,
+        "master": master, "driver_memory": "2g", "executor_cores": 1, "packages": False,
+        "env": {"LOANPIPE__STORAGE__ROOT": cfg.storage.root, "SPARK_LOCAL_IP": "127.0.0.1",
+                "LOANPIPE__SPARK__SHUFFLE_PARTITIONS": "4", "LOANPIPE__MODEL__ITERATIONS": "60",
+                "LOANPIPE__MODEL__TOP_K_FEATURES": "10", "LOANPIPE__MODEL__MAX_FORWARD_FEATURES": "4",
+                "LOANPIPE__MODEL__ENGINEERED_PAIRS": "3"}})
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK", "LOANPIPE", "SPARK"))}
+    try:
+        out = {}
+        for job in ("data_gen", "app"):
+            command = shipping.remote_command(cluster, job, version=built["version"], run_date="2026-10-05")
+            assert "spark.executor.cores=1" in command
+            proc = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=clean, timeout=900)
+            assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-3000:])
+            out[job] = json.loads(proc.stdout[proc.stdout.index("{"):])
+        assert out["data_gen"]["rows"] == 90 and out["app"]["scores"]["rows"] == 90
+        # one executor on each worker, for each job: the work is spread over both nodes
+        for worker in ("worker-1", "worker-2"):
+            executors = list((state / "work" / worker).glob("app-*/*/stderr"))
+            assert len(executors) == 2, (worker, executors)
+    finally:
+        subprocess.run([script, "stop"], env=env, timeout=120)
