@@ -135,7 +135,8 @@ def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, udf: str = "
             arrays = [ids, pa.array(proba, pa.float64())]
             if reasons:
                 rows = explained(proba, explain_from)
-                cols = risk.top_reasons(_shap(model, x[rows], []), x[rows], labels, reasons) if len(rows) else \
+                part = x if len(rows) == len(x) else x[rows]  # every row: no copy of the block
+                cols = risk.top_reasons(_shap(model, part, []), part, labels, reasons) if len(rows) else \
                     [[] for _ in reason_cols]
                 arrays += [pa.array(spread(col, rows, len(x)), pa.string()) for col in cols]
             yield pa.RecordBatch.from_arrays(arrays, names=[ident, "p_default", *reason_cols])
