@@ -23,8 +23,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import stats
-from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+
+# scipy and sklearn are imported by the functions that use them (fitting, reports: the driver). ``apply`` runs in
+# every executor's Python worker, which unpickles the scoring function and so imports this module: the two
+# libraries cost about a second there (python -X importtime), for nothing a score needs.
 
 EPS = 1e-6
 MAX_AUC_LOSS = 0.002
@@ -70,6 +72,8 @@ def choose(oof: np.ndarray, y: np.ndarray, folds: np.ndarray) -> tuple[dict[str,
 
     Returns the calibrator fitted on all out-of-fold scores and a report (both methods' CV log-loss and Brier,
     before/after figures, AUC change, the reason for the choice)."""
+    from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+
     y = np.asarray(y, int)
     oof = np.asarray(oof, float)
     cross: dict[str, np.ndarray] = {}
@@ -111,6 +115,8 @@ def jeffreys_p(defaults: int, n: int, pd: float) -> float:
     """Two-sided Jeffreys test p-value: is the PD ``pd`` consistent with ``defaults`` of ``n``?"""
     if n <= 0:
         return float("nan")
+    from scipy import stats
+
     cdf = float(stats.beta.cdf(pd, defaults + 0.5, n - defaults + 0.5))
     return float(min(1.0, 2 * min(cdf, 1 - cdf)))
 
@@ -138,6 +144,8 @@ def calibration_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict
 
 def summary(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
     """What the daily report shows: Brier, log-loss, the table and its worst Jeffreys p-value."""
+    from sklearn.metrics import brier_score_loss, log_loss
+
     y = np.asarray(y, int)
     p = np.asarray(p, float)
     table = calibration_table(y, p)

@@ -19,9 +19,8 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
-from loanpipe.ml import calibration, metrics
+from loanpipe.ml import calibration  # not metrics nor scipy: grade_of and top_reasons run in executors (calibration.py)
 
 REASON_PREFIX = "reason_"
 
@@ -141,6 +140,10 @@ def auc_interval(y: np.ndarray, p: np.ndarray, level: float = 0.95) -> dict[str,
     y = np.asarray(y, int)
     if len(y) == 0 or y.min() == y.max():
         return None
+    from scipy import stats
+
+    from loanpipe.ml import metrics
+
     auc, se = metrics.auc_with_se(y, p)
     z = float(stats.norm.ppf(0.5 + level / 2))
     return {"auc": auc, "se": se, "level": level, "low": max(0.0, auc - z * se), "high": min(1.0, auc + z * se)}

@@ -238,3 +238,18 @@ def test_the_model_card_says_what_the_model_is() -> None:
     assert card == model_card.render(bundle)  # from the bundle alone: the same card every time
     bundle.metadata["calibration"] = {"status": "pending"}
     assert "Pending: a challenger gets its calibrator when it is promoted." in model_card.render(bundle)
+
+
+def test_the_scoring_path_imports_no_scipy_nor_sklearn() -> None:
+    """Every executor's Python worker imports the scoring module when it unpickles the scoring function (and the
+    contract's check function): scipy and sklearn cost about a second there and no score needs them."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys; import loanpipe.ml.scoring, loanpipe.core.contract; "
+            "print('HEAVY', sorted({m.split('.')[0] for m in sys.modules} & {'scipy', 'sklearn', 'matplotlib'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "HEAVY []" in out.stdout, out.stdout
