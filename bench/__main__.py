@@ -1,10 +1,12 @@
 """The benchmarks, one command: ``python -m bench`` (or ``make bench``), about 25 minutes on 2 cores.
 
-    python -m bench [cycle] [scoring] [reasons] [ingest] [real_tables] [synthetic] [contract] [growth]
+    python -m bench [cycle] [scoring] [profile] [reasons] [ingest] [real_tables] [synthetic] [contract] [growth]
                     [--repeat N] [--sizes 6592,26368,105471] [--days 30]
 
 * cycle   -- the daily cycle at 1x, 4x, 16x the rows (16x = the Kaggle size): per step, total, peak memory
 * scoring -- rows/s read to write by each scoring path at 1x, 4x, 16x the Kaggle test size, vs the limit
+* profile -- (not in the default run: writes a 5M-row input, 16 GB) the scoring path part by part at 506k and
+             5.06M rows: Parquet decode, preprocessing, Arrow to Python, the matrix, CatBoost, the write
 * reasons -- the cost of reason codes: scoring 506k rows without and with the grade and 4 SHAP reasons
 * ingest  -- reading the same data as CSV (inferred / given schema) and as Parquet
 * real_tables -- the champion vs plain CatBoost on real public credit tables (German credit, SBA loans 150k)
@@ -26,8 +28,8 @@ import time
 
 from bench import common
 
-SECTIONS = ("cycle", "scoring", "reasons", "ingest", "real_tables", "synthetic", "contract", "growth")
-DEFAULT_SECTIONS = SECTIONS[:-1]
+SECTIONS = ("cycle", "scoring", "profile", "reasons", "ingest", "real_tables", "synthetic", "contract", "growth")
+DEFAULT_SECTIONS = tuple(s for s in SECTIONS if s not in ("profile", "growth"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
 
         cycle.ensure_champion(sizes[-1])
         scoring.run(info, kaggle_lake, args.repeat)
+    if "profile" in sections:
+        from bench import cycle, scoring
+
+        cycle.ensure_champion(sizes[-1])
+        scoring.run_profile(info, kaggle_lake, args.repeat)
     if "reasons" in sections:
         from bench import cycle, scoring
 

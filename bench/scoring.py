@@ -232,3 +232,101 @@ def _timed(fn: Any) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def run_profile(info: dict[str, Any], lake_root: str, repeat: int, scales: tuple[int, ...] = (16, 160)) -> dict[str, Any]:
+    """Where the scoring path's time goes (issue 17): the pipeline's path built up one part at a time over the
+    same Parquet batch, each part's cost being its row's time less the row above. At 16x (506k rows) and 160x
+    (5.06M rows) the Kaggle test size, in one Spark session (local[2]); Spark's ``noop`` sink runs a query
+    without writing, so only the last row writes Parquet. Interleaved after a warm-up, medians of ``repeat``.
+    Saved as bench/results/scoring_profile.json."""
+    import numpy as np
+    import pyarrow as pa
+
+    from loanpipe.core import catalog
+    from loanpipe.core.session import get_spark
+    from loanpipe.ml.scoring import predict_frame, score_batch
+
+    cfg, lake, schema, bundle = champion_lake(lake_root)
+    spec, ident = bundle.spec, schema.id_column
+    features = list(spec.features)
+    inputs = scaled_inputs(catalog.test(lake), scales)
+    spark = get_spark(cfg, app_name="bench-scoring-profile")
+    print(header(f"scoring path, part by part (median of {repeat}; model {bundle.version}, {len(features)} features "
+                 f"from {len(spec.raw_features)} raw columns; arrow batches of "
+                 f"{spark.conf.get('spark.sql.execution.arrow.maxRecordsPerBatch')} rows)", info), flush=True)
+    when = dt.datetime.now(dt.UTC)
+    out_uri = str(WORK / "scoring-out")
+    id_type = "string" if schema.id_is_string else "long"
+
+    def to_python(batches: Any) -> Any:  # Arrow into the Python worker and a narrow batch back, no model
+        for b in batches:
+            yield pa.RecordBatch.from_arrays([b.column(ident), pa.array(np.zeros(b.num_rows))], names=[ident, "p"])
+
+    def to_matrix(batches: Any) -> Any:  # ... and the float matrix predict_proba gets
+        for b in batches:
+            x = np.column_stack([b.column(f).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+                                 for f in features])
+            yield pa.RecordBatch.from_arrays([b.column(ident), pa.array(x[:, 0])], names=[ident, "p"])
+
+    def frame(src: Path) -> Any:
+        return spark.read.parquet(str(src))
+
+    parts: dict[str, Any] = {
+        "read: Parquet decode of id + the raw columns": lambda s: frame(s).select(ident, *spec.raw_features),
+        "+ preprocessing (Spark column expressions)": lambda s: frame(s).select(ident, *spec.spark_columns()),
+        "+ Arrow to the Python worker and back": lambda s: frame(s).select(ident, *spec.spark_columns()).mapInArrow(
+            to_python, f"{ident} {id_type}, p double"),
+        "+ Arrow columns to a float matrix": lambda s: frame(s).select(ident, *spec.spark_columns()).mapInArrow(
+            to_matrix, f"{ident} {id_type}, p double"),
+        "+ CatBoost predict_proba + calibrator (predict_frame)": lambda s: predict_frame(frame(s), bundle, schema),
+        "+ grade, decision, version, time (score_batch)": lambda s: score_batch(
+            frame(s), bundle, schema, 0.5, when, "arrow", cfg.risk.master_scale),
+    }
+    write_name = "+ Parquet write (the pipeline's path, read to write)"
+
+    def timed_query(build: Any, src: Path, write: bool) -> float:
+        start = time.perf_counter()
+        df = build(src)
+        (df.write.mode("overwrite").parquet(out_uri) if write else df.write.format("noop").mode("overwrite").save())
+        return time.perf_counter() - start
+
+    results: list[dict[str, Any]] = []
+    for k in scales:
+        src = inputs[k]
+        rows = frame(src).count()
+        tasks = frame(src).select(ident).rdd.getNumPartitions()
+        base = frame(src).select(*spec.raw_features).limit(50_000).toPandas()
+        x1 = spec.transform_pandas(base)[features].to_numpy(dtype=np.float64)
+        x = x1[np.resize(np.arange(len(x1)), rows)]
+        predictor = bundle.predictor()
+        runs: dict[str, Any] = {name: (lambda b=build, s=src: timed_query(b, s, False)) for name, build in parts.items()}
+        runs[write_name] = lambda s=src: timed_query(parts["+ grade, decision, version, time (score_batch)"], s, True)
+        runs["limit: predict_proba in memory (all cores)"] = lambda x=x: _timed(lambda: predictor.predict_proba(x))
+        for fn in runs.values():
+            fn()  # warm-up
+        times: dict[str, list[float]] = {name: [] for name in runs}
+        for _ in range(repeat):
+            for name, fn in runs.items():
+                times[name].append(fn())
+        previous = 0.0
+        for name, t in times.items():
+            m = median(t)
+            limit = name.startswith("limit")
+            results.append({"scale": k, "rows": rows, "tasks": tasks, "part": name, "median_s": round(m, 3),
+                            "part_s": None if limit else round(m - previous, 3), "rows_per_s": round(rows / m),
+                            "runs_s": [round(v, 3) for v in t]})
+            previous = previous if limit else m
+        print(f"   {k}x done", flush=True)
+    spark.stop()
+    lake.remove(out_uri)
+    for k in scales:
+        mine = [r for r in results if r["scale"] == k]
+        limit = mine[-1]["rows_per_s"]
+        print(f"\n{mine[0]['rows']:,} rows ({k}x), {mine[0]['tasks']} tasks")
+        print(table(["part", "cumulative s", "this part s", "rows/s", "vs limit"],
+                    [[r["part"], r["median_s"], r["part_s"] if r["part_s"] is not None else "-", r["rows_per_s"],
+                      f"{r['rows_per_s'] / limit:.3f}"] for r in mine]))
+    result = {"machine": info, "repeat": repeat, "model": bundle.version, "features": len(features), "results": results}
+    print(f"   -> {save('scoring_profile', result)}\n", flush=True)
+    return result

@@ -231,6 +231,34 @@ def write_table(lake: Lake, table: Any, target: str, expect_rows: int | None = N
     return {"rows": table.num_rows, "path": target}
 
 
+def read_table(lake: Lake, uri: str, columns: list[str] | None = None, max_rows: int | None = None,
+               again: str = "read it again") -> Any:
+    """The published dataset ``uri`` (exactly its manifest's Parquet files) as one pyarrow Table on the driver,
+    without Spark; ``columns`` only, when given. With ``max_rows``: None when the files hold more rows than that
+    (their footers say so before more is read or decoded). A file that vanishes while it is read (the folder was
+    replaced) is an error telling the caller to ``again``: never half of one version and half of another."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = [f for f in lake.published_files(uri)
+             if f.endswith(".parquet") and not f.rsplit("/", 1)[-1].startswith((".", "_"))]
+    tables, rows = [], 0
+    for f in files:
+        try:
+            data = lake.read_bytes(f)
+        except StorageError as exc:
+            raise StorageError(f"{uri} changed while reading ({exc}): the partition was replaced or deleted; "
+                               f"{again}") from None
+        part = pq.ParquetFile(io.BytesIO(data))
+        rows += part.metadata.num_rows
+        if max_rows is not None and rows > max_rows:
+            return None
+        tables.append(part.read(columns=columns))
+    return pa.concat_tables(tables) if tables else None
+
+
 def empty_table(spark_schema: Any) -> Any:
     """A pyarrow Table with no rows and the columns of the Spark schema ``spark_schema``."""
     from pyspark.sql.pandas.types import to_arrow_schema

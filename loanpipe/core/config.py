@@ -174,6 +174,9 @@ class QualityConfig:
     range_margin: float = 3.0
     on_extra_columns: str = "fail"  # a batch column the lake does not have: fail the run, or drop it (a warning)
     examples: int = 3  # example rows per reason in the summary and the emails
+    # A batch of at most this many rows is read and checked on the driver (pyarrow, no Spark job: a daily batch);
+    # a larger one in one Spark pass. 0: always Spark. 50,000 rows of ~770 doubles are ~300 MB on the driver.
+    driver_check_rows: int = 50_000
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.max_bad_share < 1.0:
@@ -181,6 +184,9 @@ class QualityConfig:
                               "the run when more than 1% of a batch's rows are bad")
         if self.range_margin < 0:
             raise ConfigError(f"quality.range_margin must be >= 0 (got {self.range_margin})")
+        if self.driver_check_rows < 0:
+            raise ConfigError(f"quality.driver_check_rows must be >= 0 (got {self.driver_check_rows}); 0 checks "
+                              "every batch in Spark")
         if self.on_extra_columns not in ("fail", "drop"):
             raise ConfigError(f"quality.on_extra_columns must be fail or drop (got {self.on_extra_columns!r})")
 

@@ -20,9 +20,10 @@ A level never seen in training is not a reason: CatBoost scores an unseen catego
 the level is reported (``new_categories``).
 
 Rows with a reason are set aside whole, with their original values, ``reason`` and ``detail``; the rest is
-scored. The checks run inside Spark (``mapInArrow``, numpy per Arrow batch) in one pass that returns a narrow
-table to the driver (id, row hash, reason): ids with different rows, the counts, examples and new levels are
-found there, and the bad rows are picked out of the batch by (id, row hash) with a broadcast join.
+scored. A daily batch (up to ``quality.driver_check_rows`` rows) is read and checked on the driver, with no Spark
+job; a larger one in one Spark pass (``mapInArrow``, numpy per Arrow batch). Either way the checks make a narrow
+table (id, row hash, reason): ids with different rows, the counts, examples and new levels are found there, and
+the bad rows are picked out of the batch with a broadcast join (:func:`check`).
 """
 
 from __future__ import annotations
@@ -178,48 +179,94 @@ class Checked:
     report: dict[str, Any]
 
 
-def check(batch: Any, contract: dict[str, Any], schema: DataSchema, quality: QualityConfig) -> Checked:
-    """Check every row of the Spark DataFrame ``batch`` (see the module docstring) in one Arrow pass that returns
-    a narrow table to the driver: each row's id, a 64-bit hash of its values (``xxhash64``), and the reason,
-    detail and new levels of the rows that have them (about 16 bytes a clean row: 16 MB for a million rows).
-    Ids with several different hashes are contradictions (``duplicate_id``); the counts, examples and new levels
-    come from that table. Bad rows are picked out of the batch by (id, hash) with a broadcast join; when there
-    are none the batch is scored as it is, with no join at all.
+def check(batch: Any, contract: dict[str, Any], schema: DataSchema, quality: QualityConfig,
+          local: Any = None) -> Checked:
+    """Check every row of the Spark DataFrame ``batch`` (see the module docstring). The checks make a narrow
+    table: each row's id, a 64-bit hash of its values, and the reason, detail and new levels of the rows that have
+    them. Ids with several different hashes are contradictions (``duplicate_id``); the counts, examples and new
+    levels come from that table. When no row is bad, the batch is scored as it is, with no join at all.
 
-    One Spark job, where the earlier version kept the wide checked frame in memory and ran four small jobs for the
-    duplicates, counts, examples and new levels: in a daily run's fresh session each job costs more than its
-    work on a daily batch (the warm check: bench/results/contract.json)."""
-    import pyarrow as pa
+    * ``local`` (a small batch already read on the driver as a pyarrow Table, ``catalog.read_table``): the checks
+      run on the driver, with no Spark job and no Python worker; only rows whose id repeats are hashed. A daily
+      batch is a few thousand rows, and in a run's fresh session the Spark pass below costs several seconds of
+      JVM and Python worker start-up that its work does not (bench/results/contract.json, cycle.json).
+    * otherwise one Spark pass (``mapInArrow``, numpy per Arrow batch, ``xxhash64`` of the row in the JVM) returns
+      the narrow table to the driver (about 16 bytes a clean row: 16 MB for a million rows).
+
+    Bad rows are picked out of the batch with a broadcast join: by (id, hash) after the Spark pass; by id after
+    the driver's, which is the same thing, because an id's rows are either all bad or all good (identical rows
+    share their reasons, and an id with different rows is a contradiction on each of them)."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import LongType, StringType, StructField, StructType
 
     margin = quality.range_margin
     ident = schema.id_column
-    keyed = batch.withColumn(ROW, F.expr("xxhash64(*)"))  # `*`: one SQL expression over ~770 columns
+    if local is not None:
+        flags = flag_table(local, row_hashes(local, ident), contract, schema, margin)
+    else:
+        keyed = batch.withColumn(ROW, F.expr("xxhash64(*)"))  # `*`: one SQL expression over ~770 columns
 
-    def flag(batches: Iterator[Any]) -> Iterator[Any]:
-        for b in batches:
-            reason, detail, new = row_reasons(b, contract, schema, margin)
-            yield pa.RecordBatch.from_arrays(
-                [b.column(ident), b.column(ROW), pa.array(reason, pa.string()), pa.array(detail, pa.string()),
-                 pa.array(new, pa.string())], names=[ident, ROW, REASON, DETAIL, NEW])
+        def flag(batches: Iterator[Any]) -> Iterator[Any]:
+            for b in batches:
+                yield flag_table(b, b.column(ROW), contract, schema, margin)
 
-    out_schema = StructType([batch.schema[ident], StructField(ROW, LongType()), StructField(REASON, StringType()),
-                             StructField(DETAIL, StringType()), StructField(NEW, StringType())])
-    flags = keyed.mapInArrow(flag, out_schema).toArrow()
+        out_schema = StructType([batch.schema[ident], StructField(ROW, LongType()), StructField(REASON, StringType()),
+                                 StructField(DETAIL, StringType()), StructField(NEW, StringType())])
+        flags = keyed.mapInArrow(flag, out_schema).toArrow()
     flagged = with_duplicates(flags, ident)
     report = summarise(flags, flagged, ident, quality.examples)
+    spark = batch.sparkSession
     if not flagged:
         empty = batch.limit(0).withColumns({REASON: F.lit(None).cast("string"), DETAIL: F.lit(None).cast("string")})
         return Checked(batch, empty, report)
-    keys = batch.sparkSession.createDataFrame(
+    id_type = batch.schema[ident].dataType
+    if local is not None:
+        import pyarrow as pa
+
+        why = {(r[ident], r[ROW]): (r[REASON], r[DETAIL]) for r in flagged}
+        found = [why.get(k) for k in zip(local.column(ident).to_pylist(), flags.column(ROW).to_pylist())]
+        rows = local.filter(pa.array([f is not None for f in found], pa.bool_()))
+        pairs = [f for f in found if f is not None]
+        bad = spark.createDataFrame(rows.append_column(REASON, pa.array([p[0] for p in pairs], pa.string()))
+                                    .append_column(DETAIL, pa.array([p[1] for p in pairs], pa.string())))
+        ids = spark.createDataFrame([(i,) for i in {r[ident] for r in flagged}],
+                                    StructType([StructField("_bad_id", id_type)]))
+        good = batch.join(F.broadcast(ids), F.col(ident).eqNullSafe(F.col("_bad_id")), "left_anti")
+        return Checked(good, bad, report)
+    keys = spark.createDataFrame(
         list({(r[ident], r[ROW]): (r[ident], r[ROW], r[REASON], r[DETAIL]) for r in flagged}.values()),
-        StructType([StructField("_bad_id", batch.schema[ident].dataType), StructField("_bad_row", LongType()),
+        StructType([StructField("_bad_id", id_type), StructField("_bad_row", LongType()),
                     StructField(REASON, StringType()), StructField(DETAIL, StringType())]))
     on = F.col(ident).eqNullSafe(F.col("_bad_id")) & (F.col(ROW) == F.col("_bad_row"))
     good = keyed.join(F.broadcast(keys), on, "left_anti").drop(ROW)
     bad = keyed.join(F.broadcast(keys), on, "inner").select(*batch.columns, REASON, DETAIL)
     return Checked(good, bad, report)
+
+
+def flag_table(b: Any, hashes: Any, contract: dict[str, Any], schema: DataSchema, margin: float) -> Any:
+    """The narrow table of the Arrow batch (or table) ``b``: id, row hash, reason, detail, new levels."""
+    import pyarrow as pa
+
+    reason, detail, new = row_reasons(b, contract, schema, margin)
+    arrays = [b.column(schema.id_column), hashes, pa.array(reason, pa.string()), pa.array(detail, pa.string()),
+              pa.array(new, pa.string())]
+    kind = pa.Table if isinstance(b, pa.Table) else pa.RecordBatch
+    return kind.from_arrays(arrays, names=[schema.id_column, ROW, REASON, DETAIL, NEW])
+
+
+def row_hashes(table: Any, ident: str) -> Any:
+    """A 64-bit hash of each row's values (pandas' ``hash_pandas_object``) for the rows whose id is on other
+    rows too; 0 for the others (a lone row has no other version to differ from)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    ids = table.column(ident).to_pandas()
+    repeated = (ids.duplicated(keep=False) & ids.notna()).to_numpy()
+    out = np.zeros(table.num_rows, dtype=np.int64)
+    if repeated.any():
+        rows = table.filter(pa.array(repeated)).to_pandas()
+        out[repeated] = pd.util.hash_pandas_object(rows, index=False).to_numpy().view(np.int64)
+    return pa.array(out, pa.int64())
 
 
 def with_duplicates(flags: Any, ident: str) -> list[dict[str, Any]]:

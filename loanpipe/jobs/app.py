@@ -322,7 +322,9 @@ def apply_contract(cfg: Config, lake: Lake, spark: Any, schema: DataSchema, batc
     """Check the batch's rows against the lake's data contract and set the bad ones aside in
     ``test_sample_quarantine/run_date=D`` (published, empty when none); more than ``quality.max_bad_share``
     of them fails the run before anything of the date is written."""
-    checked = contract.check(batch, contract.load_or_learn(lake, spark, schema), schema, cfg.quality)
+    small = cfg.quality.driver_check_rows
+    local = catalog.read_table(lake, source, batch.columns, max_rows=small) if small else None
+    checked = contract.check(batch, contract.load_or_learn(lake, spark, schema), schema, cfg.quality, local)
     report = checked.report
     if report["rows_in"] == 0:
         raise BatchError(f"{source}: the batch has no rows; rerun data_gen for this date")

@@ -17,7 +17,6 @@ Exit codes: 0 done, 2 nothing to fetch or bad input, 1 storage failure.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 import tempfile
@@ -53,22 +52,11 @@ def resolve_date(lake: Lake, run_date: str | None) -> str:
 
 def read_scores(lake: Lake, run_date: str) -> Any:
     """The published scores of ``run_date`` as a pandas DataFrame (exactly the manifest's Parquet files)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     uri = catalog.scores(lake, run_date)
-    files = [f for f in lake.published_files(uri) if f.endswith(".parquet")]
-    tables = []
-    for f in files:
-        try:
-            data = lake.read_bytes(f)
-        except StorageError as exc:
-            raise StorageError(f"{uri} changed while reading ({exc}): the partition was replaced or deleted; "
-                               "fetch again") from None
-        tables.append(pq.read_table(io.BytesIO(data)))
-    if not tables:
+    table = catalog.read_table(lake, uri, again="fetch again")
+    if table is None:
         raise NothingToFetch(f"{uri} is published but holds no Parquet files")
-    df = pa.concat_tables(tables).to_pandas()
+    df = table.to_pandas()
     return df.sort_values("id").reset_index(drop=True) if "id" in df.columns else df
 
 

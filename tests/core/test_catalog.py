@@ -87,6 +87,21 @@ def test_write_table_publishes_what_the_driver_holds_as_spark_reads_it(lake: Lak
     assert os.listdir(lake.uri(storage.STAGING)) == []
 
 
+def test_read_table_reads_what_spark_wrote_up_to_a_row_limit(lake: Lake, spark) -> None:  # noqa: ANN001
+    """A small published dataset on the driver, without Spark: exactly its files, the columns asked for, and
+    nothing (None) when its footers add up to more rows than allowed."""
+    target = catalog.batch(lake, "2026-11-29")
+    df = spark.createDataFrame([(i, float(i), "x") for i in range(10)], "id long, f1 double, s string")
+    catalog.write_dataset(lake, df.repartition(3), target, expect_rows=10)
+    assert len([f for f in os.listdir(lake._local(target)) if f.endswith(".parquet")]) == 3
+    table = catalog.read_table(lake, target, ["id", "f1"], max_rows=10)
+    assert table.column_names == ["id", "f1"] and sorted(table.column("id").to_pylist()) == list(range(10))
+    assert catalog.read_table(lake, target, max_rows=9) is None
+    assert catalog.read_table(lake, target).num_rows == 10
+    with pytest.raises(StorageError, match="no _SUCCESS marker"):
+        catalog.read_table(lake, catalog.batch(lake, "2026-11-30"))
+
+
 def test_read_dates_is_one_relation_whatever_the_history(lake: Lake, spark) -> None:  # noqa: ANN001
     """Many dates are read as one scan with their run_date, not a union per date (whose plan, and cost, grew with
     every day of history: bench/results/growth-4617ff7-stopped.json)."""

@@ -56,8 +56,17 @@ def test_learn_takes_finite_ranges_and_seen_levels(spark) -> None:
     assert learnt["categorical"] == {"purpose": ["car", "house"]}
 
 
+def local_of(df, where: str):
+    """What the check gets beside the Spark frame: nothing (one Spark pass) or the batch read on the driver."""
+    return df.toArrow() if where == "driver" else None
+
+
+WHERE = pytest.mark.parametrize("where", ["spark", "driver"])
+
+
 @pytest.mark.spark
-def test_check_splits_the_batch_and_counts_every_row(spark) -> None:
+@WHERE
+def test_check_splits_the_batch_and_counts_every_row(spark, where: str) -> None:
     rows = [(i, 5.0, 0.0, 5.0, "car", 0) for i in range(1, 101)]
     rows[10] = (11, math.inf, 0.0, 5.0, "car", 0)
     rows[20] = (None, 5.0, 0.0, 5.0, "car", 0)
@@ -66,7 +75,7 @@ def test_check_splits_the_batch_and_counts_every_row(spark) -> None:
     rows += [(51, 5.0, 0.0, 5.0, "car", 0)]          # id 51 again, the same row: a repeat, scored
     rows[60] = (61, 5.0, 0.0, 5.0, "boat", 0)        # a new level: scored
     df = spark.createDataFrame(rows, "id long, f1 double, f2 double, konst double, purpose string, loss long")
-    checked = contract.check(df.repartition(3), CONTRACT, SCHEMA, QualityConfig(examples=2))
+    checked = contract.check(df.repartition(3), CONTRACT, SCHEMA, QualityConfig(examples=2), local_of(df, where))
     report = checked.report
     assert report["rows_in"] == 102 and report["quarantined"] == 5 and report["scored"] == 97
     assert report["by_reason"] == {"null_id": 1, "non_finite": 1, "out_of_range": 1, "duplicate_id": 2}
@@ -85,20 +94,22 @@ def test_check_splits_the_batch_and_counts_every_row(spark) -> None:
 
 
 @pytest.mark.spark
-def test_a_clean_batch_is_scored_as_it_is(spark) -> None:
+@WHERE
+def test_a_clean_batch_is_scored_as_it_is(spark, where: str) -> None:
     rows = [(i, 5.0, 0.0, 5.0, "car", 0) for i in range(1, 21)] + [(3, 5.0, 0.0, 5.0, "car", 0)]  # a repeat is fine
     df = spark.createDataFrame(rows, "id long, f1 double, f2 double, konst double, purpose string, loss long")
-    checked = contract.check(df, CONTRACT, SCHEMA, QualityConfig())
+    checked = contract.check(df, CONTRACT, SCHEMA, QualityConfig(), local_of(df, where))
     assert checked.report["quarantined"] == 0 and checked.report["rows_in"] == 21
     assert checked.good is df  # no join: the batch itself
     assert checked.bad.count() == 0 and checked.bad.columns == [*df.columns, "reason", "detail"]
 
 
 @pytest.mark.spark
-def test_exact_repeats_of_a_bad_row_are_all_set_aside_once_each(spark) -> None:
+@WHERE
+def test_exact_repeats_of_a_bad_row_are_all_set_aside_once_each(spark, where: str) -> None:
     rows = [(i, 5.0, 0.0, 5.0, "car", 0) for i in range(1, 21)] + [(7, math.inf, 0.0, 5.0, "car", 0)] * 2
     df = spark.createDataFrame(rows, "id long, f1 double, f2 double, konst double, purpose string, loss long")
-    checked = contract.check(df, CONTRACT, SCHEMA, QualityConfig())
+    checked = contract.check(df, CONTRACT, SCHEMA, QualityConfig(), local_of(df, where))
     # id 7 is on three rows: twice the same bad row (non_finite, the first reason), once a different good row
     assert checked.report["by_reason"] == {"non_finite": 2, "duplicate_id": 1}
     assert checked.bad.count() == 3 and checked.good.count() == 19
