@@ -386,6 +386,38 @@ def test_bad_rows_are_quarantined_and_the_rest_is_scored(cfg: Config, spark) -> 
         assert f"<td>{reason}</td>" in body
 
 
+def test_a_daily_batch_is_checked_on_the_driver_with_the_spark_pass_s_result(cfg: Config, spark, monkeypatch) -> None:
+    """A batch up to quality.driver_check_rows is read with pyarrow and checked on the driver; above it, or with
+    the setting at 0, the Spark pass checks it. Same report, same rows scored, same quarantine."""
+    lake = open_lake(cfg.storage)
+    features = _checked_features(lake)
+    ids = sorted(r.id for r in spark.read.parquet(catalog.batch(lake, D2)).select("id").collect())
+    bad = {"null_id": [ids[0]], "non_finite": [ids[1]], "out_of_range": [ids[2]], "duplicate_id": [ids[3]]}
+    _replace_batch(lake, spark, D2, lambda df: _poisoned(df, bad, features).unionByName(df.filter(F.col("id") == ids[4])))
+    schema = read_lake_schema(lake)
+    batch, uri, _ = app.load_batch(cfg, lake, spark, schema, D2)
+    rows_in = len(ids) + 2
+    read = catalog.read_table
+    tables: list = []
+    monkeypatch.setattr(catalog, "read_table", lambda *a, **k: tables.append(read(*a, **k)) or tables[-1])
+
+    def outcome(driver_check_rows: int):  # noqa: ANN202
+        checked, report = app.apply_contract(cfg.replace(quality={"driver_check_rows": driver_check_rows,
+                                                                  "max_bad_share": 0.05}), lake,
+                                             spark, schema, batch, uri, D2)
+        quarantined = spark.read.parquet(catalog.quarantine(lake, D2)).toPandas()
+        return (report, sorted(r.id for r in checked.good.select("id").collect()),
+                sorted(zip(quarantined["reason"], quarantined["id"].fillna(-1), quarantined["detail"])))
+
+    on_driver = outcome(rows_in)
+    assert len(tables) == 1 and tables[0] is not None and tables[0].num_rows == rows_in  # read and checked there
+    in_spark = outcome(rows_in - 1)
+    assert len(tables) == 2 and tables[1] is None  # one row too many: the footers said so, the Spark pass ran
+    assert outcome(0) == in_spark and len(tables) == 2  # 0: the Spark pass, nothing read on the driver
+    assert on_driver == in_spark
+    assert on_driver[0]["quarantined"] == 5 and len(on_driver[1]) == rows_in - 5
+
+
 def test_too_many_bad_rows_fail_the_run_and_publish_nothing(cfg: Config, spark) -> None:
     from loanpipe.reports.emails import failure_report
 
