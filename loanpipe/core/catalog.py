@@ -235,8 +235,9 @@ def read_table(lake: Lake, uri: str, columns: list[str] | None = None, max_rows:
                again: str = "read it again") -> Any:
     """The published dataset ``uri`` (exactly its manifest's Parquet files) as one pyarrow Table on the driver,
     without Spark; ``columns`` only, when given. With ``max_rows``: None when the files hold more rows than that
-    (their footers say so before more is read or decoded). A file that vanishes while it is read (the folder was
-    replaced) is an error telling the caller to ``again``: never half of one version and half of another."""
+    (each file's footer is counted as the file is fetched: the files after the limit are not fetched, and none is
+    decoded). A file that vanishes while it is read (the folder was replaced) is an error telling the caller to
+    ``again``: never half of one version and half of another."""
     import io
 
     import pyarrow as pa
@@ -244,19 +245,18 @@ def read_table(lake: Lake, uri: str, columns: list[str] | None = None, max_rows:
 
     files = [f for f in lake.published_files(uri)
              if f.endswith(".parquet") and not f.rsplit("/", 1)[-1].startswith((".", "_"))]
-    tables, rows = [], 0
+    parts, rows = [], 0
     for f in files:
         try:
             data = lake.read_bytes(f)
         except StorageError as exc:
             raise StorageError(f"{uri} changed while reading ({exc}): the partition was replaced or deleted; "
                                f"{again}") from None
-        part = pq.ParquetFile(io.BytesIO(data))
-        rows += part.metadata.num_rows
+        parts.append(pq.ParquetFile(io.BytesIO(data)))
+        rows += parts[-1].metadata.num_rows
         if max_rows is not None and rows > max_rows:
             return None
-        tables.append(part.read(columns=columns))
-    return pa.concat_tables(tables) if tables else None
+    return pa.concat_tables([part.read(columns=columns) for part in parts]) if parts else None
 
 
 def empty_table(spark_schema: Any) -> Any:
