@@ -26,7 +26,7 @@ import numpy as np
 
 # scipy and sklearn are imported by the functions that use them (fitting, reports: the driver). ``apply`` runs in
 # every executor's Python worker, which unpickles the scoring function and so imports this module: the two
-# libraries cost about a second there (python -X importtime), for nothing a score needs.
+# libraries are the bulk of that import (python -X importtime), for nothing a score needs.
 
 EPS = 1e-6
 MAX_AUC_LOSS = 0.002
