@@ -1,7 +1,7 @@
 """The benchmarks, one command: ``python -m bench`` (or ``make bench``), about 25 minutes on 2 cores.
 
     python -m bench [cycle] [scoring] [profile] [reasons] [ingest] [real_tables] [synthetic] [contract] [growth]
-                    [--repeat N] [--sizes 6592,26368,105471] [--days 30]
+                    [--repeat N] [--sizes 6592,26368,105471] [--days 30] [--scales 16,160]
 
 * cycle   -- the daily cycle at 1x, 4x, 16x the rows (16x = the Kaggle size): per step, total, peak memory
 * scoring -- rows/s read to write by each scoring path at 1x, 4x, 16x the Kaggle test size, vs the limit
@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="6592,26368,105471",
                         help="lake rows for the cycle: 1x, 4x, 16x (default: the Kaggle size is 16x)")
     parser.add_argument("--days", type=int, default=30, help="simulated days of the growth section, default 30")
+    parser.add_argument("--scales", default="16,160",
+                        help="copies of the Kaggle test set the profile section scores, default 16,160 (506k, 5.06M rows)")
     args = parser.parse_args(argv)
     sections = args.sections or list(DEFAULT_SECTIONS)
     unknown = sorted(set(sections) - set(SECTIONS))
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         from bench import cycle, scoring
 
         cycle.ensure_champion(sizes[-1])
-        scoring.run_profile(info, kaggle_lake, args.repeat)
+        scoring.run_profile(info, kaggle_lake, args.repeat, tuple(int(k) for k in args.scales.split(",")))
     if "reasons" in sections:
         from bench import cycle, scoring
 

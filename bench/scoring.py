@@ -317,16 +317,15 @@ def run_profile(info: dict[str, Any], lake_root: str, repeat: int, scales: tuple
                             "part_s": None if limit else round(m - previous, 3), "rows_per_s": round(rows / m),
                             "runs_s": [round(v, 3) for v in t]})
             previous = previous if limit else m
-        print(f"   {k}x done", flush=True)
-    spark.stop()
-    lake.remove(out_uri)
-    for k in scales:
         mine = [r for r in results if r["scale"] == k]
         limit = mine[-1]["rows_per_s"]
-        print(f"\n{mine[0]['rows']:,} rows ({k}x), {mine[0]['tasks']} tasks")
+        print(f"\n{rows:,} rows ({k}x), {tasks} tasks")
         print(table(["part", "cumulative s", "this part s", "rows/s", "vs limit"],
                     [[r["part"], r["median_s"], r["part_s"] if r["part_s"] is not None else "-", r["rows_per_s"],
-                      f"{r['rows_per_s'] / limit:.3f}"] for r in mine]))
-    result = {"machine": info, "repeat": repeat, "model": bundle.version, "features": len(features), "results": results}
-    print(f"   -> {save('scoring_profile', result)}\n", flush=True)
+                      f"{r['rows_per_s'] / limit:.3f}"] for r in mine]), flush=True)
+        result = {"machine": info, "repeat": repeat, "model": bundle.version, "features": len(features),
+                  "results": results}
+        print(f"   -> {save('scoring_profile', result)} (after {k}x)\n", flush=True)  # each size kept as it ends
+    spark.stop()
+    lake.remove(out_uri)
     return result

@@ -58,6 +58,7 @@ def session_conf(cfg: Config, packages: list[str] | None = None, job: str = "app
     """Spark settings for this configuration (also used to build ``spark-submit --conf`` lines)."""
     conf: dict[str, str] = {
         "spark.sql.shuffle.partitions": str(cfg.spark.shuffle_partitions),
+        "spark.sql.files.maxPartitionBytes": cfg.spark.max_partition_bytes,
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.sources.partitionOverwriteMode": "dynamic",
         "spark.sql.parquet.compression.codec": "snappy",

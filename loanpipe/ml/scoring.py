@@ -33,12 +33,36 @@ UDF_KINDS = ("arrow", "pandas")
 SHAP_BLOCK_CELLS = 4_000_000
 
 
-def _shap(model: Any, x: Any, categorical: list[str]) -> Any:
+def _shap(model: Any, x: Any, categorical: list[str], threads: int = -1) -> Any:
     """SHAP values of the rows (rows x features; CatBoost's expected-value column dropped)."""
     from catboost import Pool
 
     pool = Pool(x, cat_features=categorical or None)
-    return model.get_feature_importance(pool, type="ShapValues")[:, :-1]
+    return model.get_feature_importance(pool, type="ShapValues", thread_count=threads)[:, :-1]
+
+
+def cached_model(version: str, blob: Any) -> Any:
+    """The model of ``version`` from its broadcast native bytes, loaded once per Python worker. It lives at module
+    level on purpose: Spark sends the scoring function to every task with cloudpickle, which copies a closure's
+    globals by value, so a cache named inside the closure arrived empty in each task and the model was loaded once
+    per task; a function of an importable module travels by reference and keeps this module's cache."""
+    model = _MODEL_CACHE.get(version)
+    if model is None:
+        from loanpipe.ml.engine import load_native
+
+        model = _MODEL_CACHE[version] = load_native(blob.value)
+    return model
+
+
+def task_threads() -> int:
+    """CatBoost threads for this task: the task's CPUs (``spark.task.cpus``, 1 unless training with catboost-spark
+    set it to the executor's cores). Spark already runs one task per CPU, so CatBoost's default (every core of the
+    machine, in every task) oversubscribed the cores. Outside a task (a test calling the function directly): all
+    cores (-1)."""
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    return context.cpus() if context is not None else -1
 
 
 def explained(proba: Any, explain_from: float | None) -> Any:
@@ -95,22 +119,18 @@ def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, udf: str = "
     reason_cols = risk.reason_columns(reasons)
 
     def predict(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        model = _MODEL_CACHE.get(version)
-        if model is None:
-            from loanpipe.ml.engine import load_native
-
-            model = _MODEL_CACHE[version] = load_native(blob.value)
+        model, threads = cached_model(version, blob), task_threads()
         limit = SHAP_BLOCK_CELLS if reasons else 0
         for block in blocks(((len(pdf) * len(features), pdf) for pdf in batches if len(pdf)), limit):
             pdf = block[0] if len(block) == 1 else pd.concat(block, ignore_index=True)
             x = pdf[features]
-            proba = calibration.apply(calibrator, model.predict_proba(x)[:, 1])
+            proba = calibration.apply(calibrator, model.predict_proba(x, thread_count=threads)[:, 1])
             out = pd.DataFrame({ident: pdf[ident], "p_default": proba})
             if reasons:
                 rows = explained(proba, explain_from)
                 part = x.iloc[rows]
                 values = [part[f].tolist() for f in features]
-                cols = risk.top_reasons(_shap(model, part, categorical), values, labels, reasons) if len(rows) else \
+                cols = risk.top_reasons(_shap(model, part, categorical, threads), values, labels, reasons) if len(rows) else \
                     [[] for _ in reason_cols]
                 for name, col in zip(reason_cols, cols):
                     out[name] = spread(col, rows, len(pdf))
@@ -120,23 +140,19 @@ def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, udf: str = "
         import numpy as np
         import pyarrow as pa
 
-        model = _MODEL_CACHE.get(version)
-        if model is None:
-            from loanpipe.ml.engine import load_native
-
-            model = _MODEL_CACHE[version] = load_native(blob.value)
+        model, threads = cached_model(version, blob), task_threads()
         limit = SHAP_BLOCK_CELLS if reasons else 0
         for block in blocks(((b.num_rows * len(features), b) for b in batches if b.num_rows), limit):
             parts = [np.column_stack([b.column(f).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
                                       for f in features]) for b in block]
             x = parts[0] if len(parts) == 1 else np.vstack(parts)
-            proba = calibration.apply(calibrator, model.predict_proba(x)[:, 1])
+            proba = calibration.apply(calibrator, model.predict_proba(x, thread_count=threads)[:, 1])
             ids = block[0].column(ident) if len(block) == 1 else pa.concat_arrays([b.column(ident) for b in block])
             arrays = [ids, pa.array(proba, pa.float64())]
             if reasons:
                 rows = explained(proba, explain_from)
                 part = x if len(rows) == len(x) else x[rows]  # every row: no copy of the block
-                cols = risk.top_reasons(_shap(model, part, []), part, labels, reasons) if len(rows) else \
+                cols = risk.top_reasons(_shap(model, part, [], threads), part, labels, reasons) if len(rows) else \
                     [[] for _ in reason_cols]
                 arrays += [pa.array(spread(col, rows, len(x)), pa.string()) for col in cols]
             yield pa.RecordBatch.from_arrays(arrays, names=[ident, "p_default", *reason_cols])

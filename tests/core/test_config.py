@@ -28,6 +28,15 @@ def test_catboost_spark_trains_with_one_task_per_executor() -> None:
     assert "spark.task.cpus" not in session_conf(Config(), [package], "app")  # local mode: cores unknown
 
 
+def test_input_splits_are_sized_for_reads_of_a_few_wide_columns(spark) -> None:
+    from loanpipe.core.session import session_conf
+
+    assert session_conf(Config(), [], "app")["spark.sql.files.maxPartitionBytes"] == "1g"
+    assert session_conf(Config().replace(spark={"max_partition_bytes": "256m"}), [], "app")[
+        "spark.sql.files.maxPartitionBytes"] == "256m"
+    assert spark.conf.get("spark.sql.files.maxPartitionBytes") == "1g"  # the sessions the jobs get
+
+
 def test_catboost_spark_timeouts_come_from_the_config() -> None:
     import datetime as dt
 
