@@ -71,8 +71,8 @@ class SparkConfig:
     shuffle_partitions: int = 8
     # Spark's largest input split (spark.sql.files.maxPartitionBytes; Spark's own default 128m). Spark sizes splits
     # by whole-file bytes, and a job that reads a few of ~770 columns (scoring reads 32) got a task for every
-    # 128 MB of files it barely touches; each task of a Python UDF costs about 0.2 s on its own here. Spark never
-    # makes fewer splits than cores while the data allows (bench/results/scoring_profile.json).
+    # 128 MB of files it barely touches, each task of a Python UDF with a cost of its own (README, "Where scoring's
+    # time goes"). Spark still makes at least one split per core while the data allows.
     max_partition_bytes: str = "1g"
     # JVM packages resolved from Maven Central (``spark.jars.packages``); cached in ``ivy_dir``.
     catboost_spark_package: str = "ai.catboost:catboost-spark_4.0_2.13:1.2.10"
