@@ -130,8 +130,8 @@ def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, udf: str = "
                 rows = explained(proba, explain_from)
                 part = x.iloc[rows]
                 values = [part[f].tolist() for f in features]
-                cols = risk.top_reasons(_shap(model, part, categorical, threads), values, labels, reasons) if len(rows) else \
-                    [[] for _ in reason_cols]
+                cols = (risk.top_reasons(_shap(model, part, categorical, threads), values, labels, reasons)
+                        if len(rows) else [[] for _ in reason_cols])
                 for name, col in zip(reason_cols, cols):
                     out[name] = spread(col, rows, len(pdf))
             yield out
