@@ -126,6 +126,9 @@ def run(info: dict[str, Any], sizes: list[int], repeat: int, fraction: float | N
         })
         print(f"   {rows:,} rows: bootstrap {cycles[0]['total']} s, daily median {per_size[-1]['median']['total']} s",
               flush=True)
+        # kept as each size ends, so a larger size that fails leaves the smaller ones measured
+        save(name, {"machine": info, "repeat": repeat, "fraction": fraction, "config_overrides": extra_env or {},
+                    "sizes": per_size, "partial": f"{len(per_size)} of {len(sizes)} sizes"})
 
     full = per_size[-1]
     print(f"\nFull cycle at {full['rows']:,} rows (train {full['train']:,}, batch {full['median']['batch_rows']:,}); "
