@@ -110,6 +110,7 @@ def run(info: dict[str, Any], sizes: list[int], repeat: int, fraction: float | N
     print(header(f"daily cycle and its scaling (bootstrap + median of {repeat} daily cycles per size"
                  f"{f', batches of {fraction:.2%} of test/' if fraction else ''})", info), flush=True)
     base = dt.date.fromisoformat(BOOTSTRAP_DATE)
+    header_of_result = {"machine": info, "repeat": repeat, "fraction": fraction, "config_overrides": extra_env or {}}
     per_size = []
     for rows in sizes:
         lake = prepare_lake(rows)
@@ -127,8 +128,7 @@ def run(info: dict[str, Any], sizes: list[int], repeat: int, fraction: float | N
         print(f"   {rows:,} rows: bootstrap {cycles[0]['total']} s, daily median {per_size[-1]['median']['total']} s",
               flush=True)
         # kept as each size ends, so a larger size that fails leaves the smaller ones measured
-        save(name, {"machine": info, "repeat": repeat, "fraction": fraction, "config_overrides": extra_env or {},
-                    "sizes": per_size, "partial": f"{len(per_size)} of {len(sizes)} sizes"})
+        save(name, {**header_of_result, "sizes": per_size, "partial": f"{len(per_size)} of {len(sizes)} sizes"})
 
     full = per_size[-1]
     print(f"\nFull cycle at {full['rows']:,} rows (train {full['train']:,}, batch {full['median']['batch_rows']:,}); "
@@ -167,8 +167,7 @@ def run(info: dict[str, Any], sizes: list[int], repeat: int, fraction: float | N
     print(f"   train_sup rows: {full['daily'][0]['train_sup_rows']:,} on day 1, "
           f"{full['daily'][-1]['train_sup_rows']:,} on day {trend['days']}; flat: {trend['flat']}")
     full["growth"] = trend
-    result = {"machine": info, "repeat": repeat, "fraction": fraction, "config_overrides": extra_env or {},
-              "sizes": per_size}
+    result = {**header_of_result, "sizes": per_size}
     print(f"   -> {save(name, result)}\n", flush=True)
     return result
 

@@ -42,10 +42,9 @@ class _Broadcast:
 class _Frame:
     """Just enough of a Spark DataFrame for predict_frame to hand over the function Spark would send to tasks."""
 
-    def __init__(self, native: bytes) -> None:
+    def __init__(self) -> None:
         self.sparkSession = self
         self.sparkContext = self
-        self.native = native
 
     def broadcast(self, value: bytes) -> _Broadcast:
         return _Broadcast(value)
@@ -70,7 +69,7 @@ def test_a_python_worker_loads_the_model_once_not_once_per_task(monkeypatch, udf
     real = engine.load_native
     monkeypatch.setattr(engine, "load_native", lambda blob: loads.append(blob) or real(blob))
     monkeypatch.setattr(scoring, "_MODEL_CACHE", {})
-    fn = scoring.predict_frame(_Frame(bundle.native), bundle, SCHEMA, udf)
+    fn = scoring.predict_frame(_Frame(), bundle, SCHEMA, udf)
     part = frame.head(100).assign(id=range(100))
     batch = pa.RecordBatch.from_pandas(part, preserve_index=False) if udf == "arrow" else part
     outputs = []
