@@ -59,7 +59,8 @@ class _Frame:
 
 
 @pytest.mark.parametrize("udf", ["arrow", "pandas"])
-def test_a_python_worker_loads_the_model_once_not_once_per_task(monkeypatch, udf: str) -> None:
+def test_a_python_worker_loads_the_model_once_not_once_per_task(spark, monkeypatch, udf: str) -> None:  # noqa: ANN001
+    # ``spark``: predict_frame builds the preprocessing as Spark column expressions, which need a session
     import pandas as pd
     import pyarrow as pa
     from pyspark import cloudpickle
