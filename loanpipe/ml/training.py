@@ -55,6 +55,63 @@ def collect_sample(df: Any, columns: list[str], max_rows: int, seed: int) -> pd.
     return df.select(*columns).toPandas()
 
 
+class DriverSample:
+    """A training sample known on the driver by its ids, whose rows are fetched at the width each use needs.
+
+    Discovery looks at every column of only some of its sample's rows (the CV rows and the search rows) and at a
+    few columns of all of them (the calibration cross-fit). Held whole at full width, a 200,000-row sample of
+    771 columns is 1.2 GB on the driver, over ``spark.driver.maxResultSize``; fetched this way it is the
+    sample's ids, then each use's rows and columns. Ids must be unique in the frame (ingest checks ``train/``;
+    ``train_sup/`` is de-duplicated by id)."""
+
+    def __init__(self, ids: pd.Series, fetch: Any) -> None:
+        self.ids = ids.reset_index(drop=True)
+        self._fetch = fetch
+
+    @classmethod
+    def of_frame(cls, frame: pd.DataFrame, id_column: str) -> "DriverSample":
+        """A sample already on the driver (notebooks, tests): every row of ``frame``."""
+        frame = frame.reset_index(drop=True)
+        return cls(frame[id_column], lambda rows, columns: frame.loc[rows, columns])
+
+    @classmethod
+    def of_spark(cls, df: Any, id_column: str, max_rows: int, seed: int) -> "DriverSample":
+        """The rows :func:`collect_sample` draws from the Spark DataFrame ``df``, only their ids collected."""
+        ids = collect_sample(df, [id_column], max_rows, seed)[id_column]
+
+        def fetch(rows: np.ndarray, columns: list[str]) -> pd.DataFrame:
+            return fetch_by_id(df, id_column, ids[rows], columns)
+
+        return cls(ids, fetch)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def rows(self, columns: list[str], rows: np.ndarray | None = None) -> pd.DataFrame:
+        """``columns`` of the sample's rows where ``rows`` (a boolean mask over the sample) is True, in sample
+        order; every row without it."""
+        mask = np.ones(len(self.ids), dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
+        return self._fetch(mask, list(columns)).reset_index(drop=True)
+
+
+def fetch_by_id(df: Any, id_column: str, ids: pd.Series, columns: list[str]) -> pd.DataFrame:
+    """``columns`` of the rows of the Spark DataFrame ``df`` whose id is in ``ids``, in the order of ``ids``: a
+    semi-join with the ids broadcast, so only those rows reach the driver."""
+    from pyspark.sql import functions as F
+
+    wanted = ids.reset_index(drop=True)
+    keys = df.sparkSession.createDataFrame(pd.DataFrame({id_column: wanted}), df.select(id_column).schema)
+    got = df.join(F.broadcast(keys), id_column, "left_semi").select(*dict.fromkeys([id_column, *columns])).toPandas()
+    if got[id_column].duplicated().any():
+        dup = got.loc[got[id_column].duplicated(), id_column].iloc[0]
+        raise ValueError(f"training data: id {dup!r} is on more than one row; a sample's rows are fetched by id, "
+                         f"so ids must be unique (de-duplicate the table by {id_column!r})")
+    if len(got) != len(wanted):
+        raise ValueError(f"training data: {len(wanted) - len(got)} of the sample's {len(wanted)} ids were not found "
+                         "when their rows were fetched; the table changed while it was read")
+    return got.set_index(id_column, drop=False).loc[wanted.to_numpy(), columns]
+
+
 def _spec(kind: str, features: list[str], pairs: list[dict[str, Any]], schema: DataSchema,
           fills: dict[str, Any], kinds: dict[str, str]) -> fx.FeatureSpec:
     """The FeatureSpec serving ``features``: raw candidates leave numeric gaps to CatBoost, the others impute."""
@@ -72,25 +129,40 @@ def _spec(kind: str, features: list[str], pairs: list[dict[str, Any]], schema: D
     )
 
 
-def discover(cfg: Config, raw: pd.DataFrame, schema: DataSchema) -> tuple[fx.FeatureSpec, dict[str, Any]]:
-    """Candidate feature sets compared by K-fold CV on a sample of ``raw``; the chosen one's spec, calibrated.
+def discovery_rows(cfg: Config, ids: pd.Series) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Which rows of a training sample (its ``ids``) the candidates are scored on (``in_cv``) and which the
+    searches look at (``search``), and whether those are disjoint (``large``: the sample has enough rows)."""
+    m = cfg.model
+    in_cv = hash_split(ids, m.seed + 3, min(1.0, m.cv_sample_rows / max(len(ids), 1)))
+    large = int((~in_cv).sum()) >= m.cv_sample_rows // 2
+    search = ~in_cv & hash_split(ids, m.seed + 4, min(1.0, m.cv_sample_rows / max(int((~in_cv).sum()), 1))) \
+        if large else in_cv
+    return in_cv, search, large
 
-    Candidates (loanpipe.ml.selection): all raw columns; all raw columns plus the discovered pair differences; the
+
+def discover(cfg: Config, sample: pd.DataFrame | DriverSample, schema: DataSchema) -> tuple[fx.FeatureSpec, dict[str, Any]]:
+    """Candidate feature sets compared by K-fold CV on a training sample; the chosen one's spec, calibrated.
+
+    ``sample`` is a :class:`DriverSample` or a frame of every column (all of it the sample). Candidates
+    (loanpipe.ml.selection): all raw columns; all raw columns plus the discovered pair differences; the
     importance top-k; forward selection (with the pairs). Pair search, importance ranking and the forward search
     look at rows the candidates are not scored on when there are enough of them; on small data the forward
-    search is nested inside each fold instead, so no candidate is scored on rows that chose it.
+    search is nested inside each fold instead, so no candidate is scored on rows that chose it. Only the rows
+    of the CV and of the searches are held at full width.
     """
     m = cfg.model
+    if isinstance(sample, pd.DataFrame):
+        sample = DriverSample.of_frame(sample, schema.id_column)
     timings: dict[str, float] = {}
     t = time.monotonic()
     cats = list(schema.categorical)
     all_features = list(schema.features)
+    cv_rows, search_rows, large = discovery_rows(cfg, sample.ids)
+    used = cv_rows | search_rows
+    raw = sample.rows([schema.id_column, *all_features, schema.label_column], used)
+    in_cv, search = cv_rows[used], search_rows[used]
     ids = raw[schema.id_column]
     y_all = raw[schema.label_column].to_numpy(dtype=int)
-    in_cv = hash_split(ids, m.seed + 3, min(1.0, m.cv_sample_rows / max(len(raw), 1)))
-    large = int((~in_cv).sum()) >= m.cv_sample_rows // 2
-    search = ~in_cv & hash_split(ids, m.seed + 4, min(1.0, m.cv_sample_rows / max(int((~in_cv).sum()), 1))) \
-        if large else in_cv
     fills, kinds = fx.fit_imputation(raw[search], all_features, cats)
     imputed = fx.impute_frame(raw, fills, cats)
     timings["imputation"] = time.monotonic() - t
@@ -142,13 +214,15 @@ def discover(cfg: Config, raw: pd.DataFrame, schema: DataSchema) -> tuple[fx.Fea
     chosen, decision = selection.choose(results)
     spec = _spec(chosen.name, chosen.features, pairs, schema, fills, kinds)
     t = time.monotonic()
-    if in_cv.all():  # the CV models saw (K-1)/K of the rows the serving model will: their scores fit its scale
+    del raw, imputed, with_pairs
+    if cv_rows.all():  # the CV models saw (K-1)/K of the rows the serving model will: their scores fit its scale
         spec.calibration, calibration_report = calibration.choose(chosen.oof, y, folds)
     else:  # fitted on a sample, the CV models are less sure than the serving model: cross-fit at full size
-        calibration_report = calibrate_spec(cfg, spec, raw, schema)
+        calibration_report = calibrate_spec(
+            cfg, spec, sample.rows([schema.id_column, schema.label_column, *spec.raw_features]), schema)
     timings["calibration"] = time.monotonic() - t
     report = {
-        "sample_rows": len(raw),
+        "sample_rows": len(sample),
         "cv": {"folds": m.cv_folds, "rows": int(in_cv.sum()), "defaults": int(y.sum()),
                "search_rows": int(search.sum()), "search_disjoint_from_cv": large,
                "params": {k: v for k, v in serving.items() if k != "thread_count"}},
@@ -234,10 +308,8 @@ def build_bundle(cfg: Config, spark: Any, train_df: Any, spec: fx.FeatureSpec, s
 def bootstrap(cfg: Config, spark: Any, train_df: Any, schema: DataSchema, engine: str, run_date: dt.date) -> ModelBundle:
     """First champion: candidate comparison on a sample of ``train/``, then the serving fit on all of it."""
     start = time.monotonic()
-    raw = collect_sample(train_df, [schema.id_column, *schema.features, schema.label_column],
-                         cfg.model.train_sample_rows, cfg.model.seed)
-    spec, report = discover(cfg, raw, schema)
-    del raw
+    sample = DriverSample.of_spark(train_df, schema.id_column, cfg.model.train_sample_rows, cfg.model.seed)
+    spec, report = discover(cfg, sample, schema)
     bundle = build_bundle(cfg, spark, train_df, spec, schema, engine, run_date, "bootstrap",
                           {"discovery": report, "discovered_on": run_date.isoformat(), "trained_on": "train/"})
     bundle.metadata["bootstrap_seconds"] = round(time.monotonic() - start, 2)
@@ -314,10 +386,8 @@ def challenger(cfg: Config, spark: Any, train_df: Any, champion: ModelBundle, sc
     champion's features and refits their imputation, and its calibrator waits for a promotion
     (:func:`calibrate_promoted`)."""
     if rediscover:
-        raw = collect_sample(train_df, [schema.id_column, *schema.features, schema.label_column],
-                             cfg.model.train_sample_rows, cfg.model.seed)
-        spec, report = discover(cfg, raw, schema)
-        del raw
+        sample = DriverSample.of_spark(train_df, schema.id_column, cfg.model.train_sample_rows, cfg.model.seed)
+        spec, report = discover(cfg, sample, schema)
         extra = {"discovery": report, "discovered_on": run_date.isoformat(), "rediscovered": rediscover}
     else:
         base = champion.spec
