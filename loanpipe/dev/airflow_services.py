@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -155,12 +156,7 @@ def backfill_and_wait(dag_id: str, from_date: str, to_date: str, timeout: float 
     time, oldest first, dates that already ran are run again), waited for; returns each date's run state."""
     token = api_token(port)
     unpause_when_parsed(dag_id, token, port)
-    # whole days: a date's run is at its cron tick, after midnight (naive times are UTC, Airflow's default zone)
-    run([venv_bin("airflow"), "backfill", "create", "--dag-id", dag_id, "--from-date", f"{from_date}T00:00:00",
-         "--to-date", f"{to_date}T23:59:59", "--max-active-runs", "1", "--reprocess-behavior", "completed"],
-        env={**os.environ, **env()}, timeout=300)
-    backfill = max(api("GET", f"/api/v2/backfills?dag_id={dag_id}", token=token, port=port)["backfills"],
-                   key=lambda b: b["id"])
+    backfill = create_backfill(dag_id, from_date, to_date, token, port, log)
     log(f"{dag_id}: backfill {backfill['id']} of {from_date} .. {to_date} created")
     deadline = time.monotonic() + timeout
     while backfill["completed_at"] is None:
@@ -173,6 +169,42 @@ def backfill_and_wait(dag_id: str, from_date: str, to_date: str, timeout: float 
     states = {r["logical_date"][:10]: r["state"] for r in runs["dag_runs"]}
     log(f"{dag_id}: backfill {backfill['id']} finished: {states}")
     return {"dag_id": dag_id, "backfill_id": backfill["id"], "runs": states}
+
+
+def backfills(dag_id: str, token: str, port: int = API_PORT) -> list[dict[str, Any]]:
+    return api("GET", f"/api/v2/backfills?dag_id={dag_id}", token=token, port=port)["backfills"]
+
+
+def create_backfill(dag_id: str, from_date: str, to_date: str, token: str, port: int = API_PORT, log=print,  # noqa: ANN001
+                    attempts: int = 4) -> dict[str, Any]:
+    """``airflow backfill create`` over whole days, retried when the metadata DB was locked; returns the backfill.
+
+    On SQLite a transaction that must upgrade its read lock while another connection writes gets "database is
+    locked" at once (the busy timeout does not cover that case); the scheduler's writes make it happen now and
+    then while the backfill clears the runs it repeats. Airflow rolls the half-made backfill back; if that
+    cleanup lost the same race its backfill row is still open, so it is cancelled before the next try (it has
+    no run: they were rolled back)."""
+    before = max((b["id"] for b in backfills(dag_id, token, port)), default=0)
+    # whole days: a date's run is at its cron tick, after midnight (naive times are UTC, Airflow's default zone)
+    cmd = [venv_bin("airflow"), "backfill", "create", "--dag-id", dag_id, "--from-date", f"{from_date}T00:00:00",
+           "--to-date", f"{to_date}T23:59:59", "--max-active-runs", "1", "--reprocess-behavior", "completed"]
+    for attempt in range(1, attempts + 1):
+        try:
+            run(cmd, env={**os.environ, **env()}, timeout=300)
+            break
+        except subprocess.CalledProcessError as e:
+            output = f"{e.stdout or ''}{e.stderr or ''}"
+            if "database is locked" not in output or attempt == attempts:
+                tail = "\n".join(output.strip().splitlines()[-15:])
+                raise RuntimeError(f"airflow backfill create of {dag_id} {from_date} .. {to_date} failed "
+                                   f"(try {attempt} of {attempts}, exit {e.returncode}):\n{tail}") from e
+            for half in backfills(dag_id, token, port):
+                if half["id"] > before and half["completed_at"] is None:
+                    api("PUT", f"/api/v2/backfills/{half['id']}/cancel", token=token, port=port)
+                    log(f"{dag_id}: cancelled backfill {half['id']}, left open by a failed creation")
+            log(f"{dag_id}: the metadata DB was locked while the backfill was created (try {attempt}); again")
+            time.sleep(3 * attempt)
+    return max(backfills(dag_id, token, port), key=lambda b: b["id"])
 
 
 def trigger_and_wait(dag_id: str, conf: dict[str, Any] | None = None, timeout: float = 1800, port: int = API_PORT,
