@@ -177,8 +177,11 @@ iqr = (frame[cols].quantile(0.75) - frame[cols].quantile(0.25)).replace(0, 1)
 cmp["|diff| / IQR"] = (cmp["spark median (approx)"] - cmp["pandas median"]).abs() / iqr
 print("largest |Spark median - pandas median| / IQR over 60 columns:", round(float(cmp["|diff| / IQR"].max()), 4))
 cmp.head(10)"""),
-    ("md", "## The candidate comparison (what the bootstrap runs) on a sample collected from Spark"),
-    ("code", """sample = training.collect_sample(train_df, ["id", *schema.features, "default"], cfg.model.train_sample_rows, cfg.model.seed)
+    ("md", "## The candidate comparison (what the bootstrap runs) on a sample drawn by Spark\n\n"
+           "The sample reaches the driver as its ids; the comparison then fetches at every column only the rows "
+           "its CV and its searches look at, and the calibration's columns for the whole sample "
+           "(`training.DriverSample`): the whole sample at full width would be 1.2 GB at 200,000 rows."),
+    ("code", """sample = training.DriverSample.of_spark(train_df, "id", cfg.model.train_sample_rows, cfg.model.seed)
 spec, found = training.discover(cfg, sample, schema)
 display(pd.DataFrame(found["candidates"]).drop(columns=["features"]).set_index("candidate"))
 print(found["decision"]["rule"])
