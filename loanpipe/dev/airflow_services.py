@@ -181,9 +181,9 @@ def create_backfill(dag_id: str, from_date: str, to_date: str, token: str, port:
 
     On SQLite a transaction that must upgrade its read lock while another connection writes gets "database is
     locked" at once (the busy timeout does not cover that case); the scheduler's writes make it happen now and
-    then while the backfill clears the runs it repeats. Airflow rolls the half-made backfill back; if that
-    cleanup lost the same race its backfill row is still open, so it is cancelled before the next try (it has
-    no run: they were rolled back)."""
+    then while the backfill clears the runs it repeats. Airflow removes the half-made backfill itself; if that
+    cleanup lost the same race, its backfill is still open (and would refuse the next try as "already running"),
+    so it is cancelled through the REST API first, as a user would."""
     before = max((b["id"] for b in backfills(dag_id, token, port)), default=0)
     # whole days: a date's run is at its cron tick, after midnight (naive times are UTC, Airflow's default zone)
     cmd = [venv_bin("airflow"), "backfill", "create", "--dag-id", dag_id, "--from-date", f"{from_date}T00:00:00",
