@@ -2,8 +2,11 @@
 (31,642 rows x 772 columns, copies with new ids), by every path we have, against the hardware's limit:
 
 * catboost-spark's model ``transform`` (skipped, and said so, when its JVM package does not resolve here);
-* the pipeline's path with ``mapInArrow`` (the default) and with ``mapInPandas``: read the batch's Parquet
-  (only id + the model's raw columns), preprocess as Spark columns, broadcast CatBoost model, write Parquet;
+* the pipeline's path as the daily job runs it (the default): the scoring tasks read the batch's Parquet files
+  themselves with pyarrow (only id + the model's raw columns), make the inputs with numpy, score with the
+  broadcast CatBoost model in ``mapInArrow``; Spark writes Parquet;
+* the pipeline's path through Spark's reader, with ``mapInArrow`` and with ``mapInPandas``: Spark reads the
+  batch's Parquet and preprocesses as Spark columns (``model.scoring_reader: spark``);
 * the limit: CatBoost ``predict_proba`` on an in-memory float matrix of the same rows (no I/O, no Spark).
 
 All in one Spark session (local[2]); after a warm-up of each path the runs are interleaved (path A, B, C,
@@ -67,7 +70,7 @@ def run(info: dict[str, Any], lake_root: str, repeat: int, scales: tuple[int, ..
     import numpy as np
 
     from loanpipe.core import catalog
-    from loanpipe.ml.scoring import score_batch
+    from loanpipe.ml.scoring import FileBatch, score_batch
     from loanpipe.core.session import get_spark, jvm_class_available, jvm_status
 
     cfg, lake, schema, bundle = champion_lake(lake_root)
@@ -80,10 +83,11 @@ def run(info: dict[str, Any], lake_root: str, repeat: int, scales: tuple[int, ..
     when = dt.datetime.now(dt.UTC)
     out_uri = str(WORK / "scoring-out")
 
-    def spark_path(udf: str, src: Path) -> float:
+    def spark_path(udf: str, src: Path, files: bool = False) -> float:
         start = time.perf_counter()
         batch = spark.read.parquet(str(src))
-        score_batch(batch, bundle, schema, 0.5, when, udf).write.mode("overwrite").parquet(out_uri)
+        readable = FileBatch(catalog.parquet_files(lake, str(src)), lake.file_access()) if files else None
+        score_batch(batch, bundle, schema, 0.5, when, udf, files=readable).write.mode("overwrite").parquet(out_uri)
         return time.perf_counter() - start
 
     catboost_spark = jvm_class_available(spark, "ai.catboost.spark.CatBoostClassificationModel")
@@ -109,8 +113,9 @@ def run(info: dict[str, Any], lake_root: str, repeat: int, scales: tuple[int, ..
         rows = spark.read.parquet(str(inputs[k])).count()
         x = np.tile(x1, (k, 1))
         paths: dict[str, Any] = {
-            "pipeline: mapInArrow (default)": lambda src=inputs[k]: spark_path("arrow", src),
-            "pipeline: mapInPandas": lambda src=inputs[k]: spark_path("pandas", src),
+            "pipeline: tasks read the files, mapInArrow (default)": lambda src=inputs[k]: spark_path("arrow", src, True),
+            "pipeline: Spark's reader, mapInArrow": lambda src=inputs[k]: spark_path("arrow", src),
+            "pipeline: Spark's reader, mapInPandas": lambda src=inputs[k]: spark_path("pandas", src),
             "limit: predict_proba in memory": lambda x=x: _timed(lambda: predictor.predict_proba(x)),
         }
         if catboost_spark:
@@ -236,22 +241,24 @@ def _timed(fn: Any) -> float:
 
 def run_profile(info: dict[str, Any], lake_root: str, repeat: int, scales: tuple[int, ...] = (16, 160)) -> dict[str, Any]:
     """Where the scoring path's time goes (issue 17): the pipeline's path built up one part at a time over the
-    same Parquet batch, each part's cost being its row's time less the row above. At 16x (506k rows) and 160x
-    (5.06M rows) the Kaggle test size, in one Spark session (local[2]); Spark's ``noop`` sink runs a query
-    without writing, so only the last row writes Parquet. Interleaved after a warm-up, medians of ``repeat``.
-    Saved as bench/results/scoring_profile.json."""
+    same Parquet batch, each part's cost being its row's time less the row above: first through Spark's reader
+    (``model.scoring_reader: spark``), then with the scoring tasks reading the files themselves (``files:``
+    rows, the default). At 16x (506k rows) and 160x (5.06M rows) the Kaggle test size, in one Spark session
+    (local[2]); Spark's ``noop`` sink runs a query without writing, so only the write rows write Parquet.
+    Interleaved after a warm-up, medians of ``repeat``. Saved as bench/results/scoring_profile.json."""
     import numpy as np
     import pyarrow as pa
 
     from loanpipe.core import catalog
     from loanpipe.core.session import get_spark
-    from loanpipe.ml.scoring import predict_frame, score_batch
+    from loanpipe.ml.scoring import FileBatch, file_batches, file_list, predict_frame, score_batch
 
     cfg, lake, schema, bundle = champion_lake(lake_root)
     spec, ident = bundle.spec, schema.id_column
     features = list(spec.features)
     inputs = scaled_inputs(catalog.test(lake), scales)
     spark = get_spark(cfg, app_name="bench-scoring-profile")
+    batch_rows = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch"))
     print(header(f"scoring path, part by part (median of {repeat}; model {bundle.version}, {len(features)} features "
                  f"from {len(spec.raw_features)} raw columns; arrow batches of "
                  f"{spark.conf.get('spark.sql.execution.arrow.maxRecordsPerBatch')} rows)", info), flush=True)
@@ -272,6 +279,22 @@ def run_profile(info: dict[str, Any], lake_root: str, repeat: int, scales: tuple
     def frame(src: Path) -> Any:
         return spark.read.parquet(str(src))
 
+    def readable(src: Path) -> FileBatch:
+        return FileBatch(catalog.parquet_files(lake, str(src)), lake.file_access())
+
+    def files_only(src: Path) -> Any:  # each task reads its files and makes the model inputs; no model
+        batch = readable(src)
+
+        def read(paths: Any) -> Any:
+            filesystem = batch.access.filesystem()
+            for p in paths:
+                for uri in p.column(0).to_pylist():
+                    for b in file_batches(batch, uri, filesystem, spec, ident, batch_rows):
+                        yield pa.RecordBatch.from_arrays([b.column(ident), pa.array(np.zeros(b.num_rows))],
+                                                         names=[ident, "p"])
+
+        return file_list(spark, batch).mapInArrow(read, f"{ident} {id_type}, p double")
+
     parts: dict[str, Any] = {
         "read: Parquet decode of id + the raw columns": lambda s: frame(s).select(ident, *spec.raw_features),
         "+ preprocessing (Spark column expressions)": lambda s: frame(s).select(ident, *spec.spark_columns()),
@@ -283,7 +306,16 @@ def run_profile(info: dict[str, Any], lake_root: str, repeat: int, scales: tuple
         "+ grade, decision, version, time (score_batch)": lambda s: score_batch(
             frame(s), bundle, schema, 0.5, when, "arrow", cfg.risk.master_scale),
     }
-    write_name = "+ Parquet write (the pipeline's path, read to write)"
+    write_name = "+ Parquet write (read to write)"
+    # the daily job's path (model.scoring_reader: files): the scoring tasks read the Parquet files themselves
+    file_parts: dict[str, Any] = {
+        "files: pyarrow read + the inputs (numpy) in each task": files_only,
+        "files: + CatBoost predict_proba + calibrator (predict_frame)": lambda s: predict_frame(
+            frame(s), bundle, schema, files=readable(s)),
+        "files: + grade, decision, version, time (score_batch)": lambda s: score_batch(
+            frame(s), bundle, schema, 0.5, when, "arrow", cfg.risk.master_scale, files=readable(s)),
+    }
+    file_write_name = "files: + Parquet write (read to write)"
 
     def timed_query(build: Any, src: Path, write: bool) -> float:
         start = time.perf_counter()
@@ -302,6 +334,9 @@ def run_profile(info: dict[str, Any], lake_root: str, repeat: int, scales: tuple
         predictor = bundle.predictor()
         runs: dict[str, Any] = {name: (lambda b=build, s=src: timed_query(b, s, False)) for name, build in parts.items()}
         runs[write_name] = lambda s=src: timed_query(parts["+ grade, decision, version, time (score_batch)"], s, True)
+        runs.update({name: (lambda b=build, s=src: timed_query(b, s, False)) for name, build in file_parts.items()})
+        runs[file_write_name] = lambda s=src: timed_query(
+            file_parts["files: + grade, decision, version, time (score_batch)"], s, True)
         runs["limit: predict_proba in memory (all cores)"] = lambda x=x: _timed(lambda: predictor.predict_proba(x))
         for fn in runs.values():
             fn()  # warm-up
@@ -313,6 +348,8 @@ def run_profile(info: dict[str, Any], lake_root: str, repeat: int, scales: tuple
         for name, t in times.items():
             m = median(t)
             limit = name.startswith("limit")
+            if name == next(iter(file_parts)):
+                previous = 0.0  # the files path's parts add up from its own first row
             results.append({"scale": k, "rows": rows, "tasks": tasks, "part": name, "median_s": round(m, 3),
                             "part_s": None if limit else round(m - previous, 3), "rows_per_s": round(rows / m),
                             "runs_s": [round(v, 3) for v in t]})

@@ -231,6 +231,13 @@ def write_table(lake: Lake, table: Any, target: str, expect_rows: int | None = N
     return {"rows": table.num_rows, "path": target}
 
 
+def parquet_files(lake: Lake, uri: str) -> list[str]:
+    """The Parquet data files of the published dataset ``uri`` (its manifest's; hidden and ``_`` files left out, as
+    Spark's reader leaves them), as URIs."""
+    return [f for f in lake.published_files(uri)
+            if f.endswith(".parquet") and not f.rsplit("/", 1)[-1].startswith((".", "_"))]
+
+
 def read_table(lake: Lake, uri: str, columns: list[str] | None = None, max_rows: int | None = None,
                again: str = "read it again") -> Any:
     """The published dataset ``uri`` (exactly its manifest's Parquet files) as one pyarrow Table on the driver,
@@ -243,8 +250,7 @@ def read_table(lake: Lake, uri: str, columns: list[str] | None = None, max_rows:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    files = [f for f in lake.published_files(uri)
-             if f.endswith(".parquet") and not f.rsplit("/", 1)[-1].startswith((".", "_"))]
+    files = parquet_files(lake, uri)
     parts, rows = [], 0
     for f in files:
         try:

@@ -226,6 +226,9 @@ class ModelConfig:
     train_sample_rows: int = 200_000
     cutoff: float = 0.5
     scoring_udf: str = "arrow"
+    # How the daily batch reaches the scoring tasks (numeric model, arrow udf): "files", each task reads its Parquet
+    # files with pyarrow (loanpipe.ml.scoring.FileBatch); "spark", Spark's reader and its rows. Same scores.
+    scoring_reader: str = "files"
     auc_floor: float = 0.75
     significance: float = 0.05
     validation_fraction: float = 0.5
@@ -234,6 +237,8 @@ class ModelConfig:
         for name in ("cv_folds", "calibration_folds"):
             if getattr(self, name) < 2:
                 raise ConfigError(f"model.{name} must be at least 2 (got {getattr(self, name)})")
+        if self.scoring_reader not in ("files", "spark"):
+            raise ConfigError(f"model.scoring_reader must be files or spark (got {self.scoring_reader!r})")
 
 
 DEFAULT_MASTER_SCALE = [0.0025, 0.005, 0.01, 0.02, 0.04, 0.07, 0.12, 0.20, 0.35, 1.0]

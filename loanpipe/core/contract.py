@@ -29,7 +29,7 @@ the bad rows are picked out of the batch with a broadcast join (:func:`check`).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -172,11 +172,13 @@ def row_reasons(batch: Any, contract: dict[str, Any], schema: DataSchema,
 @dataclass
 class Checked:
     """A batch checked against the contract: ``good`` the rows to score (the batch itself when no row is bad),
-    ``bad`` the rows to set aside with ``reason``/``detail``, ``report`` the counts."""
+    ``bad`` the rows to set aside with ``reason``/``detail``, ``report`` the counts, ``bad_ids`` the ids of the bad
+    rows (an id's rows are all bad or all good, so ``good`` is the batch less the rows of these ids)."""
 
     good: Any
     bad: Any
     report: dict[str, Any]
+    bad_ids: list[Any] = field(default_factory=list)
 
 
 def check(batch: Any, contract: dict[str, Any], schema: DataSchema, quality: QualityConfig,
@@ -220,6 +222,7 @@ def check(batch: Any, contract: dict[str, Any], schema: DataSchema, quality: Qua
         empty = batch.limit(0).withColumns({REASON: F.lit(None).cast("string"), DETAIL: F.lit(None).cast("string")})
         return Checked(batch, empty, report)
     id_type = batch.schema[ident].dataType
+    bad_ids = list({r[ident] for r in flagged})
     if local is not None:
         import pyarrow as pa
 
@@ -229,10 +232,9 @@ def check(batch: Any, contract: dict[str, Any], schema: DataSchema, quality: Qua
         pairs = [f for f in found if f is not None]
         bad = spark.createDataFrame(rows.append_column(REASON, pa.array([p[0] for p in pairs], pa.string()))
                                     .append_column(DETAIL, pa.array([p[1] for p in pairs], pa.string())))
-        ids = spark.createDataFrame([(i,) for i in {r[ident] for r in flagged}],
-                                    StructType([StructField("_bad_id", id_type)]))
+        ids = spark.createDataFrame([(i,) for i in bad_ids], StructType([StructField("_bad_id", id_type)]))
         good = batch.join(F.broadcast(ids), F.col(ident).eqNullSafe(F.col("_bad_id")), "left_anti")
-        return Checked(good, bad, report)
+        return Checked(good, bad, report, bad_ids)
     keys = spark.createDataFrame(
         list({(r[ident], r[ROW]): (r[ident], r[ROW], r[REASON], r[DETAIL]) for r in flagged}.values()),
         StructType([StructField("_bad_id", id_type), StructField("_bad_row", LongType()),
@@ -240,7 +242,7 @@ def check(batch: Any, contract: dict[str, Any], schema: DataSchema, quality: Qua
     on = F.col(ident).eqNullSafe(F.col("_bad_id")) & (F.col(ROW) == F.col("_bad_row"))
     good = keyed.join(F.broadcast(keys), on, "left_anti").drop(ROW)
     bad = keyed.join(F.broadcast(keys), on, "inner").select(*batch.columns, REASON, DETAIL)
-    return Checked(good, bad, report)
+    return Checked(good, bad, report, bad_ids)
 
 
 def flag_table(b: Any, hashes: Any, contract: dict[str, Any], schema: DataSchema, margin: float) -> Any:

@@ -98,6 +98,10 @@ class Lake:
         and cleared by the owner's next run (:meth:`recover`), while other owners' work in progress is not touched."""
         return replace(self, owner=owner)
 
+    def file_access(self) -> FileAccess:
+        """What a Spark task needs to read this lake's files itself, with pyarrow (``loanpipe.ml.scoring``)."""
+        return FileAccess()
+
     # -- local file operations -------------------------------------------------------------------
     def _local(self, uri: str) -> Path:
         return Path(uri)
@@ -290,11 +294,46 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
 
 
 @dataclass(frozen=True)
+class FileAccess:
+    """A lake's files as a Spark task reads them with pyarrow, without Spark's reader: a local folder, or the
+    bucket with the storage config's endpoint and the keys the driver's own boto3 client uses (sent to the
+    tasks inside the job, as Spark sends its s3a settings; never printed: ``repr`` leaves them out)."""
+
+    storage: StorageConfig | None = None  # None: a local folder
+    credentials: S3Credentials | None = field(default=None, repr=False)
+
+    def filesystem(self) -> Any:
+        """A pyarrow filesystem for :meth:`path`'s paths."""
+        from pyarrow import fs
+
+        if self.storage is None:
+            return fs.LocalFileSystem()
+        s, keys = self.storage, self.credentials
+        endpoint = s.s3_endpoint or ""
+        scheme, _, host = endpoint.rpartition("://") if "://" in endpoint else ("https", "", endpoint)
+        return fs.S3FileSystem(
+            access_key=keys.access_key if keys else None, secret_key=keys.secret_key if keys else None,
+            session_token=keys.session_token if keys else None, region=s.s3_region, scheme=scheme or "https",
+            endpoint_override=host or None, force_virtual_addressing=not s.s3_path_style,
+            connect_timeout=s.s3_timeout_seconds, request_timeout=max(s.s3_timeout_seconds, 60),
+            retry_strategy=fs.AwsStandardS3RetryStrategy(max_attempts=s.s3_max_attempts))
+
+    def path(self, uri: str) -> str:
+        """``uri`` (a local path or ``s3a://bucket/key``) as a path of :meth:`filesystem`."""
+        if self.storage is None:
+            return uri
+        bucket, key = split_s3_uri(uri)
+        return f"{bucket}/{key}"
+
+
+@dataclass(frozen=True)
 class S3Lake(Lake):
     """The lake in an S3 bucket (Yandex Object Storage, AWS S3, MinIO ...). ``root`` is ``s3a://bucket/prefix``."""
 
     client: Any = field(default=None, compare=False, repr=False)
     endpoint: str | None = None
+    storage: StorageConfig | None = field(default=None, compare=False, repr=False)
+    credentials: S3Credentials | None = field(default=None, compare=False, repr=False)
 
     @property
     def bucket(self) -> str:
@@ -527,6 +566,21 @@ class S3Lake(Lake):
     def describe(self) -> str:
         return f"bucket {self.bucket} at {self.endpoint or 'AWS'} ({self.root})"
 
+    def file_access(self) -> FileAccess:
+        """The bucket for pyarrow in a Spark task: the keys given to :func:`open_lake`, or else those boto3's usual
+        chain (environment, ~/.aws, instance metadata) resolved for the driver's client."""
+        keys = self.credentials
+        if keys is None:
+            import boto3
+
+            found = boto3.session.Session().get_credentials()  # the chain s3_client's session resolves
+            if found is None:
+                raise StorageError(f"{self.describe()}: no S3 credentials were found for the scoring tasks; set "
+                                   "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the Airflow connection's keys")
+            frozen = found.get_frozen_credentials()
+            keys = S3Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+        return FileAccess(self.storage or StorageConfig(root=self.root, s3_endpoint=self.endpoint), keys)
+
 
 def s3_client(storage: StorageConfig, credentials: S3Credentials | None = None) -> Any:
     """A boto3 S3 client for the configured endpoint: path-style addressing, SigV4, standard retry mode
@@ -563,7 +617,7 @@ def open_lake(storage: StorageConfig, credentials: S3Credentials | None = None, 
     if storage.is_s3:
         bucket, prefix = split_s3_uri(storage.root)
         lake = S3Lake(f"s3a://{bucket}/{prefix}".rstrip("/"), client=s3_client(storage, credentials),
-                      endpoint=storage.s3_endpoint)
+                      endpoint=storage.s3_endpoint, storage=storage, credentials=credentials)
         if check:
             lake.check()
         return lake

@@ -55,7 +55,7 @@ from loanpipe.ml.engine import choose_engine
 from loanpipe.ml.model import (ModelBundle, champion_for, find_model, last_discovery, ledger, load_model,
                                record_decision, save_model, version_for)
 from loanpipe.ml import model_card
-from loanpipe.ml.scoring import predict_frame, score_batch
+from loanpipe.ml.scoring import FileBatch, predict_frame, score_batch
 
 REPORT_PAGE = "report.html"
 
@@ -108,10 +108,12 @@ def check_batch(df: Any, schema: DataSchema, source: str, on_extra_columns: str 
     return df, extra
 
 
-def score(batch: Any, champion: ModelBundle, schema: DataSchema, cfg: Config, scored_at: dt.datetime) -> Any:
-    """The scores the business reads (the label is never read)."""
+def score(batch: Any, champion: ModelBundle, schema: DataSchema, cfg: Config, scored_at: dt.datetime,
+          files: FileBatch | None = None) -> Any:
+    """The scores the business reads (the label is never read). ``files``: the batch's rows as files the scoring
+    tasks read themselves (``model.scoring_reader: files``; used for a numeric model)."""
     return score_batch(batch, champion, schema, cfg.model.cutoff, scored_at, cfg.model.scoring_udf,
-                       cfg.risk.master_scale, cfg.risk.reason_codes, cfg.risk.reasons_for)
+                       cfg.risk.master_scale, cfg.risk.reason_codes, cfg.risk.reasons_for, files)
 
 
 def labelled_scores(scored: Any, batch: Any, schema: DataSchema) -> tuple[np.ndarray, np.ndarray, Any]:
@@ -396,7 +398,9 @@ def daily(cfg: Config, lake: Lake, spark: Any, run_date: dt.date, repaired: list
     with timer.step("score"):
         scored_at = dt.datetime.combine(run_date, dt.time(), dt.UTC)  # the run's logical time, the same on reruns
         target = catalog.scores(lake, run_date)
-        scored_rows = catalog.write_dataset(lake, score(batch, champion, schema, cfg, scored_at), target,
+        readable = (FileBatch(catalog.parquet_files(lake, batch_uri), lake.file_access(), checked.bad_ids)
+                    if cfg.model.scoring_reader == "files" else None)
+        scored_rows = catalog.write_dataset(lake, score(batch, champion, schema, cfg, scored_at, readable), target,
                                             expect_rows=batch_rows)["rows"]
         scored = spark.read.parquet(target)
 

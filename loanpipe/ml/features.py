@@ -85,6 +85,31 @@ class FeatureSpec:
             cols.append(expr.alias(name))
         return cols
 
+    # -- Arrow (a scoring task reading Parquet itself, loanpipe.ml.scoring) -----------------------------
+    def arrow_inputs(self, batch: Any, ident: str) -> Any:
+        """The model inputs of an Arrow batch of raw columns, the id first, made as :meth:`spark_columns` makes them
+        (numeric specs only): each raw column as float64, a missing value (null or NaN) replaced by its fill value
+        when it has one, a pair as ``a - beta * b``. The same IEEE operations in the same order, so the same bits. A
+        raw column the batch lacks is all missing, as Spark reads a column that one of a dataset's files lacks."""
+        import pyarrow as pa
+
+        if self.categorical:
+            raise ValueError(f"arrow_inputs makes numeric inputs only; {self.categorical[:5]} are categorical")
+        present = set(batch.schema.names)
+
+        def filled(col: str) -> Any:
+            values = (batch.column(col).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+                      if col in present else np.full(batch.num_rows, np.nan))  # a null arrives as NaN
+            fill = self.imputation[col]
+            return values if fill is None else np.where(np.isnan(values), float(fill), values)
+
+        arrays = []
+        for name in self.features:
+            pair = self._pair(name)
+            arrays.append(pa.array(filled(name) if pair is None else
+                                   filled(pair["a"]) - float(pair["beta"]) * filled(pair["b"])))
+        return pa.RecordBatch.from_arrays([batch.column(ident), *arrays], names=[ident, *self.features])
+
     def _pair(self, name: str) -> dict[str, Any] | None:
         for pair in self.pairs:
             if pair["name"] == name:

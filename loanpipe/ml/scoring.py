@@ -2,7 +2,11 @@
 ``mapInPandas``); with ``reasons`` the same pass adds each row's reason codes from CatBoost's SHAP values
 (``loanpipe.ml.risk``), and the scores get their rating grade on the master scale.
 
-Only the id and the raw columns the model needs are read; the label is never selected. The model's calibrator
+Only the id and the raw columns the model needs are read; the label is never selected. A published batch can also
+be handed over as its files (:class:`FileBatch`): each scoring task then reads its share of the Parquet files
+itself with pyarrow and makes the model inputs with numpy (``FeatureSpec.arrow_inputs``), skipping Spark's
+conversion of Parquet's columns into rows and of the rows into Arrow batches, which was most of the scoring
+path's time (bench/results/scoring_profile.json). Same rows, same inputs, same scores to the bit (test). The model's calibrator
 (``loanpipe.ml.calibration``) turns CatBoost's score into the PD that is written as ``p_default``. The native model is
 broadcast once and loaded once per Python worker; Arrow moves the (narrow) feature batches. ``mapInArrow``
 hands CatBoost a float matrix built from the Arrow columns instead of a pandas frame; bench/scoring.py measured it
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -21,6 +26,7 @@ import pandas as pd
 from loanpipe.ml import calibration, risk
 from loanpipe.ml.model import ModelBundle
 from loanpipe.core.schema import DataSchema
+from loanpipe.core.storage import FileAccess
 
 _MODEL_CACHE: dict[str, Any] = {}
 
@@ -31,6 +37,45 @@ UDF_KINDS = ("arrow", "pandas")
 # So with reasons the Arrow batches (10,000 rows) are explained in blocks of about this many cells (rows x
 # features): 133,000 rows of a 30-feature model, at least one batch.
 SHAP_BLOCK_CELLS = 4_000_000
+
+
+@dataclass(frozen=True)
+class FileBatch:
+    """A published batch as its scoring tasks read it themselves: its Parquet files (``catalog.parquet_files``),
+    the lake's access for pyarrow (``Lake.file_access``) and the ids whose rows the data contract set aside
+    (``contract.Checked.bad_ids``; an id's rows are all bad or all good). The rows are those of the batch's
+    DataFrame less those ids."""
+
+    files: list[str]
+    access: FileAccess
+    exclude: list[Any] = field(default_factory=list)
+
+
+def file_batches(batch: FileBatch, uri: str, filesystem: Any, spec: Any, ident: str, rows: int) -> Iterator[Any]:
+    """The model inputs (``FeatureSpec.arrow_inputs``) of the Parquet file ``uri`` in Arrow batches of up to
+    ``rows`` rows, read with pyarrow (the id and the raw columns only), the excluded ids' rows left out."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    with filesystem.open_input_file(batch.access.path(uri)) as f:
+        parquet = pq.ParquetFile(f)
+        names = parquet.schema_arrow.names
+        if ident not in names:
+            raise ValueError(f"{uri} has no id column {ident!r}; regenerate the batch with data_gen")
+        columns = [ident, *(c for c in spec.raw_features if c in names)]
+        exclude = pa.array(batch.exclude).cast(parquet.schema_arrow.field(ident).type) if batch.exclude else None
+        for b in parquet.iter_batches(batch_size=rows, columns=columns, use_threads=False):
+            if exclude is not None:  # a null id is left out when None is among the ids, as eqNullSafe would
+                b = b.filter(pc.invert(pc.is_in(b.column(ident), value_set=exclude)))
+            if b.num_rows:
+                yield spec.arrow_inputs(b, ident)
+
+
+def file_list(spark: Any, files: FileBatch) -> Any:
+    """The batch's files as a DataFrame of one row per file, in order, for the tasks that read them: Spark slices
+    the list into min(files, default parallelism) tasks."""
+    return spark.createDataFrame([(f,) for f in files.files], "path string")
 
 
 def _shap(model: Any, x: Any, categorical: list[str], threads: int = -1) -> Any:
@@ -98,12 +143,14 @@ def blocks(items: Iterator[tuple[int, Any]], limit: int) -> Iterator[list[Any]]:
 
 
 def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, udf: str = "arrow", calibrated: bool = True,
-                  reasons: int = 0, explain_from: float | None = None) -> Any:
+                  reasons: int = 0, explain_from: float | None = None, files: FileBatch | None = None) -> Any:
     """Spark DataFrame [id, p_default] for the rows of ``df`` (which needs the id and the model's raw columns).
     ``udf``: ``arrow`` (mapInArrow, numeric models) or ``pandas`` (mapInPandas). ``calibrated=False``: the
     model's raw score, its calibrator left out. ``reasons``: that many reason columns (``reason_1``..) too, the
     features pushing each row's PD up most with their values (``loanpipe.ml.risk.top_reasons``); with
-    ``explain_from``, only for the rows whose PD is at least that (the others' reason columns are empty)."""
+    ``explain_from``, only for the rows whose PD is at least that (the others' reason columns are empty).
+    ``files``: the same rows as files the tasks read themselves (:class:`FileBatch`), used with the ``arrow`` udf
+    for a numeric model; ``df`` is read otherwise."""
     if udf not in UDF_KINDS:
         raise ValueError(f"scoring udf must be one of {UDF_KINDS} (got {udf!r})")
     spark = df.sparkSession
@@ -159,6 +206,15 @@ def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, udf: str = "
 
     id_type = "string" if schema.id_is_string else "long"
     out_schema = ", ".join([f"{ident} {id_type}", "p_default double", *(f"{c} string" for c in reason_cols)])
+    if udf == "arrow" and not spec.categorical and files is not None:
+        rows = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch"))
+
+        def predict_files(paths: Iterator[Any]) -> Iterator[Any]:
+            filesystem = files.access.filesystem()
+            yield from predict_arrow(b for p in paths for uri in p.column(0).to_pylist()
+                                     for b in file_batches(files, uri, filesystem, spec, ident, rows))
+
+        return file_list(spark, files).mapInArrow(predict_files, schema=out_schema)
     if udf == "arrow" and not spec.categorical:
         return inputs.mapInArrow(predict_arrow, schema=out_schema)
     return inputs.mapInPandas(predict, schema=out_schema)
@@ -166,14 +222,14 @@ def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, udf: str = "
 
 def score_batch(batch: Any, bundle: ModelBundle, schema: DataSchema, cutoff: float, scored_at: dt.datetime,
                 udf: str = "arrow", master_scale: list[float] | None = None, reasons: int = 0,
-                reasons_for: str = "all") -> Any:
+                reasons_for: str = "all", files: FileBatch | None = None) -> Any:
     """The business's output: id, default probability, rating grade on ``master_scale`` (when given), decision at
     ``cutoff``, ``reasons`` reason columns (for every row, or ``reasons_for="declined"``: the rows declined at
-    ``cutoff`` only), model version, scoring time."""
+    ``cutoff`` only), model version, scoring time. ``files``: see :func:`predict_frame`."""
     from pyspark.sql import functions as F
 
     explain_from = cutoff if reasons_for == "declined" else None
-    return predict_frame(batch, bundle, schema, udf, reasons=reasons, explain_from=explain_from).select(
+    return predict_frame(batch, bundle, schema, udf, reasons=reasons, explain_from=explain_from, files=files).select(
         schema.id_column,
         "p_default",
         *([risk.grade_column(F.col("p_default"), master_scale).alias("grade")] if master_scale else []),

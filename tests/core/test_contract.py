@@ -91,6 +91,8 @@ def test_check_splits_the_batch_and_counts_every_row(spark, where: str) -> None:
     assert checked.bad.filter("id = 11").first()["f1"] == math.inf  # the original values, as they came
     assert checked.bad.columns == [*df.columns, "reason", "detail"]
     assert sorted(r["id"] for r in checked.good.filter("id in (51, 61)").collect()) == [51, 51, 61]
+    # the ids whose rows the file-reading scoring tasks leave out (loanpipe.ml.scoring.FileBatch): the bad rows' ids
+    assert sorted(checked.bad_ids, key=lambda i: -1 if i is None else i) == [None, 11, 31, 41]
 
 
 @pytest.mark.spark
@@ -100,7 +102,7 @@ def test_a_clean_batch_is_scored_as_it_is(spark, where: str) -> None:
     df = spark.createDataFrame(rows, "id long, f1 double, f2 double, konst double, purpose string, loss long")
     checked = contract.check(df, CONTRACT, SCHEMA, QualityConfig(), local_of(df, where))
     assert checked.report["quarantined"] == 0 and checked.report["rows_in"] == 21
-    assert checked.good is df  # no join: the batch itself
+    assert checked.good is df and checked.bad_ids == []  # no join: the batch itself
     assert checked.bad.count() == 0 and checked.bad.columns == [*df.columns, "reason", "detail"]
 
 
@@ -112,7 +114,7 @@ def test_exact_repeats_of_a_bad_row_are_all_set_aside_once_each(spark, where: st
     checked = contract.check(df, CONTRACT, SCHEMA, QualityConfig(), local_of(df, where))
     # id 7 is on three rows: twice the same bad row (non_finite, the first reason), once a different good row
     assert checked.report["by_reason"] == {"non_finite": 2, "duplicate_id": 1}
-    assert checked.bad.count() == 3 and checked.good.count() == 19
+    assert checked.bad.count() == 3 and checked.good.count() == 19 and checked.bad_ids == [7]
 
 
 def test_failure_text_names_the_share_the_reasons_and_examples() -> None:

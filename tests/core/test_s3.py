@@ -115,6 +115,43 @@ def test_no_credentials_at_all(minio, monkeypatch: pytest.MonkeyPatch) -> None: 
         open_lake(s3_storage())
 
 
+def test_scoring_tasks_read_the_bucket_s_files_with_the_driver_s_keys(minio, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """Lake.file_access: what a scoring task reads the lake's Parquet with (pyarrow, loanpipe.ml.scoring): the keys
+    given to open_lake, or those boto3's chain found for the driver (here the environment); the keys never in its
+    repr; a wrong key fails the read."""
+    import pickle
+
+    import pyarrow.parquet as pq
+
+    keys = minio["keys"]
+    given = open_lake(s3_storage(root=f"s3a://lake/t{os.urandom(4).hex()}"), keys)
+    target = publish_scores(given, "2026-11-29", list(range(10)))
+
+    def from_chain() -> storage.Lake:
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", keys.access_key)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", keys.secret_key)
+        return open_lake(s3_storage(root=given.root))
+
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    def read(lake: storage.Lake) -> list[str]:
+        access = pickle.loads(pickle.dumps(lake.file_access()))  # as Spark sends it to a task
+        assert keys.secret_key not in repr(access) and keys.access_key not in repr(access)
+        files = [f for f in lake.published_files(target) if f.endswith(".parquet")]
+        with access.filesystem().open_input_file(access.path(files[1])) as f:
+            assert pq.read_table(f, columns=["id"]).column("id").to_pylist() == [5, 6, 7, 8, 9]
+        return files
+
+    read(given)  # the given keys, with none in the environment
+    files = read(from_chain())
+    wrong = storage.FileAccess(given.storage, S3Credentials(keys.access_key, "not-the-secret"))
+    with pytest.raises(OSError, match="ACCESS_DENIED"):
+        wrong.filesystem().open_input_file(wrong.path(files[0])).read()
+
+
 # -- fetch_scores on both kinds of lake ---------------------------------------------------------------------
 
 @pytest.fixture(params=["local", "s3"])

@@ -384,6 +384,16 @@ def test_bad_rows_are_quarantined_and_the_rest_is_scored(cfg: Config, spark) -> 
     assert subject.endswith("5 row(s) quarantined") and f"{rows_in} rows in: {rows_in - 5} scored, 5 set aside" in body
     for reason in bad:
         assert f"<td>{reason}</td>" in body
+    # The scoring tasks read the batch's files themselves (model.scoring_reader: files), leaving out the bad rows'
+    # ids: the same rows and scores, to the bit, as Spark's reader gives for the contract's good rows.
+    assert cfg.model.scoring_reader == "files"
+    champion = load_model(lake, summary["champion"]["version"])
+    set_aside = spark.createDataFrame([(None,), *((i,) for i in bad.values() for i in i)], "_bad long")
+    good = spark.read.parquet(catalog.batch(lake, D2)).join(F.broadcast(set_aside),
+                                                           F.col("id").eqNullSafe(F.col("_bad")), "left_anti")
+    by_spark = app.score(good, champion, read_lake_schema(lake), cfg, dt.datetime.combine(D2, dt.time(), dt.UTC))
+    pd.testing.assert_frame_equal(scores, by_spark.toPandas().sort_values("id").reset_index(drop=True),
+                                  check_exact=True)
 
 
 def test_a_daily_batch_is_checked_on_the_driver_with_the_spark_pass_s_result(cfg: Config, spark, monkeypatch) -> None:
