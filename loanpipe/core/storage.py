@@ -576,7 +576,8 @@ class S3Lake(Lake):
             found = boto3.session.Session().get_credentials()  # the chain s3_client's session resolves
             if found is None:
                 raise StorageError(f"{self.describe()}: no S3 credentials were found for the scoring tasks; set "
-                                   "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the Airflow connection's keys")
+                                   "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the Airflow connection's keys, or "
+                                   "let Spark's reader read the batch (model.scoring_reader: spark)")
             frozen = found.get_frozen_credentials()
             keys = S3Credentials(frozen.access_key, frozen.secret_key, frozen.token)
         return FileAccess(self.storage or StorageConfig(root=self.root, s3_endpoint=self.endpoint), keys)

@@ -93,6 +93,7 @@ def test_config_file_for_another_dataset(tmp_path: Path) -> None:
         ("spark:\n  shuffle_partitions: many\n", "spark.shuffle_partitions: expected an integer"),
         ("split:\n  test_fraction: 1.5\n", "split.test_fraction must be in (0, 1)"),
         ("schema:\n  target_rule: {op: '~'}\n", "target_rule.op must be one of"),
+        ("model:\n  scoring_reader: pyarrow\n", "model.scoring_reader must be files or spark"),
         ("- a\n- b\n", "top level must be a mapping"),
         ("storage: [\n", "not valid YAML"),
     ],
