@@ -55,7 +55,7 @@ from loanpipe.ml.engine import choose_engine
 from loanpipe.ml.model import (ModelBundle, champion_for, find_model, last_discovery, ledger, load_model,
                                record_decision, save_model, version_for)
 from loanpipe.ml import model_card
-from loanpipe.ml.scoring import FileBatch, predict_frame, score_batch
+from loanpipe.ml.scoring import FileBatch, predict_frame, reads_files, score_batch
 
 REPORT_PAGE = "report.html"
 
@@ -473,7 +473,9 @@ def daily(cfg: Config, lake: Lake, spark: Any, run_date: dt.date, repaired: list
                      "features": champion.spec.features, "pairs": [p["name"] for p in champion.spec.pairs],
                      "calibration": (champion.spec.calibration or {}).get("method", "none"),
                      **({"candidates": candidate_table(champion)} if bootstrapped else {})},
-        "scores": {"path": target, "rows": scored_rows, "cutoff": cfg.model.cutoff},
+        "scores": {"path": target, "rows": scored_rows, "cutoff": cfg.model.cutoff,
+                   "read_by": "scoring tasks (pyarrow)" if reads_files(champion, cfg.model.scoring_udf, readable)
+                   else "Spark"},
         "evaluation": evaluation,
         "drift": drift_report,
         "train_sup": sup,

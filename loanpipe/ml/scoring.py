@@ -6,12 +6,14 @@ Only the id and the raw columns the model needs are read; the label is never sel
 be handed over as its files (:class:`FileBatch`): each scoring task then reads its share of the Parquet files
 itself with pyarrow and makes the model inputs with numpy (``FeatureSpec.arrow_inputs``), skipping Spark's
 conversion of Parquet's columns into rows and of the rows into Arrow batches, which was most of the scoring
-path's time (bench/results/scoring_profile.json). Same rows, same inputs, same scores to the bit (test). The model's calibrator
-(``loanpipe.ml.calibration``) turns CatBoost's score into the PD that is written as ``p_default``. The native model is
-broadcast once and loaded once per Python worker; Arrow moves the (narrow) feature batches. ``mapInArrow``
-hands CatBoost a float matrix built from the Arrow columns instead of a pandas frame; bench/scoring.py measured it
-ahead of ``mapInPandas`` at every size in interleaved runs, so it is the default (``model.scoring_udf``;
-bench/results/scoring.json has the figures). Models with categorical inputs always use the pandas path.
+path's time (bench/results/scoring_profile.json). Same rows, same inputs, same scores to the bit (test).
+
+The model's calibrator (``loanpipe.ml.calibration``) turns CatBoost's score into the PD that is written as
+``p_default``. The native model is broadcast once and loaded once per Python worker; Arrow moves the (narrow)
+feature batches. ``mapInArrow`` hands CatBoost a float matrix built from the Arrow columns instead of a pandas
+frame. It is the default (``model.scoring_udf``) and the files path is built on it; through Spark's reader it and
+``mapInPandas`` are within each other's run-to-run spread (bench/results/scoring.json). Models with categorical
+inputs always use the pandas path, through Spark's reader.
 """
 
 from __future__ import annotations
@@ -70,6 +72,11 @@ def file_batches(batch: FileBatch, uri: str, filesystem: Any, spec: Any, ident: 
                 b = b.filter(pc.invert(pc.is_in(b.column(ident), value_set=exclude)))
             if b.num_rows:
                 yield spec.arrow_inputs(b, ident)
+
+
+def reads_files(bundle: ModelBundle, udf: str, files: FileBatch | None) -> bool:
+    """Whether :func:`predict_frame` scores from ``files``: given, with the ``arrow`` udf, for a numeric model."""
+    return files is not None and udf == "arrow" and not bundle.spec.categorical
 
 
 def file_list(spark: Any, files: FileBatch) -> Any:
@@ -206,7 +213,7 @@ def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, udf: str = "
 
     id_type = "string" if schema.id_is_string else "long"
     out_schema = ", ".join([f"{ident} {id_type}", "p_default double", *(f"{c} string" for c in reason_cols)])
-    if udf == "arrow" and not spec.categorical and files is not None:
+    if reads_files(bundle, udf, files):
         rows = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch"))
 
         def predict_files(paths: Iterator[Any]) -> Iterator[Any]:

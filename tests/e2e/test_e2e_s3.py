@@ -75,6 +75,15 @@ def test_both_dags_end_to_end_on_s3(stack: dict) -> None:
     lines = out.stdout.splitlines()
     assert lines[0] == "id,p_default,grade,decision,model_version,scored_at" and len(lines) == 181
     assert f"fetched 180 scores of {D1} from s3a://loanpipe/lake/test_sample_inference/run_date={D1}" in out.stderr
+    # the scoring tasks read the batch from the bucket themselves (pyarrow's S3 filesystem, the driver's keys)
+    from loanpipe.core import catalog
+    from loanpipe.core.config import load_config
+    from loanpipe.core.storage import S3Credentials, open_lake
+
+    lake = open_lake(load_config(stack["dir"] / "conf.yaml", environ={}).storage,
+                     S3Credentials(stack["keys"]["access_key"], stack["keys"]["secret_key"]))
+    assert lake.read_json(catalog.run_artifact(lake, D1, catalog.RUN_SUMMARY))["scores"]["read_by"] == \
+        "scoring tasks (pyarrow)"
 
     received = mails(env)
     report = next(m for m in received if f"scoring {D1}" in m["Subject"])

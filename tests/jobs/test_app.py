@@ -386,7 +386,7 @@ def test_bad_rows_are_quarantined_and_the_rest_is_scored(cfg: Config, spark) -> 
         assert f"<td>{reason}</td>" in body
     # The scoring tasks read the batch's files themselves (model.scoring_reader: files), leaving out the bad rows'
     # ids: the same rows and scores, to the bit, as Spark's reader gives for the contract's good rows.
-    assert cfg.model.scoring_reader == "files"
+    assert summary["scores"]["read_by"] == "scoring tasks (pyarrow)"
     champion = load_model(lake, summary["champion"]["version"])
     set_aside = spark.createDataFrame([(None,), *((i,) for i in bad.values() for i in i)], "_bad long")
     good = spark.read.parquet(catalog.batch(lake, D2)).join(F.broadcast(set_aside),
