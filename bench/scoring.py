@@ -251,7 +251,7 @@ def run_profile(info: dict[str, Any], lake_root: str, repeat: int, scales: tuple
 
     from loanpipe.core import catalog
     from loanpipe.core.session import get_spark
-    from loanpipe.ml.scoring import FileBatch, file_batches, file_list, predict_frame, score_batch
+    from loanpipe.ml.scoring import FileBatch, file_list, predict_frame, score_batch, task_inputs
 
     cfg, lake, schema, bundle = champion_lake(lake_root)
     spec, ident = bundle.spec, schema.id_column
@@ -260,8 +260,7 @@ def run_profile(info: dict[str, Any], lake_root: str, repeat: int, scales: tuple
     spark = get_spark(cfg, app_name="bench-scoring-profile")
     batch_rows = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch"))
     print(header(f"scoring path, part by part (median of {repeat}; model {bundle.version}, {len(features)} features "
-                 f"from {len(spec.raw_features)} raw columns; arrow batches of "
-                 f"{spark.conf.get('spark.sql.execution.arrow.maxRecordsPerBatch')} rows)", info), flush=True)
+                 f"from {len(spec.raw_features)} raw columns; arrow batches of {batch_rows} rows)", info), flush=True)
     when = dt.datetime.now(dt.UTC)
     out_uri = str(WORK / "scoring-out")
     id_type = "string" if schema.id_is_string else "long"
@@ -286,12 +285,8 @@ def run_profile(info: dict[str, Any], lake_root: str, repeat: int, scales: tuple
         batch = readable(src)
 
         def read(paths: Any) -> Any:
-            filesystem = batch.access.filesystem()
-            for p in paths:
-                for uri in p.column(0).to_pylist():
-                    for b in file_batches(batch, uri, filesystem, spec, ident, batch_rows):
-                        yield pa.RecordBatch.from_arrays([b.column(ident), pa.array(np.zeros(b.num_rows))],
-                                                         names=[ident, "p"])
+            for b in task_inputs(paths, batch, spec, ident, batch_rows):
+                yield pa.RecordBatch.from_arrays([b.column(ident), pa.array(np.zeros(b.num_rows))], names=[ident, "p"])
 
         return file_list(spark, batch).mapInArrow(read, f"{ident} {id_type}, p double")
 

@@ -74,6 +74,15 @@ def file_batches(batch: FileBatch, uri: str, filesystem: Any, spec: Any, ident: 
                 yield spec.arrow_inputs(b, ident)
 
 
+def task_inputs(paths: Iterator[Any], batch: FileBatch, spec: Any, ident: str, rows: int) -> Iterator[Any]:
+    """A task's model inputs: :func:`file_batches` of each file named in the task's Arrow batches of paths
+    (:func:`file_list`), in order, through one filesystem."""
+    filesystem = batch.access.filesystem()
+    for p in paths:
+        for uri in p.column(0).to_pylist():
+            yield from file_batches(batch, uri, filesystem, spec, ident, rows)
+
+
 def reads_files(bundle: ModelBundle, udf: str, files: FileBatch | None) -> bool:
     """Whether :func:`predict_frame` scores from ``files``: given, with the ``arrow`` udf, for a numeric model."""
     return files is not None and udf == "arrow" and not bundle.spec.categorical
@@ -217,9 +226,7 @@ def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, udf: str = "
         rows = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch"))
 
         def predict_files(paths: Iterator[Any]) -> Iterator[Any]:
-            filesystem = files.access.filesystem()
-            yield from predict_arrow(b for p in paths for uri in p.column(0).to_pylist()
-                                     for b in file_batches(files, uri, filesystem, spec, ident, rows))
+            yield from predict_arrow(task_inputs(paths, files, spec, ident, rows))
 
         return file_list(spark, files).mapInArrow(predict_files, schema=out_schema)
     if udf == "arrow" and not spec.categorical:

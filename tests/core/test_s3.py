@@ -137,6 +137,7 @@ def test_scoring_tasks_read_the_bucket_s_files_with_the_driver_s_keys(minio, mon
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
     def read(lake: storage.Lake) -> list[str]:
         access = pickle.loads(pickle.dumps(lake.file_access()))  # as Spark sends it to a task
         assert keys.secret_key not in repr(access) and keys.access_key not in repr(access)
