@@ -19,7 +19,7 @@ the pipeline's own model choice: candidate feature sets (all raw columns; raw co
 differences; the importance top-k; forward selection) compared by stratified K-fold cross-validation, chosen by
 the one-standard-error rule with a guard against plain CatBoost, and a calibrated PD. Every step calls the
 project's package (`loanpipe.ml.features`, `loanpipe.ml.selection`, `loanpipe.ml.training`, `loanpipe.ml.calibration`,
-`loanpipe.ml.report`): the same code the pipeline runs."""),
+`loanpipe.reports.plots`): the same code the pipeline runs."""),
     ("params", """# Parameters (papermill overrides these; CI runs a small sample)
 rows = 100_000        # random sample of the data
 seed = 2014           # data seed
@@ -38,7 +38,8 @@ from IPython.display import Image, display
 from catboost import CatBoostClassifier
 from sklearn.metrics import roc_auc_score
 
-from loanpipe.ml import synth, features as fx, metrics, training, calibration, report
+from loanpipe.ml import synth, features as fx, metrics, training, calibration
+from loanpipe.reports import plots
 from loanpipe.core.config import load_config
 from loanpipe.core.schema import DataSchema
 
@@ -100,7 +101,7 @@ pd_hold = calibration.apply(spec.calibration, raw_score)
 y_hold = hold["default"].to_numpy()
 plain = CatBoostClassifier(**params, verbose=0, allow_writing_files=False).fit(train[feature_cols], y)
 p_plain = plain.predict_proba(hold[feature_cols])[:, 1]
-display(Image(report.roc_png(y_hold, {"champion (calibrated PD)": pd_hold, "plain CatBoost, raw columns": p_plain,
+display(Image(plots.roc_png(y_hold, {"champion (calibrated PD)": pd_hold, "plain CatBoost, raw columns": p_plain,
                                       "oracle (true probabilities)": truth["p_default"][test].to_numpy()},
                              "ROC on held-out rows")))
 cal = found["calibration"]
@@ -110,7 +111,7 @@ display(pd.DataFrame({"before": [before["brier"], before["log_loss"], before["wo
                       "after": [after["brier"], after["log_loss"], after["worst_bin"]["jeffreys_p"]]},
                      index=["Brier", "log-loss", "worst decile's Jeffreys p"]))
 display(pd.DataFrame(after["table"]).set_index("bin"))
-display(Image(report.reliability_png(after["table"], "Calibration on held-out rows")))"""),
+display(Image(plots.reliability_png(after["table"], "Calibration on held-out rows")))"""),
     ("code", """oracle = roc_auc_score(y_hold, truth["p_default"][test])
 table = pd.DataFrame({"held-out AUC": [roc_auc_score(y_hold, pd_hold), roc_auc_score(y_hold, p_plain), oracle]},
                      index=[f"champion ({found['decision']['chosen']}, {len(spec.features)} features)",
@@ -145,7 +146,8 @@ from IPython.display import Image, display
 from pyspark.sql import functions as F
 from sklearn.metrics import roc_auc_score
 
-from loanpipe.ml import synth, features as fx, training, calibration, report
+from loanpipe.ml import synth, features as fx, training, calibration
+from loanpipe.reports import plots
 from loanpipe.core.config import load_config
 from loanpipe.ml.engine import choose_engine
 from loanpipe.core.schema import DataSchema
@@ -192,9 +194,9 @@ print("discovery seconds:", found["seconds"])"""),
 scored = predict_frame(test_df, bundle, schema).join(test_df.select("id", "default"), "id").toPandas()
 truth_held = truth.set_index("id").loc[scored["id"], "p_default"].to_numpy()
 y_held, pd_held = scored["default"].to_numpy(), scored["p_default"].to_numpy()
-display(Image(report.roc_png(y_held, {"champion (Spark scoring)": pd_held, "oracle": truth_held}, "ROC on held-out rows (Spark)")))
+display(Image(plots.roc_png(y_held, {"champion (Spark scoring)": pd_held, "oracle": truth_held}, "ROC on held-out rows (Spark)")))
 cal = calibration.summary(y_held, pd_held)
-display(Image(report.reliability_png(cal["table"], "Calibration on held-out rows (Spark)")))
+display(Image(plots.reliability_png(cal["table"], "Calibration on held-out rows (Spark)")))
 print(f"Brier {cal['brier']:.5f}, worst decile's Jeffreys p {cal['worst_bin']['jeffreys_p']:.4f}")"""),
     ("md", "## Spark vs pandas on the same rows"),
     ("code", """from catboost import CatBoostClassifier

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from loanpipe.core.config import Config, load_config
+from loanpipe.core.schema import DataSchema
+from loanpipe.ml.bundle import ModelBundle
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 # Airflow imported by the tests keeps its home (metadata DB, logs) inside the clone, away from ~/airflow.
@@ -55,3 +59,40 @@ def spark(base_config: Config):
     session = get_spark(base_config, app_name="loanpipe-tests")
     yield session
     session.stop()
+
+
+# -- tiny inline frames for the stage tests (a null in every fixture) ------------------------------------------
+
+@pytest.fixture(scope="session")
+def tiny_schema() -> DataSchema:
+    """Two features, a loss and its default label: the schema of ``tiny_frame``'s rows."""
+    return DataSchema(id_column="id", target_column="loss", label_column="default", features=("f1", "f2"),
+                      categorical=())
+
+
+@pytest.fixture()
+def tiny_frame(spark) -> Callable[[list[tuple]], Any]:  # noqa: ANN001
+    """A Spark frame of ``tiny_schema``'s columns from inline rows: ``tiny_frame([(id, f1, f2, loss, default)])``."""
+    return lambda rows: spark.createDataFrame(rows, "id long, f1 double, f2 double, loss bigint, default int")
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle() -> ModelBundle:
+    """A real CatBoost model on f1 and f2 (f2 left missing-aware), with a PSI reference on both."""
+    import numpy as np
+    import pandas as pd
+
+    from loanpipe.ml import engine, psi
+    from loanpipe.ml.features import FeatureSpec
+
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame({"f1": rng.normal(size=400), "f2": rng.normal(size=400)})
+    y = (x["f1"] + 0.5 * x["f2"] + rng.normal(scale=0.5, size=400) > 1).astype(int).to_numpy()
+    native = engine.train_python(x, ["f1", "f2"], y, {"iterations": 30, "random_seed": 0, "thread_count": 1})
+    reference = {"features": {f: {"edges": [-1.0, 0.0, 1.0],
+                                  "shares": psi.bin_shares(x[f].to_numpy(), [-1.0, 0.0, 1.0])} for f in ("f1", "f2")},
+                 "score": {"edges": [0.1, 0.5], "shares": [0.0, 0.5, 0.3, 0.2]}}
+    spec = FeatureSpec(raw_features=["f1", "f2"], pairs=[], features=["f1", "f2"], categorical=[],
+                       imputation={"f1": 0.0, "f2": None}, column_kinds={"f1": "continuous", "f2": "continuous"},
+                       reference=reference)
+    return ModelBundle(version="20261101-champion-test", spec=spec, native=native, metadata={})

@@ -32,6 +32,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from loanpipe.core import dates
 from loanpipe.core.storage import (ARTIFACTS, INFERENCE, QUARANTINE, TEST, TEST_SAMPLE, TRAIN, TRAIN_SUP, Lake,
                                    StorageError)
 
@@ -44,10 +45,6 @@ DATA_GEN = "data_gen"
 ALERTS = "alerts"
 RUN_SUMMARY = "summary.json"
 LOCKS = "_locks"  # underscore: Spark and listings skip it
-
-
-def _day(run_date: dt.date | str) -> str:
-    return run_date if isinstance(run_date, str) else run_date.isoformat()
 
 
 # -- data folders -------------------------------------------------------------------------------------
@@ -117,11 +114,11 @@ def score_dates(lake: Lake) -> list[str]:
 # -- artifacts -----------------------------------------------------------------------------------------
 
 def run_artifact(lake: Lake, run_date: dt.date | str, name: str = "") -> str:
-    return lake.uri(ARTIFACTS, RUNS, _day(run_date), name)
+    return lake.uri(ARTIFACTS, RUNS, dates.day(run_date), name)
 
 
 def data_gen_summary(lake: Lake, run_date: dt.date | str) -> str:
-    return lake.uri(ARTIFACTS, DATA_GEN, _day(run_date), "summary.json")
+    return lake.uri(ARTIFACTS, DATA_GEN, dates.day(run_date), "summary.json")
 
 
 def model(lake: Lake, version: str = "", name: str = "") -> str:
@@ -131,7 +128,7 @@ def model(lake: Lake, version: str = "", name: str = "") -> str:
 
 def alert(lake: Lake, run_date: dt.date | str, name: str = "") -> str:
     """A report or alert as it was (or should have been) mailed, kept whether or not the mail went out."""
-    return lake.uri(ARTIFACTS, ALERTS, _day(run_date), name)
+    return lake.uri(ARTIFACTS, ALERTS, dates.day(run_date), name)
 
 
 def lock(lake: Lake, name: str) -> str:
@@ -141,7 +138,7 @@ def lock(lake: Lake, name: str) -> str:
 
 def run_lock(lake: Lake, run_date: dt.date | str) -> str:
     """The lock of a run date: present while a job of that date runs."""
-    return lock(lake, _day(run_date))
+    return lock(lake, dates.day(run_date))
 
 
 def ledger(lake: Lake) -> str:

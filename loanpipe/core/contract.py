@@ -181,6 +181,26 @@ class Checked:
     bad_ids: list[Any] = field(default_factory=list)
 
 
+def _split_by_id(batch: Any, local: Any, flags: Any, flagged: list[dict[str, Any]], bad_ids: list[Any],
+                 ident: str) -> tuple[Any, Any]:
+    """The driver's check: (good rows, bad rows with their reasons), the bad ones taken from the driver's copy and
+    the good ones the batch less the bad ids (an id's rows are all bad or all good)."""
+    import pyarrow as pa
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StructField, StructType
+
+    spark = batch.sparkSession
+    why = {(r[ident], r[ROW]): (r[REASON], r[DETAIL]) for r in flagged}
+    found = [why.get(k) for k in zip(local.column(ident).to_pylist(), flags.column(ROW).to_pylist())]
+    rows = local.filter(pa.array([f is not None for f in found], pa.bool_()))
+    pairs = [f for f in found if f is not None]
+    bad = spark.createDataFrame(rows.append_column(REASON, pa.array([p[0] for p in pairs], pa.string()))
+                                .append_column(DETAIL, pa.array([p[1] for p in pairs], pa.string())))
+    ids = spark.createDataFrame([(i,) for i in bad_ids],
+                                StructType([StructField("_bad_id", batch.schema[ident].dataType)]))
+    return batch.join(F.broadcast(ids), F.col(ident).eqNullSafe(F.col("_bad_id")), "left_anti"), bad
+
+
 def check(batch: Any, contract: dict[str, Any], schema: DataSchema, quality: QualityConfig,
           local: Any = None) -> Checked:
     """Check every row of the Spark DataFrame ``batch`` (see the module docstring). The checks make a narrow
@@ -224,16 +244,7 @@ def check(batch: Any, contract: dict[str, Any], schema: DataSchema, quality: Qua
     id_type = batch.schema[ident].dataType
     bad_ids = list({r[ident] for r in flagged})
     if local is not None:
-        import pyarrow as pa
-
-        why = {(r[ident], r[ROW]): (r[REASON], r[DETAIL]) for r in flagged}
-        found = [why.get(k) for k in zip(local.column(ident).to_pylist(), flags.column(ROW).to_pylist())]
-        rows = local.filter(pa.array([f is not None for f in found], pa.bool_()))
-        pairs = [f for f in found if f is not None]
-        bad = spark.createDataFrame(rows.append_column(REASON, pa.array([p[0] for p in pairs], pa.string()))
-                                    .append_column(DETAIL, pa.array([p[1] for p in pairs], pa.string())))
-        ids = spark.createDataFrame([(i,) for i in bad_ids], StructType([StructField("_bad_id", id_type)]))
-        good = batch.join(F.broadcast(ids), F.col(ident).eqNullSafe(F.col("_bad_id")), "left_anti")
+        good, bad = _split_by_id(batch, local, flags, flagged, bad_ids, ident)
         return Checked(good, bad, report, bad_ids)
     keys = spark.createDataFrame(
         list({(r[ident], r[ROW]): (r[ident], r[ROW], r[REASON], r[DETAIL]) for r in flagged}.values()),

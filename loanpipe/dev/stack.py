@@ -201,7 +201,7 @@ def run_pipeline(run_date: str, keep: bool = False, mode: str | None = None, row
     """The README's main command: stack up, demo lake, dag_new_data then dag_app for ``run_date`` through the
     real scheduler, then where the scores, artifacts and email are."""
     from loanpipe.core import catalog
-    from loanpipe.core.storage import parse_run_date
+    from loanpipe.core.dates import parse_run_date
 
     parse_run_date(run_date)
     started = time.monotonic()
@@ -271,7 +271,7 @@ def backfill(first: str, last: str, keep: bool = False, mode: str | None = None,
     import datetime as dt
 
     from loanpipe.core import catalog
-    from loanpipe.core.storage import parse_run_date
+    from loanpipe.core.dates import parse_run_date
 
     start_day, end_day = parse_run_date(first), parse_run_date(last)
     if end_day < start_day:

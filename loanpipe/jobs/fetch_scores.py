@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from loanpipe.core import catalog, storage
+from loanpipe.core import catalog, dates, storage
 from loanpipe.core.config import load_config
 from loanpipe.core.storage import Lake, StorageError
 
@@ -34,12 +34,12 @@ class NothingToFetch(StorageError):
 
 def resolve_date(lake: Lake, run_date: str | None) -> str:
     if run_date is None:
-        dates = catalog.score_dates(lake)
-        if not dates:
+        published = catalog.score_dates(lake)
+        if not published:
             raise NothingToFetch(f"no complete scores in {catalog.scores_root(lake)} yet (no partition has its "
                                  f"{storage.SUCCESS} marker); run the scoring DAG first")
-        return dates[-1]
-    storage.parse_run_date(run_date)
+        return published[-1]
+    dates.parse_run_date(run_date)
     uri = catalog.scores(lake, run_date)
     if not lake.is_published(uri):
         present = lake.exists(uri)

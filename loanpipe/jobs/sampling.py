@@ -21,7 +21,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from loanpipe.core import catalog, storage
+from loanpipe.core import catalog, dates, storage
 from loanpipe.core.config import Config
 from loanpipe.core.schema import DataSchema, SchemaError
 from loanpipe.core.storage import Lake
@@ -48,7 +48,7 @@ def default_seed(run_date: dt.date, base_seed: int) -> int:
 def make_request(cfg: Config, run_date: str, fraction: float | None = None, seed: int | None = None,
                  with_replacement: bool | None = None) -> SampleRequest:
     """Validate the job's arguments (run date, fraction) against the configuration's defaults."""
-    date = storage.parse_run_date(run_date)
+    date = dates.parse_run_date(run_date)
     fraction = cfg.sampling.fraction if fraction is None else fraction
     if not 0.0 < fraction <= 1.0:
         raise SamplingError(f"fraction must be in (0, 1] (got {fraction}); e.g. 0.1 samples 10% of test/")
@@ -109,37 +109,38 @@ def sample_batch(cfg: Config, lake: Lake, spark: Any, request: SampleRequest) ->
         return _sample_batch(cfg, tx.lake, spark, request, tx.repaired)
 
 
-def _sample_batch(cfg: Config, lake: Lake, spark: Any, request: SampleRequest, repaired: list[str]) -> dict[str, Any]:
+def draw(spark: Any, test: Any, ident: str, total: int, needed: int, earlier: Any | None,
+         request: SampleRequest) -> Any:
+    """The batch's rows of ``test`` (``total`` rows): ``needed`` of them by a seeded hash of the id, none that an
+    earlier batch holds; or, with replacement, ``needed`` row positions drawn by numpy (seeded), so the same
+    application may come out more than once."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
+    key = F.xxhash64(F.col(ident).cast("string"), F.lit(request.seed))
+    if not request.with_replacement:
+        pool = test.select(ident)
+        if earlier is not None:
+            pool = pool.join(earlier.select(ident).distinct(), on=ident, how="left_anti")
+        chosen = pool.withColumn("_k", key).orderBy("_k", ident).limit(needed).select(ident)
+        return test.join(F.broadcast(chosen), on=ident, how="left_semi")
+    import numpy as np
+
+    numbered = test.select(ident).withColumn("_pos", F.row_number().over(Window.orderBy(key, F.col(ident))) - 1)
+    positions = np.random.default_rng(request.seed).integers(0, total, size=needed)
+    picks = spark.createDataFrame([(int(p),) for p in positions], "_pos long")
+    chosen = picks.join(numbered, on="_pos").select(ident)
+    return test.join(F.broadcast(chosen), on=ident, how="inner")
+
+
+def _sample_batch(cfg: Config, lake: Lake, spark: Any, request: SampleRequest, repaired: list[str]) -> dict[str, Any]:
     start = time.monotonic()
     test, schema = load_test(cfg, lake, spark)
     ident = schema.id_column
     total = test.count()
     needed = max(1, round(request.fraction * total))
     earlier = other_batches_ids(lake, spark, schema, request.run_date)
-    key = F.xxhash64(F.col(ident).cast("string"), F.lit(request.seed))
-
-    if not request.with_replacement:
-        pool = test.select(ident)
-        if earlier is not None:
-            pool = pool.join(earlier.select(ident).distinct(), on=ident, how="left_anti")
-        chosen = pool.withColumn("_k", key).orderBy("_k", ident).limit(needed).select(ident)
-        batch = test.join(F.broadcast(chosen), on=ident, how="left_semi")
-    else:
-        # Draw `needed` row positions with replacement (numpy, seeded) and join them back: exact size, and the
-        # same application may come out more than once.
-        import numpy as np
-
-        numbered = test.select(ident).withColumn(
-            "_pos", F.row_number().over(Window.orderBy(key, F.col(ident))) - 1
-        )
-        positions = np.random.default_rng(request.seed).integers(0, total, size=needed)
-        picks = spark.createDataFrame([(int(p),) for p in positions], "_pos long")
-        chosen = picks.join(numbered, on="_pos").select(ident)
-        batch = test.join(F.broadcast(chosen), on=ident, how="inner")
-
+    batch = draw(spark, test, ident, total, needed, earlier, request)
     batch = batch.select(*schema.lake_columns())
     target = catalog.batch(lake, request.run_date)
 

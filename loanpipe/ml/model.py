@@ -19,39 +19,22 @@ published whole. The ledger is one small object replaced atomically; it is the o
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 from loanpipe.core import catalog
-from loanpipe.ml.features import FeatureSpec
+from loanpipe.core.dates import version_for
 from loanpipe.core.storage import Lake
 from loanpipe.core.transaction import held
+from loanpipe.ml import model_card
+from loanpipe.ml.bundle import ModelBundle
+from loanpipe.ml.features import FeatureSpec
 
 
 class ModelError(RuntimeError):
     """A model is missing or unreadable."""
 
 
-@dataclass
-class ModelBundle:
-    version: str
-    spec: FeatureSpec
-    native: bytes
-    metadata: dict[str, Any]
-
-    def predictor(self) -> Any:
-        from loanpipe.ml.engine import load_native
-
-        return load_native(self.native)
-
-
 MODEL_CARD = "model_card.md"
-
-
-def version_for(run_date: dt.date, role: str) -> str:
-    """The model version a run date trains in a role (the pipeline's are ``bootstrap`` and ``challenger``): the
-    same on every rerun of that date."""
-    return f"{run_date:%Y%m%d}-{role}"
 
 
 def find_model(lake: Lake, version: str) -> ModelBundle | None:
@@ -62,8 +45,6 @@ def find_model(lake: Lake, version: str) -> ModelBundle | None:
 def save_model(lake: Lake, bundle: ModelBundle) -> str:
     """Write the model folder (the model, its spec, metadata and model card) through staging and publish it;
     return its URI."""
-    from loanpipe.ml import model_card
-
     return catalog.publish_folder(lake, catalog.model(lake, bundle.version), {
         "model.cbm": bundle.native, "spec.json": bundle.spec.to_dict(),
         "metadata.json": {**bundle.metadata, "version": bundle.version},

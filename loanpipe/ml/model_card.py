@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from loanpipe.ml import risk
-from loanpipe.ml.model import ModelBundle
+from loanpipe.ml.bundle import ModelBundle
 
 LIMITATIONS = [
     "Trained and validated on the lake's own history: a population the lake has not seen (a new product, "

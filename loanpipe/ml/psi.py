@@ -15,9 +15,13 @@ PSI = sum((a - e) * ln(a / e)) with shares floored at 1e-4; < 0.1 stable, 0.1-0.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # executors import this module (spark_shares' counting runs there): no imports for types only
+    from loanpipe.core.schema import DataSchema
+    from loanpipe.ml.features import FeatureSpec
 
 TOP_LEVELS = 20
 MAX_SEEN_LEVELS = 2000
@@ -143,3 +147,27 @@ def psi_light(value: float) -> str:
 def psi_label(value: float) -> str:
     """The PSI's light in words."""
     return LABELS[psi_light(value)]
+
+
+def drift(scored: Any, batch: Any, spec: FeatureSpec, schema: DataSchema) -> dict[str, Any]:
+    """PSI of the score and of each model feature of ``spec`` against its training reference, in one pass over
+    the batch joined to its scores: each entry with its light, the worst feature, and the count of each light."""
+    ref = spec.reference
+    inputs = batch.select(schema.id_column, *spec.spark_columns()).join(
+        scored.select(schema.id_column, "p_default"), on=schema.id_column)
+    refs = {name: r for name, r in ref.get("features", {}).items() if r}
+    if ref.get("score"):
+        refs["p_default"] = ref["score"]
+    shares = spark_shares(inputs, refs)
+    out: dict[str, Any] = {"features": {}}
+    for name, r in refs.items():
+        value = round(psi(r["shares"], shares[name]), 5)
+        entry = {"psi": value, "status": psi_label(value), "light": psi_light(value)}
+        if name == "p_default":
+            out["score"] = entry
+        else:
+            out["features"][name] = entry
+    worst = max(out["features"].items(), key=lambda kv: kv[1]["psi"], default=(None, {"psi": 0.0}))
+    out["max_feature_psi"] = {"feature": worst[0], "psi": worst[1]["psi"]}
+    out["lights"] = {light: sum(1 for e in out["features"].values() if e["light"] == light) for light in LIGHTS}
+    return out

@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from loanpipe.ml import calibration, risk
-from loanpipe.ml.model import ModelBundle
+from loanpipe.ml.bundle import ModelBundle
 from loanpipe.core.schema import DataSchema
 from loanpipe.core.storage import FileAccess
 
@@ -158,6 +158,66 @@ def blocks(items: Iterator[tuple[int, Any]], limit: int) -> Iterator[list[Any]]:
         yield block
 
 
+@dataclass(frozen=True)
+class Predictor:
+    """What a scoring task needs, pickled into each task: the broadcast model and how to turn its inputs into
+    ``[id, p_default, reason_1..]`` batches (``pandas`` for mapInPandas, ``arrow`` for mapInArrow). The loaded model
+    is cached per worker by :func:`cached_model` (module level, so it is not copied into each task)."""
+
+    version: str
+    blob: Any
+    ident: str
+    features: list[str]
+    calibrator: dict[str, Any]
+    labels: list[str]
+    categorical: list[str]
+    reasons: int
+    explain_from: float | None
+
+    def pandas(self, batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        features, reasons = self.features, self.reasons
+        model, threads = cached_model(self.version, self.blob), task_threads()
+        reason_cols = risk.reason_columns(reasons)
+        limit = SHAP_BLOCK_CELLS if reasons else 0
+        for block in blocks(((len(pdf) * len(features), pdf) for pdf in batches if len(pdf)), limit):
+            pdf = block[0] if len(block) == 1 else pd.concat(block, ignore_index=True)
+            x = pdf[features]
+            proba = calibration.apply(self.calibrator, model.predict_proba(x, thread_count=threads)[:, 1])
+            out = pd.DataFrame({self.ident: pdf[self.ident], "p_default": proba})
+            if reasons:
+                rows = explained(proba, self.explain_from)
+                part = x.iloc[rows]
+                values = [part[f].tolist() for f in features]
+                cols = (risk.top_reasons(_shap(model, part, self.categorical, threads), values, self.labels, reasons)
+                        if len(rows) else [[] for _ in reason_cols])
+                for name, col in zip(reason_cols, cols):
+                    out[name] = spread(col, rows, len(pdf))
+            yield out
+
+    def arrow(self, batches: Iterator[Any]) -> Iterator[Any]:
+        import numpy as np
+        import pyarrow as pa
+
+        features, reasons, ident = self.features, self.reasons, self.ident
+        model, threads = cached_model(self.version, self.blob), task_threads()
+        reason_cols = risk.reason_columns(reasons)
+        limit = SHAP_BLOCK_CELLS if reasons else 0
+        for block in blocks(((b.num_rows * len(features), b) for b in batches if b.num_rows), limit):
+            parts = [np.column_stack([b.column(f).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+                                      for f in features]) for b in block]
+            x = parts[0] if len(parts) == 1 else np.vstack(parts)
+            proba = calibration.apply(self.calibrator, model.predict_proba(x, thread_count=threads)[:, 1])
+            ids = block[0].column(ident) if len(block) == 1 else pa.concat_arrays([b.column(ident) for b in block])
+            arrays = [ids, pa.array(proba, pa.float64())]
+            if reasons:
+                rows = explained(proba, self.explain_from)
+                part = x if len(rows) == len(x) else x[rows]  # every row: no copy of the block
+                cols = risk.top_reasons(_shap(model, part, [], threads), part, self.labels, reasons) if len(rows) \
+                    else [[] for _ in reason_cols]
+                arrays += [pa.array(spread(col, rows, len(x)), pa.string()) for col in cols]
+            yield pa.RecordBatch.from_arrays(arrays, names=[ident, "p_default", *reason_cols])
+
+
 def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, udf: str = "arrow", calibrated: bool = True,
                   reasons: int = 0, explain_from: float | None = None, files: FileBatch | None = None) -> Any:
     """Spark DataFrame [id, p_default] for the rows of ``df`` (which needs the id and the model's raw columns).
@@ -172,66 +232,24 @@ def predict_frame(df: Any, bundle: ModelBundle, schema: DataSchema, udf: str = "
     spark = df.sparkSession
     spec = bundle.spec
     ident = schema.id_column
-    inputs = df.select(ident, *spec.spark_columns())
-    blob = spark.sparkContext.broadcast(bundle.native)
-    version = bundle.version
     features = list(spec.features)
-    calibrator = dict(spec.calibration) if calibrated else {}
-    labels = risk.feature_labels(features, spec.pairs)
-    categorical = [f for f in features if f in set(spec.categorical)]
-    reason_cols = risk.reason_columns(reasons)
-
-    def predict(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        model, threads = cached_model(version, blob), task_threads()
-        limit = SHAP_BLOCK_CELLS if reasons else 0
-        for block in blocks(((len(pdf) * len(features), pdf) for pdf in batches if len(pdf)), limit):
-            pdf = block[0] if len(block) == 1 else pd.concat(block, ignore_index=True)
-            x = pdf[features]
-            proba = calibration.apply(calibrator, model.predict_proba(x, thread_count=threads)[:, 1])
-            out = pd.DataFrame({ident: pdf[ident], "p_default": proba})
-            if reasons:
-                rows = explained(proba, explain_from)
-                part = x.iloc[rows]
-                values = [part[f].tolist() for f in features]
-                cols = (risk.top_reasons(_shap(model, part, categorical, threads), values, labels, reasons)
-                        if len(rows) else [[] for _ in reason_cols])
-                for name, col in zip(reason_cols, cols):
-                    out[name] = spread(col, rows, len(pdf))
-            yield out
-
-    def predict_arrow(batches: Iterator[Any]) -> Iterator[Any]:
-        import numpy as np
-        import pyarrow as pa
-
-        model, threads = cached_model(version, blob), task_threads()
-        limit = SHAP_BLOCK_CELLS if reasons else 0
-        for block in blocks(((b.num_rows * len(features), b) for b in batches if b.num_rows), limit):
-            parts = [np.column_stack([b.column(f).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-                                      for f in features]) for b in block]
-            x = parts[0] if len(parts) == 1 else np.vstack(parts)
-            proba = calibration.apply(calibrator, model.predict_proba(x, thread_count=threads)[:, 1])
-            ids = block[0].column(ident) if len(block) == 1 else pa.concat_arrays([b.column(ident) for b in block])
-            arrays = [ids, pa.array(proba, pa.float64())]
-            if reasons:
-                rows = explained(proba, explain_from)
-                part = x if len(rows) == len(x) else x[rows]  # every row: no copy of the block
-                cols = risk.top_reasons(_shap(model, part, [], threads), part, labels, reasons) if len(rows) else \
-                    [[] for _ in reason_cols]
-                arrays += [pa.array(spread(col, rows, len(x)), pa.string()) for col in cols]
-            yield pa.RecordBatch.from_arrays(arrays, names=[ident, "p_default", *reason_cols])
-
+    predictor = Predictor(bundle.version, spark.sparkContext.broadcast(bundle.native), ident, features,
+                          dict(spec.calibration) if calibrated else {}, risk.feature_labels(features, spec.pairs),
+                          [f for f in features if f in set(spec.categorical)], reasons, explain_from)
     id_type = "string" if schema.id_is_string else "long"
-    out_schema = ", ".join([f"{ident} {id_type}", "p_default double", *(f"{c} string" for c in reason_cols)])
+    out_schema = ", ".join([f"{ident} {id_type}", "p_default double",
+                            *(f"{c} string" for c in risk.reason_columns(reasons))])
     if reads_files(bundle, udf, files):
         rows = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch"))
 
         def predict_files(paths: Iterator[Any]) -> Iterator[Any]:
-            yield from predict_arrow(task_inputs(paths, files, spec, ident, rows))
+            yield from predictor.arrow(task_inputs(paths, files, spec, ident, rows))
 
         return file_list(spark, files).mapInArrow(predict_files, schema=out_schema)
+    inputs = df.select(ident, *spec.spark_columns())
     if udf == "arrow" and not spec.categorical:
-        return inputs.mapInArrow(predict_arrow, schema=out_schema)
-    return inputs.mapInPandas(predict, schema=out_schema)
+        return inputs.mapInArrow(predictor.arrow, schema=out_schema)
+    return inputs.mapInPandas(predictor.pandas, schema=out_schema)
 
 
 def score_batch(batch: Any, bundle: ModelBundle, schema: DataSchema, cutoff: float, scored_at: dt.datetime,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,8 @@ from loanpipe.ml import engine as engines
 from loanpipe.ml import features as fx
 from loanpipe.core.config import Config
 from loanpipe.core.version import code_version
-from loanpipe.ml.model import ModelBundle, version_for
+from loanpipe.ml.bundle import ModelBundle
+from loanpipe.core.dates import version_for
 from loanpipe.core.schema import DataSchema
 
 
@@ -140,19 +142,33 @@ def discovery_rows(cfg: Config, ids: pd.Series) -> tuple[np.ndarray, np.ndarray,
     return in_cv, search, large
 
 
-def discover(cfg: Config, sample: pd.DataFrame | DriverSample, schema: DataSchema) -> tuple[fx.FeatureSpec, dict[str, Any]]:
-    """Candidate feature sets compared by K-fold CV on a training sample; the chosen one's spec, calibrated.
+@dataclass
+class Searched:
+    """A discovery sample after the searches: its rows at full width, which of them are CV rows and which search
+    rows, the imputation fitted, the pairs found and the importance ranking (with the seconds each took)."""
 
-    ``sample`` is a :class:`DriverSample` or a frame of every column (all of it the sample). Candidates
-    (loanpipe.ml.selection): all raw columns; all raw columns plus the discovered pair differences; the
-    importance top-k; forward selection (with the pairs). Pair search, importance ranking and the forward search
-    look at rows the candidates are not scored on when there are enough of them; on small data the forward
-    search is nested inside each fold instead, so no candidate is scored on rows that chose it. Only the rows
-    of the CV and of the searches are held at full width.
-    """
+    raw: pd.DataFrame
+    y_all: np.ndarray
+    cv_rows: np.ndarray
+    in_cv: np.ndarray
+    search: np.ndarray
+    large: bool
+    fills: dict[str, Any]
+    kinds: dict[str, str]
+    pairs: list[dict[str, Any]]
+    with_pairs: pd.DataFrame
+    ranked: list[str]
+    timings: dict[str, float]
+
+    def release(self) -> None:
+        """Drop the full-width rows (the calibration that follows reads its own few columns)."""
+        self.raw = self.with_pairs = pd.DataFrame()
+
+
+def search_sample(cfg: Config, sample: DriverSample, schema: DataSchema) -> Searched:
+    """Imputation, pair search and importance ranking, on the sample's search rows (disjoint from the CV rows
+    when the sample is large enough)."""
     m = cfg.model
-    if isinstance(sample, pd.DataFrame):
-        sample = DriverSample.of_frame(sample, schema.id_column)
     timings: dict[str, float] = {}
     t = time.monotonic()
     cats = list(schema.categorical)
@@ -161,7 +177,6 @@ def discover(cfg: Config, sample: pd.DataFrame | DriverSample, schema: DataSchem
     used = cv_rows | search_rows
     raw = sample.rows([schema.id_column, *all_features, schema.label_column], used)
     in_cv, search = cv_rows[used], search_rows[used]
-    ids = raw[schema.id_column]
     y_all = raw[schema.label_column].to_numpy(dtype=int)
     fills, kinds = fx.fit_imputation(raw[search], all_features, cats)
     imputed = fx.impute_frame(raw, fills, cats)
@@ -175,19 +190,31 @@ def discover(cfg: Config, sample: pd.DataFrame | DriverSample, schema: DataSchem
     t = time.monotonic()
     quick = base_params(cfg, iterations=min(m.search_iterations, m.iterations))
     with_pairs = fx.add_pairs(imputed, pairs)
-    pair_names = [p["name"] for p in pairs]
-    ranked = [f for f, _ in fx.importance_ranking(with_pairs[search], y_all[search], all_features + pair_names,
-                                                    cats, quick)]
+    ranked = [f for f, _ in fx.importance_ranking(with_pairs[search], y_all[search],
+                                                    all_features + [p["name"] for p in pairs], cats, quick)]
     timings["importance"] = time.monotonic() - t
+    return Searched(raw=raw, y_all=y_all, cv_rows=cv_rows, in_cv=in_cv, search=search, large=large, fills=fills,
+                    kinds=kinds, pairs=pairs, with_pairs=with_pairs, ranked=ranked, timings=timings)
 
+
+def cross_validate_candidates(cfg: Config, found: Searched, schema: DataSchema
+                              ) -> tuple[list[selection.CVResult], list[dict[str, Any]], np.ndarray, np.ndarray]:
+    """Every candidate feature set by K-fold CV on the CV rows: (results, the forward search's curve, the CV
+    rows' labels, their folds)."""
+    m = cfg.model
+    cats, all_features = list(schema.categorical), list(schema.features)
+    quick = base_params(cfg, iterations=min(m.search_iterations, m.iterations))
     serving = base_params(cfg)
-    frame = with_pairs[in_cv].reset_index(drop=True)
-    raw_frame = fx.add_pairs(fx.impute_frame(raw[in_cv], {c: (fills[c] if c in set(cats) else None)
-                                                           for c in all_features}, cats), pairs).reset_index(drop=True)
+    in_cv, search, ranked = found.in_cv, found.search, found.ranked
+    pair_names = [p["name"] for p in found.pairs]
+    ids, y_all = found.raw[schema.id_column], found.y_all
+    frame = found.with_pairs[in_cv].reset_index(drop=True)
+    raw_fills = {c: (found.fills[c] if c in set(cats) else None) for c in all_features}
+    raw_frame = fx.add_pairs(fx.impute_frame(found.raw[in_cv], raw_fills, cats), found.pairs).reset_index(drop=True)
     y = y_all[in_cv]
     folds = selection.stratified_folds(ids[in_cv].reset_index(drop=True), y, m.cv_folds, m.seed)
     results = [selection.cross_validate(raw_frame, y, folds, all_features, cats, serving, selection.ALL_RAW)]
-    if pairs:
+    if found.pairs:
         results.append(selection.cross_validate(raw_frame, y, folds, all_features + pair_names, cats, serving,
                                                 selection.ALL_RAW_PAIRS))
     top_k = ranked[: m.top_k_features]
@@ -195,8 +222,8 @@ def discover(cfg: Config, sample: pd.DataFrame | DriverSample, schema: DataSchem
         results.append(selection.cross_validate(frame, y, folds, top_k, cats, serving, selection.TOP_K))
 
     t = time.monotonic()
-    if large:
-        s_frame, s_y = with_pairs[search].reset_index(drop=True), y_all[search]
+    if found.large:
+        s_frame, s_y = found.with_pairs[search].reset_index(drop=True), y_all[search]
         s_folds = selection.stratified_folds(ids[search].reset_index(drop=True), s_y, m.cv_folds, m.seed + 5)
         chosen_fwd, curve = selection.forward_selection(s_frame, s_y, s_folds, ranked, cats, quick,
                                                         m.max_forward_features, m.forward_patience)
@@ -209,33 +236,50 @@ def discover(cfg: Config, sample: pd.DataFrame | DriverSample, schema: DataSchem
     forward.seconds = time.monotonic() - t  # the search included
     if chosen_fwd:
         results.append(forward)
-    timings["candidates"] = round(sum(r.seconds for r in results), 2)
+    return results, curve, y, folds
 
+
+def discover(cfg: Config, sample: pd.DataFrame | DriverSample, schema: DataSchema) -> tuple[fx.FeatureSpec, dict[str, Any]]:
+    """Candidate feature sets compared by K-fold CV on a training sample; the chosen one's spec, calibrated.
+
+    ``sample`` is a :class:`DriverSample` or a frame of every column (all of it the sample). Candidates
+    (loanpipe.ml.selection): all raw columns; all raw columns plus the discovered pair differences; the
+    importance top-k; forward selection (with the pairs). Pair search, importance ranking and the forward search
+    look at rows the candidates are not scored on when there are enough of them; on small data the forward
+    search is nested inside each fold instead, so no candidate is scored on rows that chose it. Only the rows
+    of the CV and of the searches are held at full width.
+    """
+    m = cfg.model
+    if isinstance(sample, pd.DataFrame):
+        sample = DriverSample.of_frame(sample, schema.id_column)
+    found = search_sample(cfg, sample, schema)
+    results, curve, y, folds = cross_validate_candidates(cfg, found, schema)
+    timings = {**found.timings, "candidates": round(sum(r.seconds for r in results), 2)}
     chosen, decision = selection.choose(results)
-    spec = _spec(chosen.name, chosen.features, pairs, schema, fills, kinds)
+    spec = _spec(chosen.name, chosen.features, found.pairs, schema, found.fills, found.kinds)
     t = time.monotonic()
-    del raw, imputed, with_pairs
-    if cv_rows.all():  # the CV models saw (K-1)/K of the rows the serving model will: their scores fit its scale
+    found.release()
+    if found.cv_rows.all():  # the CV models saw (K-1)/K of the rows the serving model will: their scores fit its scale
         spec.calibration, calibration_report = calibration.choose(chosen.oof, y, folds)
     else:  # fitted on a sample, the CV models are less sure than the serving model: cross-fit at full size
         calibration_report = calibrate_spec(
             cfg, spec, sample.rows([schema.id_column, schema.label_column, *spec.raw_features]), schema)
     timings["calibration"] = time.monotonic() - t
-    report = {
+    kinds = found.kinds
+    return spec, {
         "sample_rows": len(sample),
-        "cv": {"folds": m.cv_folds, "rows": int(in_cv.sum()), "defaults": int(y.sum()),
-               "search_rows": int(search.sum()), "search_disjoint_from_cv": large,
-               "params": {k: v for k, v in serving.items() if k != "thread_count"}},
+        "cv": {"folds": m.cv_folds, "rows": int(found.in_cv.sum()), "defaults": int(y.sum()),
+               "search_rows": int(found.search.sum()), "search_disjoint_from_cv": found.large,
+               "params": {k: v for k, v in base_params(cfg).items() if k != "thread_count"}},
         "candidates": [r.row() for r in results],
         "decision": decision,
         "calibration": calibration_report,
-        "pairs_found": pairs,
-        "importance_ranking": ranked[:30],
+        "pairs_found": found.pairs,
+        "importance_ranking": found.ranked[:30],
         "forward_selection": curve,
         "column_kinds": {k: sum(1 for v in kinds.values() if v == k) for k in sorted(set(kinds.values()))},
         "seconds": {k: round(v, 2) for k, v in timings.items()},
     }
-    return spec, report
 
 
 def fit(cfg: Config, spark: Any, train_df: Any, spec: fx.FeatureSpec, schema: DataSchema, engine: str) -> tuple[bytes, pd.DataFrame]:

@@ -24,7 +24,7 @@ import sys
 import zoneinfo
 from typing import Any
 
-from loanpipe.core import catalog, storage
+from loanpipe.core import catalog, dates, storage
 from loanpipe.core.config import AirflowConfig, ConfigError, load_config
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def scores_late(context: dict[str, Any], config_path: str | None = None, **_: An
                  run.get("run_type"), run.get("dag_run_id"))
         return None
     cfg = load_config(config_path)
-    run_date = storage.parse_run_date(str((run.get("conf") or {}).get("run_date") or run["logical_date"])[:10])
+    run_date = dates.parse_run_date(str((run.get("conf") or {}).get("run_date") or run["logical_date"])[:10])
     lake = open_lake(cfg)
     why = holdup(lake, run_date)
     if why is None:

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from loanpipe.core import catalog, storage
+from loanpipe.core import catalog, dates, storage
 from loanpipe.core.config import Config, load_config
 from loanpipe.reports.emails import app_report, data_gen_report, failure_report
 
@@ -51,7 +51,7 @@ def batch_ready(run_date: str, config_path: str | None = None) -> bool:
     """True when the run date's batch is published in the lake (the scoring DAG's sensor)."""
     cfg = load_config(config_path)
     lake = open_lake(cfg)
-    return lake.is_published(catalog.batch(lake, storage.parse_run_date(run_date)))
+    return lake.is_published(catalog.batch(lake, dates.parse_run_date(run_date)))
 
 
 def context_run_date(context: dict[str, Any]) -> str:
@@ -62,7 +62,7 @@ def context_run_date(context: dict[str, Any]) -> str:
 def send_data_gen_report(config_path: str | None = None, **context: Any) -> str:
     cfg = load_config(config_path)
     lake = open_lake(cfg)
-    run_date = storage.parse_run_date(context_run_date(context))
+    run_date = dates.parse_run_date(context_run_date(context))
     subject, body = data_gen_report(lake.read_json(catalog.data_gen_summary(lake, run_date)))
     deliver(cfg, lake, run_date, "report-dag_new_data", subject, body)
     return subject
@@ -71,7 +71,7 @@ def send_data_gen_report(config_path: str | None = None, **context: Any) -> str:
 def send_app_report(config_path: str | None = None, **context: Any) -> str:
     cfg = load_config(config_path)
     lake = open_lake(cfg)
-    run_date = storage.parse_run_date(context_run_date(context))
+    run_date = dates.parse_run_date(context_run_date(context))
     summary = lake.read_json(catalog.run_artifact(lake, run_date, catalog.RUN_SUMMARY))
     roc = summary["artifacts"].get("roc_curve")
     with tempfile.TemporaryDirectory() as tmp:
@@ -117,7 +117,7 @@ def raise_alert(cfg: Config, run_date: Any, name: str, subject: str, body: str) 
     failed is logged (a callback that raises is only logged by Airflow): with SMTP down the alert still sits in
     the lake; with the lake down it is still mailed."""
     try:
-        keep(open_lake(cfg), storage.parse_run_date(str(run_date)), name, subject, body)
+        keep(open_lake(cfg), dates.parse_run_date(str(run_date)), name, subject, body)
     except Exception as exc:  # noqa: BLE001 - the email below must still be tried
         log.error("could not write the alert %r to the lake: %s", subject, exc)
     try:

@@ -96,6 +96,17 @@ def app_report(summary: dict[str, Any], roc_cid: str | None = "roc.png",
                             artifacts_dir=summary["artifacts"].get("metrics", "").rsplit("/", 1)[0])
 
 
+def report_page(summary: dict[str, Any], files: dict[str, Any]) -> bytes:
+    """The daily run's report as the email shows it, as a page of the run folder (``files``: that folder's
+    contents, whose images it links to)."""
+    import html
+
+    images = {key: name for key, name in (("roc", "roc.png"), ("trend", "trend.png")) if name in files}
+    subject, body = app_report(summary, images=images)
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(subject)}</title></head>"
+            f"<body>{body}</body></html>").encode()
+
+
 def failure_report(dag_id: str, task_id: str, run_date: str, try_number: int, error: str, log_tail: str) -> tuple[str, str]:
     subject = f"[loanpipe] FAILED {dag_id}.{task_id} for {run_date} (try {try_number})"
     return subject, _render("failure.html.j2", dag_id=dag_id, task_id=task_id, run_date=run_date,

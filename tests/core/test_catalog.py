@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from loanpipe.core import catalog, storage
-from loanpipe.core.storage import Lake, StorageError
+from loanpipe.core.storage import Lake, LocalLake, StorageError
 
 
 @pytest.fixture()
 def lake(tmp_path: Path) -> Lake:
-    lake = Lake(str(tmp_path / "lake"))
+    lake = LocalLake(str(tmp_path / "lake"))
     lake.ensure_layout()
     return lake
 

@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loanpipe.core import storage
+from loanpipe.core.storage import local
 from loanpipe.core.config import StorageConfig
-from loanpipe.core.storage import Lake, StorageError, open_lake, parse_run_date, partition_name
+from loanpipe.core.storage import LocalLake, StorageError, open_lake, parse_run_date, partition_name
 
 
 def test_layout_and_paths(tmp_path: Path) -> None:
@@ -29,7 +30,7 @@ def test_relative_root_is_resolved(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_publish_replaces_the_whole_folder(tmp_path: Path) -> None:
-    lake = Lake(str(tmp_path))
+    lake = LocalLake(str(tmp_path))
     target = lake.uri("test_sample", partition_name("2026-01-02"))
     for version in ("old", "new"):
         stage = lake.staging_uri("t")
@@ -44,7 +45,7 @@ def test_publish_replaces_the_whole_folder(tmp_path: Path) -> None:
 
 
 def test_failed_publish_keeps_the_old_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    lake = Lake(str(tmp_path))
+    lake = LocalLake(str(tmp_path))
     target = lake.uri("train")
     os.makedirs(target)
     Path(target, "old.parquet").write_text("old")
@@ -59,7 +60,7 @@ def test_failed_publish_keeps_the_old_version(tmp_path: Path, monkeypatch: pytes
             raise OSError("disk full")
         real_replace(src, dst)
 
-    monkeypatch.setattr(storage.os, "replace", flaky)
+    monkeypatch.setattr(local.os, "replace", flaky)
     with pytest.raises(OSError):
         lake.publish(stage, target)
     assert os.listdir(target) == ["old.parquet"]
@@ -67,11 +68,11 @@ def test_failed_publish_keeps_the_old_version(tmp_path: Path, monkeypatch: pytes
 
 def test_publish_without_staging_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="nothing to publish"):
-        Lake(str(tmp_path)).publish(str(tmp_path / "nope"), str(tmp_path / "train"))
+        LocalLake(str(tmp_path)).publish(str(tmp_path / "nope"), str(tmp_path / "train"))
 
 
 def test_small_objects_are_written_atomically(tmp_path: Path) -> None:
-    lake = Lake(str(tmp_path))
+    lake = LocalLake(str(tmp_path))
     uri = lake.uri("artifacts", "runs", "x.json")
     lake.write_json(uri, {"a": 1})
     assert lake.read_json(uri) == {"a": 1}
@@ -93,7 +94,7 @@ def test_malformed_s3_roots_are_refused(root: str) -> None:
 
 
 def test_published_folder_carries_its_manifest(tmp_path: Path) -> None:
-    lake = Lake(str(tmp_path))
+    lake = LocalLake(str(tmp_path))
     stage = lake.staging_uri("t")
     os.makedirs(f"{stage}/sub")
     Path(stage, "a.parquet").write_text("a")

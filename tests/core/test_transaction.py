@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -18,7 +19,7 @@ import pytest
 
 from loanpipe.core import catalog, storage
 from loanpipe.core.config import StorageConfig
-from loanpipe.core.storage import Lake, S3Lake, open_lake
+from loanpipe.core.storage import Lake, LocalLake, S3Lake, open_lake
 from loanpipe.core.transaction import RunDateBusy, acquire, release, run_date_transaction
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +36,7 @@ CHILD = textwrap.dedent('''
     point, target = a["point"], a["target"]
     die = lambda *_, **__: os._exit(137)
     if point == "staged":               # files staged, publish not begun
-        storage.Lake.publish = storage.S3Lake.publish = die
+        storage.LocalLake.publish = storage.S3Lake.publish = die
     elif point == "between-renames":    # local: the old version renamed aside, the new not yet in
         real = os.replace
         def replace(src, dst):
@@ -44,7 +45,7 @@ CHILD = textwrap.dedent('''
                 os._exit(137)
         os.replace = replace
     elif point == "after-renames":      # local: the new version in, the old one not yet deleted
-        storage.shutil = type("S", (), {"rmtree": staticmethod(die)})
+        storage.local.shutil = type("S", (), {"rmtree": staticmethod(die)})
     elif point == "copying":            # S3: the second new object being copied in
         real, n = storage.S3Lake._copy, []
         def copy(self, src, dst):
@@ -98,6 +99,28 @@ def s3_env(minio: dict) -> dict[str, str]:  # noqa: ANN001
     return {"AWS_ACCESS_KEY_ID": keys.access_key, "AWS_SECRET_ACCESS_KEY": keys.secret_key}
 
 
+# What the next run of the date reports it put right, per kill point (each line matched whole).
+STAGED_LEFT = r"cleared {n} staged files of a killed run from .*/_staging/2026-11-03"
+LOCAL_REPAIRS = {
+    "staged": [STAGED_LEFT.format(n=3)],
+    "between-renames": [r"restored the previous version of .*/test_sample_inference/run_date=2026-11-03 "
+                        r"\(a publish was killed between its renames\)", STAGED_LEFT.format(n=4)],  # 3 + its _SUCCESS
+    "after-renames": [r"removed .*/test_sample_inference/\.run_date=2026-11-03\.old-[0-9a-f]{8} "
+                      r"\(a publish was killed before deleting the previous version\)"],
+}
+S3_REPAIRS = {
+    "staged": [STAGED_LEFT.format(n=3)],
+    "copying": [r"rolled back the publish of s3a://.*/test_sample_inference/run_date=2026-11-03 killed while "
+                r"copying \(the previous version is back\)"],
+    "copied": [r"completed the publish of s3a://.*/test_sample_inference/run_date=2026-11-03 killed after "
+               r"copying \(the new version is published\)"],
+}
+
+
+def assert_repaired(done: list[str], expected: list[str]) -> None:
+    assert len(done) == len(expected) and all(re.fullmatch(e, d) for e, d in zip(expected, done)), done
+
+
 # -- kills -----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("point", "after"), [("staged", OLD), ("between-renames", OLD), ("after-renames", NEW)])
@@ -109,7 +132,7 @@ def test_local_publish_killed_at_each_point_is_repaired_by_the_next_run(point: s
     left = sorted(p.name for p in Path(target).parent.iterdir())
     assert left != ["run_date=2026-11-03"] or staged_files(lake)  # the kill left something behind
     with run_date_transaction(lake, D, "app", [target], LEASE) as tx:
-        assert tx.repaired, "the next run found nothing to repair"
+        assert_repaired(tx.repaired, LOCAL_REPAIRS[point])
         assert contents(lake, target) == after  # a whole version is published, never a mix
         assert sorted(p.name for p in Path(target).parent.iterdir()) == ["run_date=2026-11-03"]  # no .old left
         assert staged_files(lake) == []
@@ -127,7 +150,7 @@ def test_s3_publish_killed_at_each_point_is_repaired_by_the_next_run(point: str,
     if point != "staged":
         assert not s3lake.is_published(target)  # the marker was dropped: readers refuse the half-done folder
     with run_date_transaction(s3lake, D, "app", [target], LEASE) as tx:
-        assert tx.repaired
+        assert_repaired(tx.repaired, S3_REPAIRS[point])
         assert contents(s3lake, target) == after
         assert sorted(s3lake.list_files(target)) == sorted(["_SUCCESS", *after])  # nothing of the other version
         assert staged_files(s3lake) == []
@@ -141,15 +164,15 @@ def test_a_second_run_of_a_date_refuses_while_the_first_runs(tmp_path: Path) -> 
     root = tmp_path / "lake"
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f'''
         import datetime as dt, sys, time
-        from loanpipe.core.storage import Lake
+        from loanpipe.core.storage import Lake, LocalLake
         from loanpipe.core.transaction import run_date_transaction
-        with run_date_transaction(Lake({str(root)!r}), dt.date(2026, 11, 3), "data_gen", [], dt.timedelta(hours=1)):
+        with run_date_transaction(LocalLake({str(root)!r}), dt.date(2026, 11, 3), "data_gen", [], dt.timedelta(hours=1)):
             print("holding", flush=True)
             sys.stdin.readline()
     ''')], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "holding"
-        lake = Lake(str(root))
+        lake = LocalLake(str(root))
         with pytest.raises(RunDateBusy, match=rf"run date 2026-11-03 is held by data_gen \(pid {holder.pid} on .*"
                                               r"this app run refuses to start.*remove .*_locks/2026-11-03\.json"):
             with run_date_transaction(lake, D, "app", [], LEASE):
@@ -166,7 +189,7 @@ def test_a_second_run_of_a_date_refuses_while_the_first_runs(tmp_path: Path) -> 
 
 def test_a_dead_or_expired_holder_is_broken_and_a_live_one_is_not(tmp_path: Path,
                                                                     capfd: pytest.CaptureFixture) -> None:
-    lake = Lake(str(tmp_path / "lake"))
+    lake = LocalLake(str(tmp_path / "lake"))
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     day = D.isoformat()
@@ -200,9 +223,9 @@ def test_s3_lock_is_a_conditional_put(s3lake: S3Lake) -> None:
 
 LEDGER_WRITER = textwrap.dedent('''
     import datetime as dt, sys
-    from loanpipe.core.storage import Lake
+    from loanpipe.core.storage import Lake, LocalLake
     from loanpipe.ml.model import record_decision
-    lake, first = Lake(sys.argv[1]), dt.date.fromisoformat(sys.argv[2])
+    lake, first = LocalLake(sys.argv[1]), dt.date.fromisoformat(sys.argv[2])
     for i in range(25):
         day = first + dt.timedelta(days=i)
         record_decision(lake, day, {"champion": "a", "serving": day.isoformat()})
@@ -218,14 +241,14 @@ def test_runs_of_different_dates_recording_at_once_lose_no_ledger_record(tmp_pat
     procs = [subprocess.Popen([sys.executable, "-c", LEDGER_WRITER, root, first], cwd=ROOT)
              for first in ("2026-01-01", "2026-06-01")]
     assert [p.wait(120) for p in procs] == [0, 0]
-    assert len(ledger(Lake(root))) == 50
-    assert not Lake(root).exists(catalog.lock(Lake(root), "ledger"))
+    assert len(ledger(LocalLake(root))) == 50
+    assert not LocalLake(root).exists(catalog.lock(LocalLake(root), "ledger"))
 
 
 def test_a_held_ledger_makes_a_writer_wait_then_refuse(tmp_path: Path) -> None:
     from loanpipe.core.transaction import held
 
-    lake = Lake(str(tmp_path / "lake"))
+    lake = LocalLake(str(tmp_path / "lake"))
     with held(lake, "ledger", "record 2026-11-01", LEASE):
         with pytest.raises(RunDateBusy, match=r"the ledger is held by record 2026-11-01 .* is using it"):
             acquire(lake, "ledger", "record 2026-11-02", LEASE, wait=0.5)

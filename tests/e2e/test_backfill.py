@@ -68,11 +68,12 @@ def marker(root: Path, day: str) -> bytes:
 def switch_to_a_weak_model(root: Path) -> str:
     """The risk team's switch on SWITCH: the champion's features, trained on shuffled labels."""
     from loanpipe.core.config import load_config
-    from loanpipe.core.storage import Lake
+    from loanpipe.core.storage import LocalLake
     from loanpipe.ml import engine, training
-    from loanpipe.ml.model import ModelBundle, champion_for, load_model, record_decision, save_model
+    from loanpipe.ml.bundle import ModelBundle
+    from loanpipe.ml.model import champion_for, load_model, record_decision, save_model
 
-    lake = Lake(str(root))
+    lake = LocalLake(str(root))
     good = load_model(lake, champion_for(lake, dt.date.fromisoformat(D2)))
     train = pd.read_parquet(root / "train", columns=[*good.spec.raw_features, "default"])
     labels = np.random.default_rng(0).permutation(train["default"].to_numpy())

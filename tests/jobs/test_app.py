@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,14 +14,17 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
+from loanpipe.core.context import RunContext
 from loanpipe.jobs import app
+from loanpipe.jobs.batch import apply_contract, load_batch
+from loanpipe.ml.train_sup import train_sup_as_of
 from loanpipe.ml import engine, risk, training
 from loanpipe.core import catalog, storage
 from loanpipe.core.config import Config
 from loanpipe.jobs.ingest import run_ingest
 from loanpipe.core.catalog import read_schema as read_lake_schema
-from loanpipe.ml.model import (ModelBundle, champion_for, champion_version, ledger, load_model, record_decision,
-                               save_model)
+from loanpipe.ml.bundle import ModelBundle
+from loanpipe.ml.model import champion_for, champion_version, ledger, load_model, record_decision, save_model
 from loanpipe.jobs.sampling import make_request, sample_batch
 from loanpipe.ml.scoring import score_batch
 from loanpipe.core.storage import open_lake
@@ -180,7 +184,7 @@ def test_rerun_replaces_outputs_and_adds_nothing_twice(cfg: Config, spark) -> No
         assert second["challenger"].get(key) == first["challenger"].get(key), key
     assert second["champion"]["bootstrapped"] is True and second["serving_after_run"] == first["serving_after_run"]
     assert second["train_sup"]["rows"] == first["train_sup"]["rows"] == 4200 + 450
-    assert app.train_sup_as_of(lake, spark, read_lake_schema(lake), D1)[0].count() == 4650
+    assert train_sup_as_of(lake, spark, read_lake_schema(lake), D1)[0].count() == 4650
     assert lake.list_partitions(storage.TRAIN_SUP) == [D1.isoformat()]  # the batch, appended once
     assert spark.read.parquet(lake.partition_uri(storage.INFERENCE, D1)).count() == 450
     assert lake.list_partitions(storage.INFERENCE) == [D1.isoformat()]
@@ -188,7 +192,7 @@ def test_rerun_replaces_outputs_and_adds_nothing_twice(cfg: Config, spark) -> No
     assert third["train_sup"]["rows"] == 4650 + 450 and third["train_sup"]["batches"] == ["2026-11-01", "2026-11-02"]
     assert spark.read.parquet(catalog.train_sup_batch(lake, D2)).count() == 450  # the day's write: its batch
     # train_sup as of a date is defined for every date, also after later ones
-    assert app.train_sup_as_of(lake, spark, read_lake_schema(lake), D1)[1] == ["2026-11-01"]
+    assert train_sup_as_of(lake, spark, read_lake_schema(lake), D1)[1] == ["2026-11-01"]
     assert os.listdir(lake.uri(storage.STAGING)) == []
 
 
@@ -197,13 +201,16 @@ def test_rerun_replaces_outputs_and_adds_nothing_twice(cfg: Config, spark) -> No
 KILLED_APP = """
 import os, sys
 from loanpipe.core import storage
-real = storage.Lake.publish
+real = storage.LocalLake.publish
 def publish(self, staging, target):
     if "/artifacts/runs/" in target:  # the run folder is staged whole: die before it is swapped in
         os._exit(137)
     return real(self, staging, target)
-storage.Lake.publish = publish
+storage.LocalLake.publish = publish
+from loanpipe.core.context import RunContext
 from loanpipe.jobs import app
+from loanpipe.jobs.batch import apply_contract, load_batch
+from loanpipe.ml.train_sup import train_sup_as_of
 app.main_run(sys.argv[1], sys.argv[2])
 """
 
@@ -404,17 +411,16 @@ def test_a_daily_batch_is_checked_on_the_driver_with_the_spark_pass_s_result(cfg
     ids = sorted(r.id for r in spark.read.parquet(catalog.batch(lake, D2)).select("id").collect())
     bad = {"null_id": [ids[0]], "non_finite": [ids[1]], "out_of_range": [ids[2]], "duplicate_id": [ids[3]]}
     _replace_batch(lake, spark, D2, lambda df: _poisoned(df, bad, features).unionByName(df.filter(F.col("id") == ids[4])))
-    schema = read_lake_schema(lake)
-    batch, uri, _ = app.load_batch(cfg, lake, spark, schema, D2)
+    ctx = RunContext(cfg, lake, spark, read_lake_schema(lake), D2)
+    batch, uri, _ = load_batch(ctx)
     rows_in = len(ids) + 2
     read = catalog.read_table
     tables: list = []
     monkeypatch.setattr(catalog, "read_table", lambda *a, **k: tables.append(read(*a, **k)) or tables[-1])
 
     def outcome(driver_check_rows: int):  # noqa: ANN202
-        checked, report = app.apply_contract(cfg.replace(quality={"driver_check_rows": driver_check_rows,
-                                                                  "max_bad_share": 0.05}), lake,
-                                             spark, schema, batch, uri, D2)
+        quality = {"driver_check_rows": driver_check_rows, "max_bad_share": 0.05}
+        checked, report = apply_contract(replace(ctx, cfg=cfg.replace(quality=quality)), batch, uri)
         quarantined = spark.read.parquet(catalog.quarantine(lake, D2)).toPandas()
         return (report, sorted(r.id for r in checked.good.select("id").collect()),
                 sorted(zip(quarantined["reason"], quarantined["id"].fillna(-1), quarantined["detail"])))
@@ -475,5 +481,7 @@ def test_challenger_chooses_its_features_again_on_its_cadence(cfg: Config, spark
     ch = summary["challenger"]
     assert "1 days ago" in ch["rediscovered"] and ch["candidates"]["decision"]["chosen"]
     assert {r["candidate"] for r in ch["candidates"]["rows"]} >= {"all_raw", "forward"}
-    challenger = load_model(lake, ch["version"]) if ch["promoted"] else None
-    assert challenger is None or challenger.metadata["discovered_on"] == D2.isoformat()
+    challenger = load_model(lake, ch["version"])  # saved whether or not it was promoted
+    assert challenger.metadata["discovered_on"] == D2.isoformat()
+    assert challenger.metadata["rediscovered"] == ch["rediscovered"]
+    assert challenger.metadata["discovery"]["decision"]["chosen"] == ch["candidates"]["decision"]["chosen"]

@@ -76,3 +76,32 @@ def test_calibration_table_counts_every_row_once() -> None:
     assert means == sorted(means)
     summary = calibration.summary(y, score)
     assert summary["worst_bin"]["jeffreys_p"] == min(r["jeffreys_p"] for r in table)
+
+
+def test_the_calibration_table_matches_r() -> None:
+    """PDs 0.01..0.20, defaults among the top four: 10 deciles of 2 rows (np.quantile's default is R's type 7).
+    In R: pbeta(mean_pd, d + 1/2, n - d + 1/2) per decile, two-sided; mean((p - y)^2); the log-loss."""
+    p = np.round(np.arange(1, 21) / 100, 2)
+    y = np.array([0] * 16 + [1, 0, 1, 1])
+    summary = calibration.summary(y, p)
+    jeffreys = [0.412726536643573, 0.624146030350132, 0.774554149145611, 0.895369450945148, 0.997511105352562,
+                0.913643402278273, 0.834958627744288, 0.764408503118956, 0.235074814461741, 0.012300855539737]
+    table = summary["table"]
+    assert [r["n"] for r in table] == [2] * 10
+    assert [r["defaults"] for r in table] == [0] * 8 + [1, 2]
+    assert [r["mean_pd"] for r in table] == pytest.approx([0.015 + 0.02 * k for k in range(10)], abs=1e-12)
+    assert [r["jeffreys_p"] for r in table] == pytest.approx(jeffreys, abs=1e-12)
+    assert summary["worst_bin"]["bin"] == 10
+    assert summary["brier"] == pytest.approx(0.10835, abs=1e-12)
+    assert summary["log_loss"] == pytest.approx(0.334111390078626, abs=1e-12)
+
+
+def test_tied_pds_stay_in_one_bin_as_in_r() -> None:
+    """Four tied PD levels whose values are deciles' edges themselves: each level is one bin, the bin above its
+    edge (R: findInterval(p, unique(quantile(p, seq(.1, .9, .1)))), then the same Jeffreys p-values)."""
+    p = np.array([0.02] * 6 + [0.05] * 6 + [0.10] * 4 + [0.30] * 4)
+    y = np.array([0] * 6 + [0, 0, 0, 0, 0, 1] + [0, 0, 1, 0] + [1, 0, 1, 1])
+    table = calibration.calibration_table(y, p)
+    assert [(r["bin"], r["n"], r["defaults"]) for r in table] == [(2, 6, 0), (4, 6, 1), (6, 4, 1), (8, 4, 3)]
+    assert [r["jeffreys_p"] for r in table] == pytest.approx(
+        [0.769712269453441, 0.202033069740237, 0.294768392881366, 0.060259559855482], abs=1e-12)

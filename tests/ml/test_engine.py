@@ -53,12 +53,23 @@ def test_python_engine_takes_string_categoricals() -> None:
     assert engine.load_native(blob).get_cat_feature_indices() == [1]
 
 
-def test_engine_choice(spark) -> None:
-    available = engine.catboost_spark_available(spark)
+@pytest.mark.parametrize("available", [True, False])
+def test_engine_choice(spark, monkeypatch: pytest.MonkeyPatch, available: bool) -> None:  # noqa: ANN001
+    """Both branches, whatever this machine's classpath holds: auto takes catboost-spark when its classes load,
+    an explicit catboost_spark without them fails with what to set."""
+    monkeypatch.setattr(engine, "catboost_spark_available", lambda _spark: available)
     assert engine.choose_engine(spark, "python") == "python"
     assert engine.choose_engine(spark, "auto") == ("catboost_spark" if available else "python")
-    if not available:
+    if available:
+        assert engine.choose_engine(spark, "catboost_spark") == "catboost_spark"
+    else:
         with pytest.raises(engine.EngineError, match="set model.engine to auto or python"):
             engine.choose_engine(spark, "catboost_spark")
     with pytest.raises(engine.EngineError, match="model.engine must be one of"):
         engine.choose_engine(spark, "xgboost")
+
+
+def test_the_classpath_probe_answers_for_this_session(spark) -> None:  # noqa: ANN001
+    """The probe itself: a bool, and the same answer twice (it is what auto acts on)."""
+    first = engine.catboost_spark_available(spark)
+    assert isinstance(first, bool) and engine.catboost_spark_available(spark) is first

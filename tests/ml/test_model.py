@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from loanpipe.core.storage import Lake
+from loanpipe.core import dates
+from loanpipe.ml.bundle import ModelBundle
+from loanpipe.core.storage import Lake, LocalLake
 from loanpipe.ml import model
 
 
@@ -17,12 +19,12 @@ def day(n: int) -> dt.date:
 
 @pytest.fixture()
 def lake(tmp_path: Path) -> Lake:
-    return Lake(str(tmp_path / "lake"))
+    return LocalLake(str(tmp_path / "lake"))
 
 
 def test_versions_are_the_run_date_and_role() -> None:
-    assert model.version_for(day(29), "bootstrap") == "20261129-bootstrap"
-    assert model.version_for(day(29), "challenger") == "20261129-challenger"
+    assert dates.version_for(day(29), "bootstrap") == "20261129-bootstrap"
+    assert dates.version_for(day(29), "challenger") == "20261129-challenger"
 
 
 def test_the_champion_of_a_date_is_decided_by_the_records_before_it(lake: Lake) -> None:
@@ -50,7 +52,7 @@ def test_last_discovery_is_the_latest_challenger_that_chose_its_features_again(l
 
     def challenger(n: int, discovered_on: str) -> None:
         spec = FeatureSpec([], [], [], [], {}, {})
-        model.save_model(lake, model.ModelBundle(model.version_for(day(n), "challenger"), spec, b"m",
+        model.save_model(lake, ModelBundle(dates.version_for(day(n), "challenger"), spec, b"m",
                                                  {"discovered_on": discovered_on}))
 
     assert model.last_discovery(lake, day(20), 7) is None
@@ -66,7 +68,7 @@ def test_the_cadence_counts_from_the_latest_choice_not_the_champions(base_config
     from loanpipe.ml.features import FeatureSpec
 
     cfg = base_config.replace(model={"rediscover_every_days": 7})
-    champion = model.ModelBundle("b", FeatureSpec([], [], [], [], {}, {}), b"", {"run_date": "2026-11-01",
+    champion = ModelBundle("b", FeatureSpec([], [], [], [], {}, {}), b"", {"run_date": "2026-11-01",
                                                                                 "discovered_on": "2026-11-01"})
     calm = {"max_feature_psi": {"feature": "f1", "psi": 0.0}}
     assert training.rediscover_reason(cfg, champion, day(8), calm) is not None  # due: the champion's is 7 days old

@@ -8,7 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from loanpipe.core.schema import DataSchema
 from loanpipe.ml import psi
+from loanpipe.ml.bundle import ModelBundle
 
 
 def test_psi() -> None:
@@ -89,3 +91,35 @@ def test_psi_of_a_sample_against_itself_is_zero(a: np.ndarray, rnd) -> None:  # 
     shares = psi.bin_shares(a, edges)
     assert sum(shares) == pytest.approx(1.0)
     assert psi.psi(shares, psi.bin_shares(shuffled, edges)) == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.spark
+def test_drift_bins_features_and_score_against_the_reference(spark, tiny_frame, tiny_schema: DataSchema, tiny_bundle: ModelBundle) -> None:  # noqa: ANN001
+    batch = tiny_frame([(1, -2.0, None, 0, 0), (2, -0.5, 0.5, 0, 0), (3, 0.5, 2.0, 0, 1), (4, None, -3.0, 0, 0)])
+    scored = spark.createDataFrame([(1, 0.05), (2, 0.2), (3, 0.6), (4, None)], "id long, p_default double")
+    out = psi.drift(scored, batch, tiny_bundle.spec, tiny_schema)
+    # the model's inputs are binned, after imputation: f1's missing value is filled with 0.0, f2's stays missing
+    # bins: missing, <-1, [-1,0), [0,1), >=1
+    for name, shares in (("f1", [0.0, 0.25, 0.25, 0.5, 0.0]), ("f2", [0.25, 0.25, 0.0, 0.25, 0.25])):
+        expected = psi.psi(tiny_bundle.spec.reference["features"][name]["shares"], shares)
+        assert out["features"][name]["psi"] == pytest.approx(round(expected, 5)), name
+    expected_score = psi.psi([0.0, 0.5, 0.3, 0.2], [0.25, 0.25, 0.25, 0.25])
+    assert out["score"]["psi"] == pytest.approx(round(expected_score, 5))
+    assert out["max_feature_psi"]["feature"] in ("f1", "f2")
+    assert {e["status"] for e in out["features"].values()} <= {"stable", "moderate shift", "drift"}
+
+
+def test_psi_matches_a_hand_computation_with_the_floor() -> None:
+    """sum((a - e) * ln(a / e)) with shares floored at 1e-4 (the empty bin), in R:
+    e <- pmax(c(.1, .2, .3, .4, 0), 1e-4); a <- pmax(c(.15, .25, .25, .30, .05), 1e-4); sum((a - e) * log(a / e))"""
+    assert psi.psi([0.1, 0.2, 0.3, 0.4, 0.0], [0.15, 0.25, 0.25, 0.30, 0.05]) == pytest.approx(0.379423662167262,
+                                                                                                abs=1e-12)
+    assert psi.psi([0.5, 0.5], [0.5, 0.5]) == 0.0
+
+
+@pytest.mark.parametrize(("value", "light", "label"), [
+    (0.0, "green", "stable"), (0.0999, "green", "stable"), (0.1, "amber", "moderate shift"),
+    (0.2499, "amber", "moderate shift"), (0.25, "red", "drift"), (3.0, "red", "drift")])
+def test_psi_lights_at_their_boundaries(value: float, light: str, label: str) -> None:
+    """Green under 0.1, amber from 0.1 to under 0.25, red from 0.25 (the industry's usual cut-offs)."""
+    assert psi.psi_light(value) == light and psi.psi_label(value) == label

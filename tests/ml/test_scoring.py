@@ -94,7 +94,7 @@ def test_tasks_reading_the_files_themselves_score_the_batch_s_rows_as_spark_s_re
 
     from loanpipe.core.storage import FileAccess
     from loanpipe.ml.features import FeatureSpec
-    from loanpipe.ml.model import ModelBundle
+    from loanpipe.ml.bundle import ModelBundle
 
     small, _ = _small_model()
     spec = FeatureSpec(raw_features=["f1", "f2", "g", "h"], features=["f1", "f2", "f3"], categorical=[],

@@ -76,3 +76,45 @@ def test_cross_validation_and_forward_selection_on_a_planted_signal() -> None:
 def test_paired_se_is_zero_for_a_constant_difference(k: int) -> None:
     a = list(np.linspace(0.7, 0.8, k))
     assert selection.paired_se(a, [v - 0.01 for v in a]) == pytest.approx(0.0, abs=1e-12)
+
+
+# Fold AUCs built so that each paired difference is a mean plus (+x, -x, +x, -x, 0): its sample standard deviation
+# (ddof 1) is x, so its standard error over the 5 folds is x / sqrt(5), by hand.
+BASE = [0.78, 0.80, 0.82, 0.79, 0.81]  # mean 0.80
+WIGGLE = [1, -1, 1, -1, 0]
+
+
+def below(folds: list[float], mean: float, x: float) -> list[float]:
+    """``folds`` less ``mean + x * WIGGLE`` fold by fold: paired difference of mean ``mean``, SE ``x / sqrt(5)``."""
+    return [f - (mean + x * w) for f, w in zip(folds, WIGGLE)]
+
+
+def test_paired_se_matches_a_hand_computation() -> None:
+    assert selection.paired_se(BASE, below(BASE, 0.001, 0.0025)) == pytest.approx(0.0025 / np.sqrt(5), abs=1e-12)
+
+
+def test_the_one_se_rule_at_its_boundary() -> None:
+    """The SE of both differences is 0.0025 / sqrt(5) = 0.001118: a candidate 0.0010 below the best is within one
+    SE, one 0.0012 below is not. So the simplest candidate within reach is the 5-feature one, not the 3-feature one
+    (a rule twice as wide would take the 3-feature one; half as wide, the best)."""
+    best = result(selection.FORWARD, BASE, 10)
+    inside = result(selection.TOP_K, below(BASE, 0.0010, 0.0025), 5)
+    outside = result(selection.ALL_RAW_PAIRS, below(BASE, 0.0012, 0.0025), 3)
+    chosen, decision = selection.choose([best, inside, outside])
+    assert decision["within_one_se"] == [selection.FORWARD, selection.TOP_K]
+    assert chosen is inside and decision["best"] == selection.FORWARD
+
+
+def test_the_guard_at_its_boundary() -> None:
+    """The chosen candidate against all_raw: all_raw is 0.0009 above it on average with a paired SE of
+    0.001 / sqrt(5) = 0.000447, so the chosen one is more than one SE below and all_raw serves; with all_raw
+    0.0004 above (within 0.000447) the chosen one stays."""
+    best = result(selection.FORWARD, BASE, 10)
+    chosen_folds = below(BASE, 0.0010, 0.0025)  # within one SE of the best (test above)
+    for lead, guard_passes in ((0.0009, False), (0.0004, True)):
+        raw_folds = below(chosen_folds, -lead, 0.001)  # all_raw = chosen + lead + 0.001 * WIGGLE
+        raw = result(selection.ALL_RAW, raw_folds, 700)
+        chosen, decision = selection.choose([best, result(selection.TOP_K, chosen_folds, 5), raw])
+        assert decision["guard"]["se"] == pytest.approx(0.001 / np.sqrt(5), abs=1e-5)
+        assert decision["guard"]["passed"] is guard_passes, lead
+        assert chosen.name == (selection.TOP_K if guard_passes else selection.ALL_RAW)

@@ -7,7 +7,7 @@ import datetime as dt
 from loanpipe.ml import training
 from loanpipe.core.config import Config
 from loanpipe.ml.features import FeatureSpec
-from loanpipe.ml.model import ModelBundle
+from loanpipe.ml.bundle import ModelBundle
 
 
 def champion(discovered_on: str | None) -> ModelBundle:

@@ -15,7 +15,7 @@ import pytest
 
 from loanpipe.core import catalog
 from loanpipe.core.config import AirflowConfig, ConfigError
-from loanpipe.core.storage import Lake
+from loanpipe.core.storage import Lake, LocalLake
 from loanpipe.core.transaction import run_date_transaction
 from loanpipe.orchestration import deadline
 
@@ -55,7 +55,7 @@ def publish(lake: Lake, target: str) -> None:
 
 
 def test_what_holds_a_date_up(tmp_path: Path) -> None:
-    lake = Lake(str(tmp_path / "lake"))
+    lake = LocalLake(str(tmp_path / "lake"))
     assert deadline.holdup(lake, D).startswith("dag_app.wait_for_batch: the batch of 2026-11-03 is not published")
     publish(lake, catalog.batch(lake, D))
     assert deadline.holdup(lake, D).startswith("dag_app.spark_submit_app: the batch of 2026-11-03 is published but")
@@ -101,7 +101,7 @@ def mails(box: Path) -> list[email.message.Message]:
 def test_the_callback_alerts_a_late_scheduled_date_only(tmp_path: Path, smtp: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOANPIPE__STORAGE__ROOT", str(tmp_path / "lake"))
-    lake = Lake(str(tmp_path / "lake"))
+    lake = LocalLake(str(tmp_path / "lake"))
     run = {"dag_id": "dag_app", "dag_run_id": "scheduled__2026-11-03T06:30:00+00:00", "run_type": "scheduled",
            "logical_date": "2026-11-03T06:30:00Z", "conf": {}, "state": "running"}
     ctx = {"dag_run": run, "deadline": {"deadline_time": "2026-11-03T07:00:00Z"}}

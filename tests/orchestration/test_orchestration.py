@@ -242,7 +242,7 @@ def test_reports_and_alerts_that_cannot_be_mailed_are_kept_in_the_lake(tmp_path:
         "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "lp@localhost", "retry_limit": 1}}))
     monkeypatch.setenv("LOANPIPE_MAIL_TO", "risk@example.com")
     monkeypatch.setenv("LOANPIPE__STORAGE__ROOT", str(tmp_path / "lake"))
-    lake = storage.Lake(str(tmp_path / "lake"))
+    lake = storage.LocalLake(str(tmp_path / "lake"))
     summary = {"run_date": "2026-11-29", "rows": 100, "default_rate": 0.09, "test_rows": 1000, "fraction": 0.1,
                "with_replacement": False, "output_path": "/lake/test_sample/run_date=2026-11-29", "seconds": 3.0,
                "repeated_rows": {"within_batch": 0, "in_other_batches": 0, "in_train_sup": 0}}

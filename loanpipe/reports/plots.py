@@ -1,4 +1,4 @@
-"""Plots for the run's artifacts: ROC curve, score histogram and reliability curve as PNG bytes (matplotlib)."""
+"""Plots for the run's artifacts: ROC curve, score histogram, reliability curve and trend as PNG bytes (matplotlib)."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def reliability_png(table: list[dict], title: str) -> bytes:
 
 
 def trend_png(points: list[dict], title: str) -> bytes:
-    """AUC, observed default rate and score PSI over run dates (``app.history`` points), one small panel each;
+    """AUC, observed default rate and score PSI over run dates (``loanpipe.ml.evaluation.history`` points), one small panel each;
     the PSI panel marks the 0.1 and 0.25 thresholds."""
     plt = _figure()
     fig, axes = plt.subplots(3, 1, figsize=(6.5, 5.5), dpi=100, sharex=True)
@@ -84,6 +84,20 @@ def trend_png(points: list[dict], title: str) -> bytes:
     axes[2].set_xticks(x[::step], labels[::step], rotation=45, fontsize=7)
     axes[0].set_title(title)
     return _save(plt, fig)
+
+
+def evaluation_plots(evaluation: dict, y: np.ndarray, p: np.ndarray, champion: str, cutoff: float,
+                     run_date: object) -> dict[str, tuple[str, bytes]]:
+    """The daily run's evaluation plots, {artifact key: (file name, PNG)}: reliability (when the batch has rows),
+    ROC (when its AUC is defined) and the score histogram."""
+    plots = {}
+    if len(y):
+        plots["reliability"] = ("reliability.png", reliability_png(
+            evaluation["calibration"]["table"], f"Calibration, batch {run_date}"))
+    if evaluation["roc_auc"] is not None:
+        plots["roc_curve"] = ("roc.png", roc_png(y, {f"champion {champion}": p}, f"ROC, batch {run_date}"))
+    plots["score_histogram"] = ("score_hist.png", score_hist_png(y, p, cutoff, f"Scores, batch {run_date}"))
+    return plots
 
 
 def _save(plt, fig) -> bytes:  # noqa: ANN001

@@ -1,0 +1,138 @@
+"""Which model serves a run date, and whether the date's challenger replaces it.
+
+* ``champion_of``: the model the promotion ledger names for the date, or a champion bootstrapped from ``train/``
+  on the first run ever;
+* ``challenger_of``: the date's challenger (reused when an earlier try of the date saved it);
+* ``holdout_ids`` and ``challenger_training``: the batch's validation rows, which the challenger never sees;
+* ``decide`` and ``compare``: both models on those rows, the paired DeLong test, promoted only when better at the
+  configured significance;
+* ``grade_migration``: the batch's applications by their grade under the old and the new champion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from loanpipe.core import catalog
+from loanpipe.core.context import RunContext
+from loanpipe.core.schema import DataSchema
+from loanpipe.ml import metrics, risk, training
+from loanpipe.ml.bundle import ModelBundle
+from loanpipe.core.dates import version_for
+from loanpipe.ml.model import champion_for, find_model, ledger, load_model, record_decision, save_model
+from loanpipe.ml.scoring import predict_frame
+
+
+@dataclass
+class Comparison:
+    """Champion and challenger on the same validation rows: the decision, and the rows' labels and raw scores."""
+
+    decision: dict[str, Any]
+    y: np.ndarray
+    p_champion: np.ndarray
+    p_challenger: np.ndarray
+
+    @property
+    def compared(self) -> bool:
+        return "champion_auc" in self.decision
+
+
+def champion_of(ctx: RunContext) -> tuple[ModelBundle, bool]:
+    """The champion that scores the run date (the ledger's rule), and whether this date bootstrapped it: on the
+    first run ever one is trained from ``train/`` (or found, when an earlier try of this date saved it) and
+    recorded at once, so a crash later leaves a ledger that names it."""
+    lake, run_date = ctx.lake, ctx.run_date
+    entries = ledger(lake)
+    version = champion_for(lake, run_date, entries)
+    if version is not None:
+        return load_model(lake, version), bool(entries.get(run_date.isoformat(), {}).get("bootstrap"))
+    champion = find_model(lake, version_for(run_date, "bootstrap"))
+    if champion is None:
+        champion = training.bootstrap(ctx.cfg, ctx.spark, ctx.read(catalog.train(lake)), ctx.schema, ctx.engine,
+                                      run_date)
+        save_model(lake, champion)
+    record_decision(lake, run_date, {"bootstrap": True, "champion": champion.version, "serving": champion.version,
+                                     "promoted": False, "reason": "bootstrap from train/"})
+    return champion, True
+
+
+def challenger_of(ctx: RunContext, train_c: Any, champion: ModelBundle,
+                  rediscover: str | None) -> tuple[ModelBundle, str | None]:
+    """The date's challenger: the one an earlier try of this date saved, or a new one (saved at once)."""
+    chall = find_model(ctx.lake, version_for(ctx.run_date, "challenger"))
+    if chall is not None:
+        return chall, chall.metadata.get("rediscovered")
+    chall = training.challenger(ctx.cfg, ctx.spark, train_c, champion, ctx.schema, ctx.engine, ctx.run_date,
+                                rediscover)
+    save_model(ctx.lake, chall)
+    return chall, rediscover
+
+
+def holdout_ids(batch: Any, schema: DataSchema, fraction: float, seed: int) -> Any:
+    """The batch's validation ids: a seeded hash of the id, so a rerun picks the same rows."""
+    from pyspark.sql import functions as F
+
+    key = F.xxhash64(F.col(schema.id_column).cast("string"), F.lit(seed)) % 10_000
+    return batch.select(schema.id_column).distinct().filter(F.abs(key) < int(fraction * 10_000))
+
+
+def challenger_training(train_sup: Any, holdout: Any, schema: DataSchema) -> Any:
+    """What the challenger learns from: train_sup less the batch's validation rows."""
+    return train_sup.join(holdout, on=schema.id_column, how="left_anti")
+
+
+def decide(y: np.ndarray, p_champion: np.ndarray, p_challenger: np.ndarray, significance: float) -> dict[str, Any]:
+    """Promote only when the challenger's AUC is higher with the paired DeLong test's one-sided p < significance."""
+    out: dict[str, Any] = {"validation_rows": int(len(y)), "significance": significance, "test": "DeLong (paired)"}
+    if len(y) == 0 or y.min() == y.max():
+        return {**out, "promoted": False, "reason": "not compared: the validation rows hold a single class"}
+    test = metrics.delong_test(y, p_champion, p_challenger)
+    better = test["difference"] > 0 and test["p_b_better"] < significance
+    return {**out,
+            "champion_auc": test["auc_a"], "challenger_auc": test["auc_b"], "auc_difference": test["difference"],
+            "z": test["z"], "p_value": test["p_b_better"], "p_value_two_sided": test["p_two_sided"],
+            "promoted": bool(better),
+            "reason": (f"challenger AUC {test['auc_b']:.4f} > champion {test['auc_a']:.4f}, one-sided p = "
+                       f"{test['p_b_better']:.3g} < {significance}") if better else
+                      (f"kept the champion: challenger AUC {test['auc_b']:.4f} vs {test['auc_a']:.4f}, one-sided p = "
+                       f"{test['p_b_better']:.3g} (needs < {significance})")}
+
+
+def compare(batch: Any, holdout: Any, champion: ModelBundle, chall: ModelBundle, schema: DataSchema,
+            significance: float) -> Comparison:
+    """Both models on the same validation rows of the batch, and the decision.
+
+    They are compared on their raw scores: promotion is about ranking (AUC), which a PD calibrator leaves
+    unchanged (Platt) or nearly so (isotonic, at most ``calibration.MAX_AUC_LOSS``), and a challenger gets its
+    calibrator only once it is promoted."""
+    ident = schema.id_column
+    rows = batch.join(holdout, on=ident, how="left_semi").dropDuplicates([ident])
+    a = predict_frame(rows, champion, schema, calibrated=False).withColumnRenamed("p_default", "p_a")
+    b = predict_frame(rows, chall, schema, calibrated=False).withColumnRenamed("p_default", "p_b")
+    pdf = rows.select(ident, schema.label_column).join(a, ident).join(b, ident).orderBy(ident).toPandas()
+    y = pdf[schema.label_column].to_numpy(dtype=int)
+    p_a, p_b = pdf["p_a"].to_numpy(), pdf["p_b"].to_numpy()
+    return Comparison(decide(y, p_a, p_b, significance), y, p_a, p_b)
+
+
+def grade_migration(batch: Any, scored: Any, promoted: ModelBundle, schema: DataSchema,
+                    master_scale: list[float]) -> dict[str, Any]:
+    """The date's applications by their grade under the champion that scored them and under the promoted
+    challenger (its calibrated PD): the migration matrix a promotion brings."""
+    ident = schema.id_column
+    new = predict_frame(batch.dropDuplicates([ident]), promoted, schema).withColumnRenamed("p_default", "p_new")
+    pdf = scored.dropDuplicates([ident]).select(ident, "p_default").join(new, ident).toPandas()
+    return risk.migration_matrix(risk.grade_of(pdf["p_default"].to_numpy(), master_scale),
+                                 risk.grade_of(pdf["p_new"].to_numpy(), master_scale), len(master_scale))
+
+
+def candidate_table(bundle: ModelBundle) -> dict[str, Any]:
+    """The CV candidate table of a model's discovery, as the report shows it (feature lists shortened)."""
+    disc = bundle.metadata.get("discovery") or {}
+    rows = [{k: v for k, v in r.items() if k != "features"} | {"features": r["features"][:12]}
+            for r in disc.get("candidates", [])]
+    return {"rows": rows, "decision": disc.get("decision", {}),
+            "calibration": {k: disc.get("calibration", {}).get(k) for k in ("method", "reason", "before", "after")}}

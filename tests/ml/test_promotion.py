@@ -1,0 +1,44 @@
+"""The challenger's validation rows and the promotion decision (``loanpipe.ml.promotion``)."""
+
+from __future__ import annotations
+
+import numpy as np
+from pyspark.testing import assertDataFrameEqual
+
+from loanpipe.core.schema import DataSchema
+from loanpipe.ml import promotion
+
+
+def test_holdout_ids_are_a_seeded_subset(spark, tiny_frame, tiny_schema: DataSchema) -> None:  # noqa: ANN001
+    batch = tiny_frame([(i, None if i % 7 == 0 else float(i), 0.0, 0, i % 2) for i in range(200)])
+    a = promotion.holdout_ids(batch, tiny_schema, 0.3, seed=42)
+    assertDataFrameEqual(a, promotion.holdout_ids(batch, tiny_schema, 0.3, seed=42))  # the same rows on a rerun
+    n = a.count()
+    assert 30 < n < 90 and a.join(batch, "id", "left_anti").count() == 0
+    assert sorted(r.id for r in a.collect()) != sorted(r.id for r in promotion.holdout_ids(batch, tiny_schema, 0.3, 7).collect())
+    assert promotion.holdout_ids(batch, tiny_schema, 0.0, seed=42).count() == 0
+    assert promotion.holdout_ids(batch, tiny_schema, 1.0, seed=42).count() == 200
+
+
+def test_decide_promotes_only_a_significantly_better_challenger() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 2000)
+    good = y + rng.normal(scale=0.5, size=2000)
+    weak = y + rng.normal(scale=2.0, size=2000)
+    promoted = promotion.decide(y, weak, good, significance=0.05)
+    assert promoted["promoted"] is True and promoted["challenger_auc"] > promoted["champion_auc"]
+    assert promoted["reason"].startswith("challenger AUC") and promoted["validation_rows"] == 2000
+    kept = promotion.decide(y, good, weak, significance=0.05)
+    assert kept["promoted"] is False and kept["reason"].startswith("kept the champion")
+    same = promotion.decide(y, good, good, significance=0.05)
+    assert same["promoted"] is False
+    # higher AUC by chance is not enough: the one-sided p must be under the significance
+    rng = np.random.default_rng(0)
+    y2 = rng.integers(0, 2, 300)
+    champion = y2 + rng.normal(scale=1.0, size=300)
+    lucky = champion + rng.normal(scale=0.1, size=300)
+    chance = promotion.decide(y2, champion, lucky, significance=0.05)
+    assert chance["auc_difference"] > 0 and chance["p_value"] > 0.05 and chance["promoted"] is False
+    single = promotion.decide(np.zeros(5, int), np.arange(5.0), np.arange(5.0), significance=0.05)
+    assert single == {"validation_rows": 5, "significance": 0.05, "test": "DeLong (paired)", "promoted": False,
+                      "reason": "not compared: the validation rows hold a single class"}
