@@ -29,6 +29,9 @@ def measure(cmd: list[str]) -> dict[str, float]:
 
 def main() -> int:
     argv = sys.argv[1:]
+    if argv[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+        return 0
     if argv and argv[0] == "--":
         argv = argv[1:]
     if not argv:

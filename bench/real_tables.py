@@ -43,7 +43,7 @@ def compare(table: str, root: str, spark: Any, base: Any = None) -> dict[str, An
     from loanpipe.jobs.ingest import run_ingest
     from loanpipe.core.catalog import read_schema as read_lake_schema
     from loanpipe.ml.model import champion_version, load_model
-    from loanpipe.jobs.sampling import make_request, sample_batch
+    from loanpipe.jobs.data_gen import make_request, sample_batch
     from loanpipe.ml.scoring import predict_frame
     from loanpipe.core.storage import open_lake
 

@@ -230,6 +230,10 @@ def build(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    argparse.ArgumentParser(description="Write model/model.ipynb and spark/spark_model.ipynb afresh from the cells "
+                                        "above, without outputs (make notebooks runs them and keeps the outputs).").parse_args()
     nbformat.write(build(MODEL), ROOT / "model" / "model.ipynb")
     nbformat.write(build(SPARK), ROOT / "spark" / "spark_model.ipynb")
     print("wrote model/model.ipynb and spark/spark_model.ipynb")

@@ -61,6 +61,22 @@ def spark(base_config: Config):
     session.stop()
 
 
+@pytest.fixture(scope="session")
+def folder_digest() -> Callable[[str], str]:
+    """A digest of every file's name and bytes under a folder: equal digests, nothing changed."""
+    import hashlib
+
+    def digest(path: str) -> str:
+        h = hashlib.sha256()
+        for base, _, files in sorted(os.walk(path)):
+            for name in sorted(files):
+                h.update(name.encode())
+                h.update(Path(base, name).read_bytes())
+        return h.hexdigest()
+
+    return digest
+
+
 # -- tiny inline frames for the stage tests (a null in every fixture) ------------------------------------------
 
 @pytest.fixture(scope="session")

@@ -49,7 +49,7 @@ from loanpipe.ml.train_sup import train_sup_as_of
 from loanpipe.reports import plots
 from loanpipe.reports.emails import report_page
 
-__all__ = ["BatchError", "check_batch", "main_run", "run", "score"]
+__all__ = ["BatchError", "check_batch", "main", "main_run", "run", "score"]
 
 REPORT_PAGE = "report.html"
 
@@ -293,3 +293,34 @@ def main_run(run_date: str, config_path: str | None = None, spark: Any = None) -
     lake = open_lake(cfg.storage)
     spark = spark or get_spark(cfg, app_name=f"loanpipe-app-{date}")
     return run(cfg, lake, spark, date)
+
+
+ENTRY_HELP = """Daily scoring job: score the run date's batch with the champion, evaluate, retrain a challenger, promote.
+
+    spark-submit --packages ai.catboost:catboost-spark_4.0_2.13:1.2.10 --py-files loanpipe.zip spark/app.py \\
+        --run-date 2026-11-29
+    python -m loanpipe.jobs.app --run-date 2026-11-29     (same thing, Spark from the configuration)
+
+Prints the run summary as JSON (also artifacts/runs/<date>/summary.json). Exit code 2 and a message naming
+the problem on bad input (no batch, bad columns, ...): the champion and earlier outputs stay as they were.
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m loanpipe.jobs.app --run-date D`` (what ``spark/app.py`` runs under spark-submit)."""
+    import argparse
+
+    from loanpipe.jobs.cli import run_job
+
+    parser = argparse.ArgumentParser(prog="app", description=ENTRY_HELP,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run-date", required=True, help="the run's logical date, YYYY-MM-DD (Airflow's {{ ds }})")
+    parser.add_argument("--config", help="configuration file (default: $LOANPIPE_CONFIG or conf/default.yaml)")
+    args = parser.parse_args(argv)
+    return run_job("app", lambda: main_run(args.run_date, args.config))
+
+
+if __name__ == "__main__":
+    from loanpipe.jobs.cli import exit_after
+
+    exit_after(main)

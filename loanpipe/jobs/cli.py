@@ -62,3 +62,29 @@ def exit_after(main: Callable[[], int], stop_timeout: float = 60.0) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+# Every job's command line, one convention: ``loanpipe.jobs.<job>.main(argv) -> int``, run as ``python -m`` or from
+# its spark-submit entry script, ended by ``exit_after``.
+JOBS = {
+    "ingest": "python -m loanpipe.jobs.ingest [--rows N | --full | --csv FILE] [--reset]: train/ and test/",
+    "data_gen": "python -m loanpipe.jobs.data_gen --run-date D (spark-submit data_gen/data_gen.py): the day's batch",
+    "app": "python -m loanpipe.jobs.app --run-date D (spark-submit spark/app.py): score, evaluate, retrain, promote",
+    "fetch_scores": "python -m loanpipe.jobs.fetch_scores --latest | --date D [--grade 9-10] [--with-reasons]",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m loanpipe.jobs.cli``: the jobs' commands (each has its own ``--help``)."""
+    import argparse
+
+    listing = "\n".join(f"  {name:13} {text}" for name, text in JOBS.items())
+    parser = argparse.ArgumentParser(prog="python -m loanpipe.jobs.cli", formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     description=f"The jobs' command lines (each with --help):\n\n{listing}")
+    parser.parse_args(argv)
+    print(f"The jobs' command lines (each with --help):\n{listing}")
+    return 0
+
+
+if __name__ == "__main__":
+    exit_after(main)

@@ -26,6 +26,7 @@ from typing import Any
 from loanpipe.core import catalog, dates, storage
 from loanpipe.core.config import load_config
 from loanpipe.core.storage import Lake, StorageError
+from loanpipe.jobs.cli import exit_after
 
 
 class NothingToFetch(StorageError):
@@ -137,4 +138,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_after(main)

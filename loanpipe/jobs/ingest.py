@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 
 
 from loanpipe.core import catalog, contract, storage
-from loanpipe.jobs.cli import run_job
+from loanpipe.jobs.cli import exit_after, run_job
 from loanpipe.core.config import Config, load_config
 from loanpipe.core.schema import DataSchema
 from loanpipe.core.storage import Lake
@@ -218,4 +217,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_after(main)

@@ -47,7 +47,8 @@ def minio(tmp_path_factory: pytest.TempPathFactory):
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise
             time.sleep(0.3)
-    yield {"keys": keys, "client": client, "proc": proc}
+    # "storage": a StorageConfig for this server (keyword arguments override its fields)
+    yield {"keys": keys, "client": client, "proc": proc, "endpoint": ENDPOINT, "storage": s3_storage}
     proc.terminate()
     proc.wait(30)
 
@@ -55,6 +56,12 @@ def minio(tmp_path_factory: pytest.TempPathFactory):
 def s3_storage(**kw) -> StorageConfig:  # noqa: ANN003
     return StorageConfig(**{"root": "s3a://lake/loans", "s3_endpoint": ENDPOINT, "s3_max_attempts": 2,
                             "s3_timeout_seconds": 2, **kw})
+
+
+@pytest.fixture()
+def free_port() -> int:
+    """A port nothing listens on (an endpoint that is down)."""
+    return _free_port()
 
 
 @pytest.fixture()

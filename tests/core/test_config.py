@@ -142,3 +142,51 @@ def test_no_hardcoded_local_master_in_job_code() -> None:
         if "local[" in p.read_text() and p.name not in ("sections.py", "stack.py")
     ]
     assert offenders == []
+
+
+def _sections() -> dict[str, object]:
+    cfg = Config()
+    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name != "source"}
+
+
+def test_every_key_is_in_the_shipped_config_with_a_comment() -> None:
+    """conf/default.yaml is the documentation of the settings: every field of every section is there, with a
+    comment on its line or on the line above (a section's comment does not count for its keys)."""
+    import re
+
+    lines = DEFAULT_CONFIG_PATH.read_text().splitlines()
+    where: dict[tuple[str, str], int] = {}
+    section = None
+    for i, line in enumerate(lines):
+        if m := re.match(r"^([a-z_]+):", line):
+            section = m.group(1)
+        elif (m := re.match(r"^  ([a-z_0-9]+):", line)) and section:
+            where[(section, m.group(1))] = i
+    missing, silent = [], []
+    for name, section_cfg in _sections().items():
+        for f in dataclasses.fields(section_cfg):  # type: ignore[arg-type]
+            i = where.get((name, f.name))
+            if i is None:
+                missing.append(f"{name}.{f.name}")
+            elif "#" not in lines[i] and not lines[i - 1].lstrip().startswith("#"):
+                silent.append(f"{name}.{f.name}")
+    assert missing == [], f"keys the code reads but conf/default.yaml lacks: {missing}"
+    assert silent == [], f"keys without a comment in conf/default.yaml: {silent}"
+
+
+def test_the_code_reads_only_keys_that_exist() -> None:
+    """Every ``cfg.<section>.<key>`` (or ``config.``) in the code names a real field: a typo is found here, not on
+    the cluster."""
+    import re
+
+    fields = {name: {f.name for f in dataclasses.fields(s)} | {a for a in dir(type(s)) if not a.startswith("_")}
+              for name, s in _sections().items()}  # type: ignore[arg-type]  (fields, and properties such as is_s3)
+    pattern = re.compile(r"\b(?:cfg|config)\.(" + "|".join(fields) + r")\.([a-z_][a-z0-9_]*)")
+    root = Path(__file__).resolve().parents[2]
+    unknown = []
+    for folder in ("loanpipe", "dags", "bots", "spark", "data_gen", "bench", "scripts"):
+        for path in (root / folder).rglob("*.py"):
+            for section, key in pattern.findall(path.read_text()):
+                if key not in fields[section]:
+                    unknown.append(f"{path.relative_to(root)}: {section}.{key}")
+    assert unknown == []

@@ -20,7 +20,6 @@ from loanpipe.jobs import fetch_scores
 from loanpipe.core import storage
 from loanpipe.core.config import StorageConfig
 from loanpipe.core.storage import S3Credentials, S3Lake, StorageError, open_lake
-from tests.core.conftest import ENDPOINT, _free_port, s3_storage
 
 ROOT = Path(__file__).resolve().parents[2]
 def put_folder(lake: storage.Lake, files: dict[str, bytes]) -> str:
@@ -82,23 +81,23 @@ def test_a_failed_copy_rolls_back_to_the_old_version(s3lake: S3Lake, monkeypatch
 
 def test_wrong_keys_name_the_bucket_and_what_to_check(minio) -> None:  # noqa: ANN001
     with pytest.raises(StorageError, match=r"access denied to bucket lake \(lake s3a://lake/loans\) at http.*AWS_ACCESS_KEY_ID"):
-        open_lake(s3_storage(), S3Credentials(minio["keys"].access_key, "wrong-secret-key-0000"))
+        open_lake(minio["storage"](), S3Credentials(minio["keys"].access_key, "wrong-secret-key-0000"))
 
 
 def test_missing_bucket_says_create_it(minio) -> None:  # noqa: ANN001
     with pytest.raises(StorageError, match="bucket 'no-such-bucket' does not exist.*create it"):
-        open_lake(s3_storage(root="s3a://no-such-bucket/lake"), minio["keys"])
+        open_lake(minio["storage"](root="s3a://no-such-bucket/lake"), minio["keys"])
 
 
-def test_endpoint_down_fails_fast_after_retries(minio) -> None:  # noqa: ANN001
+def test_endpoint_down_fails_fast_after_retries(minio, free_port: int) -> None:  # noqa: ANN001
     started = time.monotonic()
     with pytest.raises(StorageError, match=r"cannot reach the S3 endpoint .*127\.0\.0\.1:\d+.*s3_endpoint"):
-        open_lake(s3_storage(s3_endpoint=f"http://127.0.0.1:{_free_port()}"), minio["keys"])
+        open_lake(minio["storage"](s3_endpoint=f"http://127.0.0.1:{free_port}"), minio["keys"])
     assert time.monotonic() - started < 60
 
 
-def test_endpoint_gone_after_opening_is_a_storage_error_on_every_call(minio) -> None:  # noqa: ANN001
-    lake = open_lake(s3_storage(s3_endpoint=f"http://127.0.0.1:{_free_port()}"), minio["keys"], check=False)
+def test_endpoint_gone_after_opening_is_a_storage_error_on_every_call(minio, free_port: int) -> None:  # noqa: ANN001
+    lake = open_lake(minio["storage"](s3_endpoint=f"http://127.0.0.1:{free_port}"), minio["keys"], check=False)
     for call in (lambda: lake.is_published(lake.uri("train")), lambda: lake.exists(lake.uri("train")),
                  lambda: lake.list_partitions(storage.TEST_SAMPLE), lambda: lake.read_bytes(lake.uri("x.json"))):
         with pytest.raises(StorageError, match="cannot reach the S3 endpoint"):
@@ -112,7 +111,7 @@ def test_no_credentials_at_all(minio, monkeypatch: pytest.MonkeyPatch) -> None: 
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(StorageError, match="no S3 credentials"):
-        open_lake(s3_storage())
+        open_lake(minio["storage"]())
 
 
 def test_scoring_tasks_read_the_bucket_s_files_with_the_driver_s_keys(minio, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
@@ -124,13 +123,13 @@ def test_scoring_tasks_read_the_bucket_s_files_with_the_driver_s_keys(minio, mon
     import pyarrow.parquet as pq
 
     keys = minio["keys"]
-    given = open_lake(s3_storage(root=f"s3a://lake/t{os.urandom(4).hex()}"), keys)
+    given = open_lake(minio["storage"](root=f"s3a://lake/t{os.urandom(4).hex()}"), keys)
     target = publish_scores(given, "2026-11-29", list(range(10)))
 
     def from_chain() -> storage.Lake:
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", keys.access_key)
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", keys.secret_key)
-        return open_lake(s3_storage(root=given.root))
+        return open_lake(minio["storage"](root=given.root))
 
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(var, raising=False)
@@ -219,9 +218,9 @@ def test_partition_deleted_mid_read_is_an_error_not_a_partial_file(any_lake: sto
 
 
 def test_fetch_command_against_the_real_server(minio, tmp_path: Path) -> None:  # noqa: ANN001
-    lake = open_lake(s3_storage(root="s3a://lake/cli"), minio["keys"])
+    lake = open_lake(minio["storage"](root="s3a://lake/cli"), minio["keys"])
     publish_scores(lake, "2026-11-28", list(range(1, 41)))
-    env = {**os.environ, "LOANPIPE__STORAGE__ROOT": "s3a://lake/cli", "LOANPIPE__STORAGE__S3_ENDPOINT": ENDPOINT,
+    env = {**os.environ, "LOANPIPE__STORAGE__ROOT": "s3a://lake/cli", "LOANPIPE__STORAGE__S3_ENDPOINT": minio["endpoint"],
            "AWS_ACCESS_KEY_ID": minio["keys"].access_key, "AWS_SECRET_ACCESS_KEY": minio["keys"].secret_key}
     cmd = [sys.executable, "-m", "loanpipe.jobs.fetch_scores"]
     out = subprocess.run([*cmd, "--latest"], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -22,9 +23,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.e2e.test_e2e_airflow import PY, ROOT, _clean_env, html_of, mails
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(3600)]
+ROOT = Path(__file__).resolve().parents[2]
+PY = sys.executable
 PORTS = {"LOANPIPE_SSH_PORT": "2241", "LOANPIPE_SMTP_PORT": "1041", "LOANPIPE_AIRFLOW_PORT": "28101",
          "LOANPIPE_S3_PORT": "19041", "LOANPIPE_STACK_STORAGE": "local", "LOANPIPE_STACK_QUICK_MODEL": "1"}
 D1, SWITCH, D2, D3 = "2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"
@@ -32,10 +34,10 @@ ROWS = "6000"
 
 
 @pytest.fixture(scope="module")
-def stack():
+def stack(clean_env):
     stack_dir = ROOT / "var" / f"e2e-backfill-{os.getpid()}"
     shutil.rmtree(stack_dir, ignore_errors=True)
-    env = {**_clean_env(), **PORTS, "LOANPIPE_STACK_DIR": str(stack_dir)}
+    env = {**clean_env(), **PORTS, "LOANPIPE_STACK_DIR": str(stack_dir)}
     yield env
     subprocess.run([PY, "-m", "loanpipe.dev.stack", "stop"], env=env, capture_output=True, timeout=300, cwd=ROOT)
     if os.environ.get("LOANPIPE_KEEP_E2E") != "1":
@@ -87,7 +89,7 @@ def switch_to_a_weak_model(root: Path) -> str:
     return weak.version
 
 
-def test_backfill_with_a_promotion_then_reruns_reproduce(stack: dict[str, str]) -> None:
+def test_backfill_with_a_promotion_then_reruns_reproduce(mails, stack: dict[str, str]) -> None:
     root = Path(stack["LOANPIPE_STACK_DIR"]) / "lake"
     first = backfill(stack, D1, D1)
     assert first["dag_runs"] == {"dag_new_data": {D1: "success"}, "dag_app": {D1: "success"}}
@@ -141,14 +143,15 @@ def test_backfill_with_a_promotion_then_reruns_reproduce(stack: dict[str, str]) 
         "report-dag_app.html", "report-dag_new_data.html"]
 
 
-def test_a_stuck_scheduled_run_raises_the_late_alert_at_its_deadline(stack: dict[str, str]) -> None:
+def test_a_stuck_scheduled_run_raises_the_late_alert_at_its_deadline(mails, html_of, stack: dict[str, str]) -> None:
     """dag_app's daily tick was a minute ago and its deadline is two minutes away; no new data is scheduled,
     so the run waits for a batch that never comes. At the deadline the alert names that wait."""
     now = dt.datetime.now(dt.UTC)
-    if now.hour == 23 and now.minute >= 50 or now.hour == 0 and now.minute < 2:
-        time.sleep(15 * 60)  # keep the tick and the deadline on one date
-        now = dt.datetime.now(dt.UTC)
     tick, due = now - dt.timedelta(minutes=1), (now + dt.timedelta(minutes=2)).replace(second=0, microsecond=0)
+    if tick.date() != due.date():  # within 3 minutes of midnight: wait until both fall on the new date
+        time.sleep((dt.datetime.combine(due.date(), dt.time(0, 1, 5), dt.UTC) - now).total_seconds())
+        now = dt.datetime.now(dt.UTC)
+        tick, due = now - dt.timedelta(minutes=1), (now + dt.timedelta(minutes=2)).replace(second=0, microsecond=0)
     settings = {"schedule_new_data": None, "schedule_app": f"{tick.minute} {tick.hour} * * *",
                 "scores_deadline": f"{due:%H:%M}", "end_date": None}
     python(stack, f"from loanpipe.dev import stack; stack.write_config('local', True, {settings!r})")

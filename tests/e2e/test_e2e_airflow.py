@@ -8,7 +8,6 @@ scheduler and REST API. The stack lives in a temporary folder on its own ports.
 from __future__ import annotations
 
 import json
-import mailbox
 import os
 import shutil
 import subprocess
@@ -28,17 +27,12 @@ PORTS = {"LOANPIPE_SSH_PORT": "2231", "LOANPIPE_SMTP_PORT": "1031", "LOANPIPE_AI
 D1, D2, D3 = "2026-11-20", "2026-11-21", "2026-11-22"
 
 
-def _clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "LOANPIPE", "PYSPARK"))}
-    return env
-
-
 @pytest.fixture(scope="module")
-def stack():
+def stack(clean_env):
     # Inside the clone, not pytest's private tmp: the node's user must reach the lake (pytest's tmp is 0700).
     stack_dir = ROOT / "var" / f"e2e-stack-{os.getpid()}"
     shutil.rmtree(stack_dir, ignore_errors=True)
-    base = {**_clean_env(), **PORTS, "LOANPIPE_STACK_DIR": str(stack_dir)}
+    base = {**clean_env(), **PORTS, "LOANPIPE_STACK_DIR": str(stack_dir)}
     out = subprocess.run([PY, "-m", "loanpipe.dev.stack", "start", "--no-airflow"], env=base, capture_output=True,
                          text=True, timeout=900, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -56,35 +50,8 @@ def stack():
         shutil.rmtree(stack_dir, ignore_errors=True)
 
 
-def dags_test(env: dict[str, str], dag_id: str, run_date: str) -> str:
-    out = subprocess.run([AIRFLOW, "dags", "test", dag_id, run_date, "-c", json.dumps({"run_date": run_date})],
-                         env=env, capture_output=True, text=True, timeout=1200, cwd=ROOT)
-    text = out.stdout + out.stderr
-    Path(env["LOANPIPE_STACK_DIR"], "logs", f"dags-test-{dag_id}-{run_date}.log").write_text(text)
-    finished = [ln for ln in text.splitlines() if "DagRun Finished" in ln]
-    assert finished, text[-4000:]
-    return "success" if "state=success" in finished[-1] else "failed"
-
-
-def mails(env: dict[str, str]) -> list:
-    box = mailbox.Maildir(str(Path(env["LOANPIPE_STACK_DIR"]) / "mail" / "Maildir"), factory=None, create=False)
-    return sorted(box, key=lambda m: m["Date"] or "")
-
-
-def html_of(msg) -> str:  # noqa: ANN001
-    return next(p.get_payload(decode=True).decode() for p in msg.walk() if p.get_content_type() == "text/html")
-
-
 def lake(env: dict[str, str]) -> Path:
     return Path(env["LOANPIPE_STACK_DIR"]) / "lake"
-
-
-def record_timing(mode: str, seconds: float) -> None:
-    """Wall time of both DAGs for one date, per storage mode (compared in the S3 issue's closing note)."""
-    out = ROOT / "var" / "e2e-timings.json"
-    data = json.loads(out.read_text()) if out.exists() else {}
-    data[mode] = round(seconds, 1)
-    out.write_text(json.dumps(data, indent=2))
 
 
 def test_airflow_waits_for_the_sqlite_lock(stack: dict[str, str]) -> None:
@@ -96,7 +63,7 @@ def test_airflow_waits_for_the_sqlite_lock(stack: dict[str, str]) -> None:
     assert out.stdout.split()[-1] == "60000"
 
 
-def test_both_dags_end_to_end(stack: dict[str, str]) -> None:
+def test_both_dags_end_to_end(dags_test, mails, html_of, record_timing, stack: dict[str, str]) -> None:
     started, started_wall = time.monotonic(), time.time()
     assert dags_test(stack, "dag_new_data", D1) == "success"
     assert dags_test(stack, "dag_app", D1) == "success"
@@ -134,7 +101,7 @@ def test_both_dags_end_to_end(stack: dict[str, str]) -> None:
         assert not any(s in raw for s in secrets)
 
 
-def test_remote_job_failure_fails_the_task_and_publishes_nothing(stack: dict[str, str]) -> None:
+def test_remote_job_failure_fails_the_task_and_publishes_nothing(dags_test, mails, html_of, stack: dict[str, str]) -> None:
     root = lake(stack)
     hidden = root / "_test_hidden"
     shutil.move(root / "test", hidden)  # data_gen on the node now exits 2: "test/ is missing or empty"
@@ -150,7 +117,7 @@ def test_remote_job_failure_fails_the_task_and_publishes_nothing(stack: dict[str
         shutil.move(hidden, root / "test")
 
 
-def test_ssh_server_down_retries_then_fails_with_an_email(stack: dict[str, str]) -> None:
+def test_ssh_server_down_retries_then_fails_with_an_email(dags_test, mails, stack: dict[str, str]) -> None:
     base = {k: v for k, v in stack.items() if not k.startswith("AIRFLOW")}
     subprocess.run([PY, "-c", "from loanpipe.dev import local; local.stop_process('sshd')"], env=base, check=True, cwd=ROOT)
     try:
@@ -201,7 +168,7 @@ def test_timed_out_ssh_command_leaves_nothing_running(stack: dict[str, str]) -> 
     assert left.returncode != 0, f"remote process still running: {left.stdout}"
 
 
-def test_a_dag_through_the_real_scheduler_and_rest_api(stack: dict[str, str]) -> None:
+def test_a_dag_through_the_real_scheduler_and_rest_api(mails, stack: dict[str, str]) -> None:
     base = {k: v for k, v in stack.items() if not k.startswith("AIRFLOW")}
     subprocess.run([PY, "-c", "from loanpipe.dev import airflow_services; airflow_services.start_airflow()"], env=base, check=True, cwd=ROOT,
                    timeout=300)

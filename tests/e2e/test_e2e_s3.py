@@ -9,25 +9,28 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_e2e_airflow import AIRFLOW, PY, ROOT, _clean_env, dags_test, html_of, mails, record_timing
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(2400)]
+ROOT = Path(__file__).resolve().parents[2]
+PY = sys.executable
+AIRFLOW = str(Path(PY).with_name("airflow"))
 PORTS = {"LOANPIPE_SSH_PORT": "2232", "LOANPIPE_SMTP_PORT": "1032", "LOANPIPE_AIRFLOW_PORT": "28092",
          "LOANPIPE_S3_PORT": "19035", "LOANPIPE_STACK_STORAGE": "s3", "LOANPIPE_STACK_QUICK_MODEL": "1"}
 D1, D2 = "2026-11-20", "2026-11-21"
 
 
 @pytest.fixture(scope="module")
-def stack():
+def stack(clean_env):
     stack_dir = ROOT / "var" / f"e2e-s3-stack-{os.getpid()}"
     shutil.rmtree(stack_dir, ignore_errors=True)
     # Airflow's processes get no AWS keys from the environment: they must use their connection (loanpipe_s3).
-    base = {**{k: v for k, v in _clean_env().items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")},
+    base = {**{k: v for k, v in clean_env().items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")},
             **PORTS, "LOANPIPE_STACK_DIR": str(stack_dir)}
     try:
         yield _setup(base, stack_dir)
@@ -61,7 +64,7 @@ def fetch(stack: dict, *args: str) -> subprocess.CompletedProcess:
                           timeout=120, cwd=ROOT)
 
 
-def test_both_dags_end_to_end_on_s3(stack: dict) -> None:
+def test_both_dags_end_to_end_on_s3(dags_test, mails, html_of, record_timing, stack: dict) -> None:
     env = stack["env"]
     started = time.monotonic()
     assert dags_test(env, "dag_new_data", D1) == "success"
@@ -98,7 +101,7 @@ def test_both_dags_end_to_end_on_s3(stack: dict) -> None:
     assert secret not in (stack["dir"] / "conf.yaml").read_text()
 
 
-def test_wrong_keys_on_the_node_fail_clearly_and_publish_nothing(stack: dict) -> None:
+def test_wrong_keys_on_the_node_fail_clearly_and_publish_nothing(dags_test, mails, html_of, stack: dict) -> None:
     env_file = Path("/home/loanpipe/.config/loanpipe/s3.env")
     good = env_file.read_text()
     env_file.write_text(good.replace(stack["keys"]["secret_key"], "wrong-secret-0123456789abcdef"))

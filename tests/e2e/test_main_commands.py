@@ -9,23 +9,26 @@ import json
 import os
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.e2e.test_e2e_airflow import PY, ROOT, _clean_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(2400)]
+ROOT = Path(__file__).resolve().parents[2]
+PY = sys.executable
 PORTS = {"LOANPIPE_SSH_PORT": "2234", "LOANPIPE_SMTP_PORT": "1034", "LOANPIPE_AIRFLOW_PORT": "28094",
          "LOANPIPE_S3_PORT": "19039", "LOANPIPE_STACK_QUICK_MODEL": "1",
          "LOANPIPE__SYNTHETIC__ROWS": "6000"}  # the demo lake, smaller
 DAY = "2026-11-20"
 
 
-def test_run_s3_then_scores(tmp_path) -> None:  # noqa: ANN001
+def test_run_s3_then_scores(clean_env, tmp_path) -> None:  # noqa: ANN001
     stack_dir = ROOT / "var" / f"main-stack-{os.getpid()}"
     shutil.rmtree(stack_dir, ignore_errors=True)
-    env = {**_clean_env(), **PORTS, "LOANPIPE_STACK_DIR": str(stack_dir), "STORAGE": "s3"}
+    env = {**clean_env(), **PORTS, "LOANPIPE_STACK_DIR": str(stack_dir), "STORAGE": "s3"}
     try:
         run = subprocess.run(["scripts/run_pipeline.sh", DAY], env=env, capture_output=True, text=True, timeout=2000,
                              cwd=ROOT)

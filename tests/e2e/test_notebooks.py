@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -31,7 +32,9 @@ def test_notebook_runs(path: str, params: dict, tmp_path: Path) -> None:
     html = "".join(o.get("data", {}).get("text/html", "") for c in nb.cells for o in c.get("outputs", []))
     assert "all_raw" in html and "mean_auc" in html  # the candidate table is shown
     text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
-    assert "total" in text
+    # the last cell's line: the parameters the run was given (papermill injected them), and its wall time
+    setting = f"iterations {params['iterations']}" if path.startswith("model") else r"engine (python|catboost_spark)"
+    assert re.search(rf"rows {params['rows']:,}, folds {params['folds']}, {setting}, total \d+ s", text), text[-2000:]
 
 
 @pytest.mark.parametrize("path", ["model/model.ipynb", "spark/spark_model.ipynb"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import shutil
 from dataclasses import replace
@@ -25,7 +24,7 @@ from loanpipe.jobs.ingest import run_ingest
 from loanpipe.core.catalog import read_schema as read_lake_schema
 from loanpipe.ml.bundle import ModelBundle
 from loanpipe.ml.model import champion_for, champion_version, ledger, load_model, record_decision, save_model
-from loanpipe.jobs.sampling import make_request, sample_batch
+from loanpipe.jobs.data_gen import make_request, sample_batch
 from loanpipe.ml.scoring import score_batch
 from loanpipe.core.storage import open_lake
 
@@ -59,13 +58,6 @@ def cfg(small_config: Config, pristine: tuple[Path, dict], tmp_path: Path) -> Co
     return small_config.replace(storage={"root": str(root)})
 
 
-def folder_digest(path: str) -> str:
-    digest = hashlib.sha256()
-    for base, _, files in sorted(os.walk(path)):
-        for name in sorted(files):
-            digest.update(os.path.relpath(os.path.join(base, name), path).encode())
-            digest.update(Path(base, name).read_bytes())
-    return digest.hexdigest()
 
 
 def test_first_run_bootstraps_a_versioned_champion(pristine: tuple[Path, dict], small_config: Config, spark) -> None:
@@ -324,7 +316,7 @@ BAD_BATCHES = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_BATCHES))
-def test_bad_batch_is_refused_and_nothing_changes(case: str, cfg: Config, spark) -> None:
+def test_bad_batch_is_refused_and_nothing_changes(folder_digest, case: str, cfg: Config, spark) -> None:
     lake = open_lake(cfg.storage)
     transform, message = BAD_BATCHES[case]
     _replace_batch(lake, spark, D2, transform)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from loanpipe.core import catalog, storage
 from loanpipe.core.config import Config
 from loanpipe.jobs.ingest import run_ingest
-from loanpipe.jobs.sampling import SamplingError, make_request, sample_batch
+from loanpipe.jobs.data_gen import SamplingError, make_request, sample_batch
 from loanpipe.core.storage import open_lake
 
 pytestmark = pytest.mark.spark

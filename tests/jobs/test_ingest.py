@@ -26,13 +26,6 @@ def write_kaggle_csv(path: Path, rows: int = 300, seed: int = 5) -> pd.DataFrame
     return frame
 
 
-def folder_digest(path: str) -> str:
-    digest = hashlib.sha256()
-    for root, _, files in sorted(os.walk(path)):
-        for name in sorted(files):
-            digest.update(name.encode())
-            digest.update(Path(root, name).read_bytes())
-    return digest.hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -64,12 +57,19 @@ def test_synthetic_ingest_writes_a_stratified_typed_split(lake_config: Config, s
     assert os.listdir(lake.uri(storage.STAGING)) == []
 
 
-def test_same_synthetic_data_is_not_ingested_twice(lake_config: Config, spark) -> None:
+def test_same_synthetic_data_is_not_ingested_twice(lake_config: Config, spark, folder_digest) -> None:  # noqa: ANN001
+    root = lake_config.storage.root
+    before = folder_digest(root)
     summary = run_ingest(lake_config, rows=3000, seed=11, spark=spark)
-    assert "skipped" in summary
+    assert summary["skipped"] == (f"the lake at {root} already holds synthetic:v2:rows=3000:seed=11; "
+                                  "--force to ingest again")
+    assert folder_digest(root) == before  # nothing written: not even the summary
+    # the summary is the first ingest's, as published
+    assert summary["fingerprint"] == "synthetic:v2:rows=3000:seed=11" and summary["rows"] == 3000
+    assert summary["split"]["train"]["rows"] + summary["split"]["test"]["rows"] == 3000
 
 
-def test_ingest_refuses_to_orphan_downstream_data(lake_config: Config, tmp_path: Path, spark) -> None:
+def test_ingest_refuses_to_orphan_downstream_data(folder_digest, lake_config: Config, tmp_path: Path, spark) -> None:
     root = tmp_path / "lake"
     shutil.copytree(lake_config.storage.root, root)
     cfg = lake_config.replace(storage={"root": str(root)})
@@ -162,7 +162,7 @@ BAD_INPUTS = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
-def test_bad_csv_is_refused_and_the_lake_is_untouched(case: str, lake_config: Config, tmp_path: Path, spark) -> None:
+def test_bad_csv_is_refused_and_the_lake_is_untouched(folder_digest, case: str, lake_config: Config, tmp_path: Path, spark) -> None:
     root = tmp_path / "lake"
     shutil.copytree(lake_config.storage.root, root)
     cfg = lake_config.replace(storage={"root": str(root)})

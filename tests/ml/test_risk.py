@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy import stats
 from sklearn.metrics import roc_auc_score
@@ -138,38 +137,12 @@ def test_pair_features_are_named_by_their_formula() -> None:
     assert risk.feature_labels(["f1", "pair_1"], pairs) == ["f1", "f528 - 0.9981*f527"]
 
 
-def _small_model(seed: int = 3) -> tuple:
-    """A CatBoost model where f1 drives default up strongly, f2 weakly, f3 not at all."""
-    from catboost import CatBoostClassifier
-
-    from loanpipe.ml.features import FeatureSpec
-    from loanpipe.ml.bundle import ModelBundle
-
-    rng = np.random.default_rng(seed)
-    n = 3000
-    frame = pd.DataFrame({"f1": rng.normal(size=n), "f2": rng.normal(size=n), "f3": rng.normal(size=n)})
-    logit = -2.5 + 2.0 * frame["f1"] + 0.5 * frame["f2"]
-    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
-    model = CatBoostClassifier(iterations=80, depth=3, random_seed=seed, verbose=0, allow_writing_files=False)
-    model.fit(frame, y)
-    import tempfile
-    from pathlib import Path
-
-    with tempfile.TemporaryDirectory() as tmp:
-        model.save_model(str(Path(tmp) / "m.cbm"))
-        native = (Path(tmp) / "m.cbm").read_bytes()
-    cols = ["f1", "f2", "f3"]
-    spec = FeatureSpec(raw_features=cols, pairs=[], features=cols, categorical=[],
-                       imputation={c: None for c in cols}, column_kinds={c: "continuous" for c in cols})
-    return ModelBundle("20300101-bootstrap", spec, native, {}), frame
-
-
 @pytest.mark.parametrize("udf", ["arrow", "pandas"])
-def test_a_pushed_feature_becomes_the_top_reason(spark, udf: str) -> None:
+def test_a_pushed_feature_becomes_the_top_reason(small_model, spark, udf: str) -> None:
     from loanpipe.core.schema import DataSchema
     from loanpipe.ml.scoring import score_batch
 
-    bundle, _ = _small_model()
+    bundle, _ = small_model
     schema = DataSchema(id_column="id", label_column="default", features=("f1", "f2", "f3"), categorical=(),
                         target_column="loss")
     rows = [(1, 0.0, 1.5, 0.0), (2, 3.0, 1.5, 0.0), (3, -3.0, -3.0, 0.0)]
@@ -207,10 +180,10 @@ def test_a_pushed_feature_becomes_the_top_reason(spark, udf: str) -> None:
     assert all(same[i] == got[i]["p_default"] for i in got)  # reasons do not change a score
 
 
-def test_the_model_card_says_what_the_model_is() -> None:
+def test_the_model_card_says_what_the_model_is(small_model) -> None:
     from loanpipe.ml import model_card
 
-    bundle, _ = _small_model()
+    bundle, _ = small_model
     bundle.spec.pairs = [{"name": "pair_1", "a": "f1", "b": "f2", "beta": 0.5, "auc": 0.81}]
     bundle.spec.features = ["f1", "f3", "pair_1"]
     bundle.spec.calibration = {"method": "platt", "a": 1.0, "b": 0.0}

@@ -10,15 +10,14 @@ import pytest
 
 from loanpipe.core.schema import DataSchema
 from loanpipe.ml import engine, scoring
-from tests.ml.test_risk import _small_model
 
 SCHEMA = DataSchema(id_column="id", label_column="default", features=("f1", "f2", "f3"), categorical=(),
                     target_column="loss")
 
 
 @pytest.mark.parametrize("udf", ["arrow", "pandas"])
-def test_spark_scores_are_catboost_s_in_memory_scores_to_the_bit(spark, udf: str) -> None:
-    bundle, frame = _small_model()
+def test_spark_scores_are_catboost_s_in_memory_scores_to_the_bit(small_model, spark, udf: str) -> None:
+    bundle, frame = small_model
     frame = frame.assign(f2=frame["f2"].mask(frame.index % 7 == 0))  # missing values on the way too
     rows = [(i, *map(float, r)) for i, r in enumerate(frame[["f1", "f2", "f3"]].itertuples(index=False))]
     batch = spark.createDataFrame(rows, "id long, f1 double, f2 double, f3 double").repartition(7)
@@ -59,13 +58,13 @@ class _Frame:
 
 
 @pytest.mark.parametrize("udf", ["arrow", "pandas"])
-def test_a_python_worker_loads_the_model_once_not_once_per_task(spark, monkeypatch, udf: str) -> None:  # noqa: ANN001
+def test_a_python_worker_loads_the_model_once_not_once_per_task(small_model, spark, monkeypatch, udf: str) -> None:  # noqa: ANN001
     # ``spark``: predict_frame builds the preprocessing as Spark column expressions, which need a session
     import pandas as pd
     import pyarrow as pa
     from pyspark import cloudpickle
 
-    bundle, frame = _small_model()
+    bundle, frame = small_model
     loads: list[bytes] = []
     real = engine.load_native
     monkeypatch.setattr(engine, "load_native", lambda blob: loads.append(blob) or real(blob))
@@ -83,7 +82,7 @@ def test_a_python_worker_loads_the_model_once_not_once_per_task(spark, monkeypat
     assert isinstance(first, pd.DataFrame) and np.array_equal(first["p_default"].to_numpy(), expected)
 
 
-def test_tasks_reading_the_files_themselves_score_the_batch_s_rows_as_spark_s_reader_does(spark, tmp_path) -> None:  # noqa: ANN001
+def test_tasks_reading_the_files_themselves_score_the_batch_s_rows_as_spark_s_reader_does(small_model, spark, tmp_path) -> None:  # noqa: ANN001
     """The FileBatch path (each task reads its Parquet files with pyarrow) against Spark's reader over the same
     files, and against CatBoost in memory: the same rows, the same inputs (a fill value, a pair, nulls and NaNs,
     a column one file lacks), the same scores to the bit; the excluded ids' rows (a null id among them) left out."""
@@ -96,7 +95,7 @@ def test_tasks_reading_the_files_themselves_score_the_batch_s_rows_as_spark_s_re
     from loanpipe.ml.features import FeatureSpec
     from loanpipe.ml.bundle import ModelBundle
 
-    small, _ = _small_model()
+    small, _ = small_model
     spec = FeatureSpec(raw_features=["f1", "f2", "g", "h"], features=["f1", "f2", "f3"], categorical=[],
                        pairs=[{"name": "f3", "a": "g", "b": "h", "beta": 0.37, "auc": 0.6}],
                        imputation={"f1": None, "f2": 0.25, "g": None, "h": -1.5},

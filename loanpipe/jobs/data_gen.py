@@ -212,3 +212,38 @@ def run(run_date: str, fraction: float | None = None, seed: int | None = None, w
     lake = open_lake(cfg.storage)
     spark = spark or get_spark(cfg, app_name=f"loanpipe-data_gen-{request.run_date}", job="data_gen")
     return sample_batch(cfg, lake, spark, request)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m loanpipe.jobs.data_gen --run-date D`` (what ``data_gen/data_gen.py`` runs under spark-submit)."""
+    import argparse
+
+    from loanpipe.jobs.cli import run_job
+
+    parser = argparse.ArgumentParser(prog="data_gen", description=ENTRY_HELP,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run-date", required=True, help="the run's logical date, YYYY-MM-DD (Airflow's {{ ds }})")
+    parser.add_argument("--fraction", type=float, help="share of test/ to sample (default: sampling.fraction, 0.1)")
+    parser.add_argument("--seed", type=int, help="sampling seed (default: derived from the run date)")
+    parser.add_argument("--with-replacement", action="store_true", default=None,
+                        help="sample with replacement from all of test/: emulates a data leak (repeats are counted)")
+    parser.add_argument("--config", help="configuration file (default: $LOANPIPE_CONFIG or conf/default.yaml)")
+    args = parser.parse_args(argv)
+    return run_job("data_gen", lambda: run(args.run_date, args.fraction, args.seed, args.with_replacement,
+                                           args.config))
+
+
+ENTRY_HELP = """New-data job: sample the run date's batch of "new" applications from test/ into test_sample/.
+
+    spark-submit data_gen/data_gen.py --run-date 2026-11-29 [--fraction 0.1] [--seed N] [--with-replacement]
+    python -m loanpipe.jobs.data_gen --run-date 2026-11-29     (same thing, Spark from the configuration)
+
+Prints the run summary as JSON (also written to artifacts/data_gen/<date>/summary.json). Exit code 2 and a
+message naming the problem on bad input; nothing is written then.
+"""
+
+
+if __name__ == "__main__":
+    from loanpipe.jobs.cli import exit_after
+
+    exit_after(main)
