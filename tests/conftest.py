@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -59,6 +60,9 @@ def spark(base_config: Config):
     session = get_spark(base_config, app_name="loanpipe-tests")
     yield session
     session.stop()
+    # py4j says goodbye at INFO from its connections' __del__, at interpreter exit, through a logging handler whose
+    # stream pytest has closed by then: "--- Logging error ---" after the summary. Its INFO lines are not wanted.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")
