@@ -42,7 +42,6 @@ from loanpipe.jobs.batch import BatchError, DailyBatch, check_batch, take_batch
 from loanpipe.ml import evaluation, model_card, promotion, psi, training
 from loanpipe.ml.bundle import ModelBundle
 from loanpipe.ml.engine import choose_engine
-from loanpipe.core.dates import version_for
 from loanpipe.ml.model import last_discovery, record_decision, save_model
 from loanpipe.ml.scoring import FileBatch, reads_files, score_batch
 from loanpipe.ml.train_sup import train_sup_as_of
@@ -246,7 +245,7 @@ def run(cfg: Config, lake: Lake, spark: Any, run_date: dt.date) -> dict[str, Any
     date left repaired first); returns (and publishes) the run summary."""
     targets = [catalog.scores(lake, run_date), catalog.quarantine(lake, run_date), catalog.train_sup_batch(lake, run_date),
                catalog.run_artifact(lake, run_date),
-               *(catalog.model(lake, version_for(run_date, role)) for role in ("bootstrap", "challenger"))]
+               *(catalog.model(lake, dates.version_for(run_date, role)) for role in ("bootstrap", "challenger"))]
     with run_date_transaction(lake, run_date, "app", targets, lease(cfg)) as tx:
         return daily(cfg, tx.lake, spark, run_date, tx.repaired)
 
