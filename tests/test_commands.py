@@ -40,3 +40,11 @@ def test_each_make_target_exists() -> None:
     makefile = (ROOT / "Makefile").read_text()
     defined = set(re.findall(r"^([a-z][a-z0-9-]*):", makefile, flags=re.M))
     assert set(TARGETS) - defined == set(), f"the docs name make targets the Makefile lacks: {set(TARGETS) - defined}"
+
+
+def test_the_stacks_quick_model_is_the_unit_tests_model(base_config) -> None:  # noqa: ANN001 - a fixture
+    """The end-to-end stacks (LOANPIPE_STACK_QUICK_MODEL=1) train with the unit tests' model sizes, as
+    loanpipe/dev/stack.py says: the plumbing is under test there, not the model's quality."""
+    from loanpipe.dev.stack import QUICK_MODEL
+
+    assert {k: getattr(base_config.model, k) for k in QUICK_MODEL} == QUICK_MODEL

@@ -25,7 +25,10 @@ API_PORT = int(os.environ.get("LOANPIPE_AIRFLOW_PORT", "28080"))
 S3_PORT = int(os.environ.get("LOANPIPE_S3_PORT", "9000"))
 S3_BUCKET = "loanpipe"
 S3_ROOT = f"s3a://{S3_BUCKET}/lake"
-NODE_S3_ENV = NODE_HOME / ".config" / "loanpipe" / "s3.env"
+# Where releases are shipped on the node, and the node's S3 keys. A stack on other ports (the tests' stacks, which
+# run side by side) has its own of each, so that one never unpacks a release over the one another is running.
+NODE_REMOTE_DIR = NODE_HOME / ("loanpipe" if SSH_PORT == 2222 else f"loanpipe-{SSH_PORT}")
+NODE_S3_ENV = NODE_HOME / ".config" / "loanpipe" / ("s3.env" if S3_PORT == 9000 else f"s3-{S3_PORT}.env")
 
 
 def venv_bin(name: str) -> str:
@@ -97,20 +100,26 @@ def alive(name: str) -> bool:
 
 
 def stop_process(name: str, sig: int = signal.SIGTERM, wait: float = 20.0) -> None:
-    pid = pid_of(name)
-    if pid is None:
-        return
+    stop_processes([name], sig, wait)
+
+
+def stop_processes(names: list[str], sig: int = signal.SIGTERM, wait: float = 20.0) -> None:
+    """Signal every named service's process group at once, wait up to ``wait`` seconds for all of them together,
+    then SIGKILL what is left (so N services take as long as the slowest one, not the sum of them)."""
+    groups = {name: pid for name in names if (pid := pid_of(name)) is not None}
     for s in (sig, signal.SIGKILL):
-        try:
-            os.killpg(pid, s)
-        except ProcessLookupError:
-            break
+        for pid in groups.values():
+            try:
+                os.killpg(pid, s)
+            except ProcessLookupError:
+                pass
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and _group_alive(pid):
+        while time.monotonic() < deadline and any(_group_alive(pid) for pid in groups.values()):
             time.sleep(0.2)
-        if not _group_alive(pid):
+        if not any(_group_alive(pid) for pid in groups.values()):
             break
-    (paths()["pids"] / f"{name}.pid").unlink(missing_ok=True)
+    for name in groups:
+        (paths()["pids"] / f"{name}.pid").unlink(missing_ok=True)
 
 
 def _group_alive(pgid: int) -> bool:

@@ -3,6 +3,7 @@ loopback with key authentication and a pinned host key."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import pwd
 import shutil
@@ -10,8 +11,8 @@ import subprocess
 from pathlib import Path
 
 from loanpipe.core.config import PROJECT_DIR
-from loanpipe.dev.local import (NODE_HOME, NODE_PYTHON, NODE_USER, NODE_VENV, SSH_PORT, paths, run, start_process,
-                                wait_port)
+from loanpipe.dev.local import (NODE_HOME, NODE_PYTHON, NODE_REMOTE_DIR, NODE_USER, NODE_VENV, SSH_PORT, paths, run,
+                                start_process, wait_port)
 
 
 def setup_node() -> None:
@@ -32,7 +33,7 @@ def setup_node() -> None:
         run([*pip, "--upgrade", "pip"])
         run([*pip, "-r", str(reqs), "-c", str(PROJECT_DIR / "requirements.lock")])
         stamp.write_text(digest)
-    remote = NODE_HOME / "loanpipe"
+    remote = NODE_REMOTE_DIR
     remote.mkdir(parents=True, exist_ok=True)
     shutil.chown(remote, NODE_USER, NODE_USER)
 
@@ -59,15 +60,18 @@ def setup_ssh() -> dict[str, str]:
     for key in ("client_ed25519", "host_ed25519"):
         if not (d / key).exists():
             run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"loanpipe-{key}", "-f", str(d / key)])
-    # The node user's own ~/.ssh/authorized_keys (sshd reads it as that user); other stacks' keys stay.
+    # The node user's own ~/.ssh/authorized_keys (sshd reads it as that user); other stacks' keys stay, and a
+    # stack set up beside another (the tests run two) waits for the other's edit instead of losing it.
     ssh_dir = NODE_HOME / ".ssh"
     ssh_dir.mkdir(mode=0o700, exist_ok=True)
     auth = ssh_dir / "authorized_keys"
     pub = (d / "client_ed25519.pub").read_text().strip()
-    keys = auth.read_text().splitlines() if auth.exists() else []
-    if pub not in keys:
-        auth.write_text("\n".join([*keys, pub]) + "\n")
-    auth.chmod(0o600)
+    with open(ssh_dir / ".authorized_keys.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        keys = auth.read_text().splitlines() if auth.exists() else []
+        if pub not in keys:
+            auth.write_text("\n".join([*keys, pub]) + "\n")
+        auth.chmod(0o600)
     run(["chown", "-R", f"{NODE_USER}:{NODE_USER}", str(ssh_dir)])
     (d / "sshd_config").write_text(
         f"Port {SSH_PORT}\nListenAddress 127.0.0.1\nHostKey {d / 'host_ed25519'}\nPidFile {paths()['pids'] / 'sshd.pid'}\n"

@@ -35,16 +35,17 @@ import yaml
 
 from loanpipe.dev.airflow_services import (AIRFLOW_SERVICES, API_PORT, api, api_token, backfill_and_wait, env,
                                           start_airflow, trigger_and_wait)
-from loanpipe.dev.local import (NODE_HOME, NODE_S3_ENV, NODE_USER, NODE_VENV, S3_PORT, S3_ROOT, SMTP_PORT, SSH_PORT,
-                                alive, java_home, paths, pid_of, start_process, stop_process, venv_bin, wait_port)
+from loanpipe.dev.local import (NODE_REMOTE_DIR, NODE_S3_ENV, NODE_USER, NODE_VENV, S3_PORT, S3_ROOT, SMTP_PORT,
+                                SSH_PORT, alive, java_home, paths, pid_of, start_process, stop_process, stop_processes,
+                                venv_bin, wait_port)
 from loanpipe.dev.node import give_lake_to_node, node_spark_home, setup_node, start_sshd
 from loanpipe.dev.s3 import s3_credentials, s3_endpoint, s3_env, start_s3
 
 STORAGE_MODES = ("local", "s3")
 # The tests of the plumbing (end to end, screenshots) set LOANPIPE_STACK_QUICK_MODEL=1: the jobs then train with
 # the unit tests' model sizes (tests/conftest.py), so a run checks the wiring in minutes; `make run` never sets it.
-QUICK_MODEL = {"iterations": 100, "cv_folds": 3, "search_iterations": 30, "max_forward_features": 6,
-               "top_k_features": 20}
+QUICK_MODEL = {"iterations": 60, "cv_folds": 3, "search_iterations": 30, "max_forward_features": 6,
+               "top_k_features": 20, "cv_sample_rows": 3000}
 DAGS = ("dag_new_data", "dag_app")  # the pipeline's DAGs, in the order a date runs them
 
 
@@ -79,7 +80,7 @@ def write_config(mode: str | None = None, scheduled: bool = True, airflow: dict[
         "storage": store,
         "cluster": {
             "ssh_conn_id": "loanpipe_ssh",
-            "remote_dir": str(NODE_HOME / "loanpipe"),
+            "remote_dir": str(NODE_REMOTE_DIR),
             "python": str(NODE_VENV / "bin" / "python"),
             "spark_submit": f"{node_spark_home()}/bin/spark-submit",
             "master": "local[2]",
@@ -127,8 +128,7 @@ def start(airflow: bool = True, mode: str | None = None, scheduled: bool = True,
 
 
 def stop() -> dict[str, Any]:
-    for service in AIRFLOW_SERVICES:
-        stop_process(f"airflow-{service}", signal.SIGINT, wait=20)
+    stop_processes([f"airflow-{service}" for service in AIRFLOW_SERVICES], signal.SIGINT, wait=20)
     stop_process("smtp")
     stop_process("sshd")
     stop_process("minio")
