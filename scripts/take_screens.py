@@ -3,9 +3,12 @@ MinIO bucket), then a real headless browser (Debian's Chromium, driven by Seleni
 chromedriver; nothing is downloaded) photographs what a user would look at.
 
     .venv/bin/python scripts/take_screens.py [--date 2026-11-29] [--rows 20000] [--out screens] [--keep]
+    .venv/bin/python scripts/take_screens.py --from-run --date 2026-11-29   # after `make run-s3 RUN_DATE=...`
 
 Writes PNG files named by what they show (see SHOTS) and screens/manifest.json (date, versions, what each shows).
-The stack is stopped afterwards unless --keep. Ports and the stack folder follow the usual LOANPIPE_* variables.
+With --from-run it photographs the run that `make run-s3` already made for the date (the stack's services are
+started again on the same folder; nothing runs twice). The stack is stopped afterwards unless --keep. Ports and
+the stack folder follow the usual LOANPIPE_* variables.
 """
 
 from __future__ import annotations
@@ -183,20 +186,49 @@ def decline_list_page(lake: Any, run_date: str, work: Path) -> Path:
     return path
 
 
+def the_run(run_date: str, rows: int | None, existing: bool) -> dict[str, Any]:
+    """The date's run on the stack (S3 mode), left up: made now, or (``existing``) the one already there."""
+    if not existing:
+        result = stack.run_pipeline(run_date, keep=True, mode="s3", rows=rows)
+        return {**{k: result[k] for k in ("storage", "auc", "status", "runs_per_dag")},
+                "runs": {r["dag_id"]: r["run_id"] for r in result["dag_runs"]}}
+    from loanpipe.dev.airflow_services import api, api_token
+
+    print("stack: starting it again for the run already made ...", flush=True)
+    stack.start(airflow=True, mode="s3", scheduled=False)
+    token = api_token()
+    runs, totals = {}, {}
+    for dag_id in stack.DAGS:
+        listed = api("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100", token=token)
+        totals[dag_id] = listed["total_entries"]
+        done = [r for r in listed["dag_runs"] if (r.get("conf") or {}).get("run_date") == run_date
+                and r["state"] == "success"]
+        if not done:
+            raise RuntimeError(f"no successful {dag_id} run for {run_date} in {local.paths()['airflow']}: "
+                               f"run `make run-s3 RUN_DATE={run_date}` first, or drop --from-run")
+        runs[dag_id] = done[-1]["dag_run_id"]
+    lake = stack.stack_lake()
+    summary = lake.read_json(catalog.run_artifact(lake, run_date, catalog.RUN_SUMMARY))
+    return {"storage": lake.describe(), "auc": summary["evaluation"]["roc_auc"], "status": summary["status"],
+            "runs_per_dag": totals, "runs": runs}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--date", default=dt.datetime.now(dt.UTC).date().isoformat())
     parser.add_argument("--rows", type=int, help="demo lake rows (default: synthetic.rows, 20,000)")
     parser.add_argument("--out", default=str(ROOT / "screens"))
     parser.add_argument("--keep", action="store_true", help="leave the stack up afterwards")
+    parser.add_argument("--from-run", action="store_true",
+                        help="photograph the date's run `make run-s3` already made on this stack, without a new run")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     driver = None
     try:
-        result = stack.run_pipeline(args.date, keep=True, mode="s3", rows=args.rows)
-        runs = {r["dag_id"]: r["run_id"] for r in result["dag_runs"]}
+        result = the_run(args.date, args.rows, args.from_run)
+        runs = result["runs"]
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             driver = browser()

@@ -1,5 +1,5 @@
 """What the end-to-end tests share: a clean environment for the stack's processes, and readers of what a run
-leaves (the mail folder, an email's HTML, `airflow dags test`'s outcome, the timings file)."""
+leaves (the mail folder, an email's HTML, `airflow dags test`'s outcome)."""
 
 from __future__ import annotations
 
@@ -41,14 +41,6 @@ def _html_of(msg) -> str:  # noqa: ANN001
     return next(p.get_payload(decode=True).decode() for p in msg.walk() if p.get_content_type() == "text/html")
 
 
-def _record_timing(mode: str, seconds: float) -> None:
-    """Wall time of both DAGs for one date, per storage mode (compared in the S3 issue's closing note)."""
-    out = ROOT / "var" / "e2e-timings.json"
-    data = json.loads(out.read_text()) if out.exists() else {}
-    data[mode] = round(seconds, 1)
-    out.write_text(json.dumps(data, indent=2))
-
-
 @pytest.fixture(scope="session")
 def clean_env() -> Callable[[], dict[str, str]]:
     """This process's environment without Airflow's, the project's and PySpark's variables: a stack's own base."""
@@ -71,9 +63,3 @@ def mails() -> Callable[[dict[str, str]], list]:
 def html_of() -> Callable[[object], str]:
     """The HTML part of a message."""
     return _html_of
-
-
-@pytest.fixture(scope="session")
-def record_timing() -> Callable[[str, float], None]:
-    """Keep the wall time of both DAGs for one date, per storage mode, in var/e2e-timings.json."""
-    return _record_timing
