@@ -3,6 +3,8 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 PYTEST_ARGS ?=
+# `make test`: pytest-xdist workers, each given whole test files (an end-to-end stack spends much of its time waiting)
+TEST_WORKERS ?= 2
 RUN_DATE ?=
 ARGS ?=
 FROM ?=
@@ -43,8 +45,8 @@ stack-down:  ## stop the local stack (no process left behind)
 ingest: setup-run  ## put a demo-size synthetic lake under storage.root (ARGS="--full" or ARGS="--csv train_v2.csv")
 	@$(PY) -m loanpipe.jobs.ingest $(ARGS)
 
-test: setup  ## the whole test suite (what CI runs)
-	@scripts/run_tests.sh $(PYTEST_ARGS)
+test: setup  ## the whole test suite (what CI runs), whole files spread over TEST_WORKERS workers
+	@scripts/run_tests.sh -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 test-fast: setup-fast  ## the tests that need no Spark, no service and no end-to-end run (under 2 minutes)
 	@scripts/run_tests.sh -m "not spark and not slow and not e2e and not services" $(PYTEST_ARGS)

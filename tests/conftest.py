@@ -15,16 +15,28 @@ from loanpipe.core.schema import DataSchema
 from loanpipe.ml.bundle import ModelBundle
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-# Airflow imported by the tests keeps its home (metadata DB, logs) inside the clone, away from ~/airflow.
+# Airflow imported by the tests keeps its home (metadata DB, logs) inside the clone, away from ~/airflow; under
+# pytest-xdist (`make test` runs two workers) each worker has its own, so two never write one SQLite file.
 _ROOT = Path(__file__).resolve().parent.parent
-os.environ.setdefault("AIRFLOW_HOME", str(_ROOT / "var" / "test-airflow"))
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+os.environ.setdefault("AIRFLOW_HOME", str(_ROOT / "var" / ("test-airflow" + (f"-{_WORKER}" if _WORKER else ""))))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(_ROOT))
 
 
+# The longest test files, longest first (CI's --durations). `make test` hands whole files to two workers
+# (`-n 2 --dist loadfile --no-loadscope-reorder`) in collection order: both start on the long ones, and the many
+# short files fill in behind them, so no long file starts last and runs alone.
+LONGEST_FIRST = ("tests/e2e/test_real_tables.py", "tests/e2e/test_backfill.py", "tests/e2e/test_main_commands.py",
+                 "tests/jobs/test_app.py", "tests/e2e/test_e2e_airflow.py",
+                 "tests/orchestration/test_spark_submit.py", "tests/e2e/test_notebooks.py")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test is marked by what it uses: the Spark session makes it ``spark``, the MinIO server ``services``
-    (so ``make test-fast`` never starts either)."""
+    (so ``make test-fast`` never starts either). The longest files are collected first (LONGEST_FIRST)."""
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
     for item in items:
         used = set(getattr(item, "fixturenames", ()))
         if "spark" in used:
