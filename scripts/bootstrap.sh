@@ -52,7 +52,7 @@ if [ "$(cat "$STAMPS/pip" 2>/dev/null)" != "$req_hash" ]; then
   echo "$req_hash" > "$STAMPS/pip"
 fi
 
-if ! wants run; then log "ready ($PROFILE): $("$VENV/bin/python" --version)"; exit 0; fi
+if ! wants run; then log "ready ($PROFILE) in ${SECONDS} s: $("$VENV/bin/python" --version)"; exit 0; fi
 
 # 3. Spark's JVM packages (catboost-spark; hadoop-aws + AWS SDK for s3a), cached outside the clone --------------
 export JAVA_HOME=${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")}
@@ -60,4 +60,4 @@ if wants s3; then "$VENV/bin/python" -m loanpipe.dev.jvm resolve; else "$VENV/bi
 
 # 4. The local S3-compatible server for S3 mode (MinIO, built once with Go; see scripts/install_minio.sh) --------
 if wants s3; then scripts/install_minio.sh > "$ROOT/.cache/minio-path"; fi
-log "ready ($PROFILE): $("$VENV/bin/python" --version), $("$VENV/bin/python" -c 'import pyspark; print("pyspark", pyspark.__version__)'), java $(java -version 2>&1 | head -1 | cut -d'"' -f2)"
+log "ready ($PROFILE) in ${SECONDS} s: $("$VENV/bin/python" --version), $("$VENV/bin/python" -c 'import pyspark; print("pyspark", pyspark.__version__)'), java $(java -version 2>&1 | head -1 | cut -d'"' -f2)"

@@ -96,3 +96,28 @@ def test_sections_make_the_lake_and_champion_they_need_once(tmp_path, monkeypatc
     cycle.ensure_champion(500)
     cycle.ensure_lake(500)
     assert calls == []  # the lake and its champion are reused
+
+
+def test_plain_catboost_is_fitted_once_per_rows_and_version(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """The recorded AUC is used only for the very same rows (and CatBoost): a changed cell fits again."""
+    import numpy as np
+    import pandas as pd
+
+    from bench import real_tables
+
+    monkeypatch.setattr(real_tables, "PLAIN_RESULTS", tmp_path / "plain.json")
+    rng = np.random.default_rng(3)
+    x = pd.DataFrame({"a": rng.normal(size=300), "c": rng.choice(["u", "v"], size=300)})
+    y = (x["a"] + rng.normal(size=300) > 0.5).astype(int).to_numpy()
+    fitted = real_tables.plain_catboost(x[:200], y[:200], ["c"], x[200:], y[200:], record=True)
+    assert fitted["source"] == "fitted now" and 0.5 < fitted["auc"] <= 1
+    again = real_tables.plain_catboost(x[:200], y[:200], ["c"], x[200:], y[200:], record=False)
+    assert again["source"].startswith("recorded") and again["auc"] == fitted["auc"]
+    changed = x.copy()
+    changed.loc[5, "a"] += 1.0
+    assert real_tables.plain_catboost(changed[:200], y[:200], ["c"], x[200:], y[200:], record=False)["source"] == \
+        "fitted now"
+    flipped = y.copy()
+    flipped[250] = 1 - flipped[250]
+    assert real_tables.plain_catboost(x[:200], y[:200], ["c"], x[200:], flipped[200:], record=False)["source"] == \
+        "fitted now"
