@@ -1,7 +1,8 @@
 """The lake on S3, against a real S3-compatible server (MinIO, started here on its own port and folder).
 
 Covers what boto3 does (small objects, listing, publishing with a marker, rollback, faults) and the business's
-fetch command on both lake kinds; Spark's s3a path runs in tests/e2e/test_e2e_s3.py (both DAGs in S3 mode).
+fetch command on both lake kinds; Spark's s3a path runs in tests/e2e/test_main_commands.py (`make run-s3`: both
+DAGs in S3 mode).
 """
 
 from __future__ import annotations
