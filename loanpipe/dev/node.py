@@ -25,14 +25,17 @@ def setup_node() -> None:
     reqs = PROJECT_DIR / "requirements-jobs.txt"
     stamp = NODE_VENV / ".loanpipe-requirements"
     digest = hashlib.sha256(reqs.read_bytes() + (PROJECT_DIR / "requirements.lock").read_bytes()).hexdigest()
-    if not stamp.exists() or stamp.read_text() != digest:
-        NODE_VENV.parent.mkdir(parents=True, exist_ok=True)
-        if not (NODE_VENV / "bin" / "python").exists():
-            run([NODE_PYTHON, "-m", "venv", str(NODE_VENV)])
-        pip = [str(NODE_VENV / "bin" / "python"), "-m", "pip", "install", "-q"]
-        run([*pip, "--upgrade", "pip"])
-        run([*pip, "-r", str(reqs), "-c", str(PROJECT_DIR / "requirements.lock")])
-        stamp.write_text(digest)
+    NODE_VENV.parent.mkdir(parents=True, exist_ok=True)
+    # two stacks starting together (the tests run two) must not both pip-install into the one environment
+    with open(NODE_VENV.parent / ".setup.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not stamp.exists() or stamp.read_text() != digest:
+            if not (NODE_VENV / "bin" / "python").exists():
+                run([NODE_PYTHON, "-m", "venv", str(NODE_VENV)])
+            pip = [str(NODE_VENV / "bin" / "python"), "-m", "pip", "install", "-q"]
+            run([*pip, "--upgrade", "pip"])
+            run([*pip, "-r", str(reqs), "-c", str(PROJECT_DIR / "requirements.lock")])
+            stamp.write_text(digest)
     remote = NODE_REMOTE_DIR
     remote.mkdir(parents=True, exist_ok=True)
     shutil.chown(remote, NODE_USER, NODE_USER)
