@@ -3,16 +3,26 @@ loopback with key authentication and a pinned host key."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import pwd
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 from loanpipe.core.config import PROJECT_DIR
 from loanpipe.dev.local import (NODE_HOME, NODE_PYTHON, NODE_REMOTE_DIR, NODE_USER, NODE_VENV, SSH_PORT, paths, run,
                                 start_process, wait_port)
+
+
+@contextlib.contextmanager
+def exclusive(lock_file: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_file`` (another process of this machine waits for it)."""
+    with open(lock_file, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def setup_node() -> None:
@@ -27,8 +37,7 @@ def setup_node() -> None:
     digest = hashlib.sha256(reqs.read_bytes() + (PROJECT_DIR / "requirements.lock").read_bytes()).hexdigest()
     NODE_VENV.parent.mkdir(parents=True, exist_ok=True)
     # two stacks starting together (the tests run two) must not both pip-install into the one environment
-    with open(NODE_VENV.parent / ".setup.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with exclusive(NODE_VENV.parent / ".setup.lock"):
         if not stamp.exists() or stamp.read_text() != digest:
             if not (NODE_VENV / "bin" / "python").exists():
                 run([NODE_PYTHON, "-m", "venv", str(NODE_VENV)])
@@ -69,8 +78,7 @@ def setup_ssh() -> dict[str, str]:
     ssh_dir.mkdir(mode=0o700, exist_ok=True)
     auth = ssh_dir / "authorized_keys"
     pub = (d / "client_ed25519.pub").read_text().strip()
-    with open(ssh_dir / ".authorized_keys.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with exclusive(ssh_dir / ".authorized_keys.lock"):
         keys = auth.read_text().splitlines() if auth.exists() else []
         if pub not in keys:
             auth.write_text("\n".join([*keys, pub]) + "\n")

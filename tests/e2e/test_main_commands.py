@@ -34,7 +34,13 @@ PORTS = {"LOANPIPE_SSH_PORT": "2234", "LOANPIPE_SMTP_PORT": "1034", "LOANPIPE_AI
          "LOANPIPE_S3_PORT": "19039", "LOANPIPE_STACK_QUICK_MODEL": "1",
          "LOANPIPE__SYNTHETIC__ROWS": "6000"}  # the demo lake, smaller
 DAY, D2 = "2026-11-20", "2026-11-21"
-AIRFLOW = str(Path(PY).with_name("airflow"))
+
+
+def services(env: dict[str, str]) -> dict[str, str]:
+    """`python -m loanpipe.dev.stack status`'s services: name -> running | stopped."""
+    out = subprocess.run([PY, "-m", "loanpipe.dev.stack", "status"], env=env, capture_output=True, text=True,
+                         timeout=60, cwd=ROOT, check=True)
+    return json.loads(out.stdout)["services"]
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +67,8 @@ def test_run_s3_then_scores(made: dict, tmp_path: Path) -> None:
     assert result["run_date"] == DAY and result["storage"].startswith("bucket loanpipe")
     assert result["runs_per_dag"] == {"dag_new_data": 1, "dag_app": 1}
     assert [r["state"] for r in result["dag_runs"]] == ["success", "success"]
-    status = json.loads(subprocess.run([PY, "-m", "loanpipe.dev.stack", "status"], env=env, capture_output=True,
-                                       text=True, timeout=60, cwd=ROOT, check=True).stdout)
-    assert set(status["services"].values()) == {"stopped"}  # `make run` leaves nothing running
+    status = services(env)
+    assert set(status.values()) == {"stopped"}  # `make run` leaves nothing running
     out = tmp_path / "scores.csv"
     scores = subprocess.run([PY, "-m", "loanpipe.dev.stack", "scores", "--date", DAY, "--out", str(out)], env=env,
                             capture_output=True, text=True, timeout=300, cwd=ROOT)
@@ -78,9 +83,8 @@ def test_run_s3_then_scores(made: dict, tmp_path: Path) -> None:
     assert {"reason_1", "reason_4"} <= set(worst.columns) and set(worst["grade"]) <= {9, 10}
     assert len(worst) == int(df["grade"].isin([9, 10]).sum()) > 0
     assert worst["p_default"].is_monotonic_decreasing and worst["reason_1"].notna().all()
-    status = json.loads(subprocess.run([PY, "-m", "loanpipe.dev.stack", "status"], env=env, capture_output=True,
-                                       text=True, timeout=60, cwd=ROOT, check=True).stdout)
-    assert status["services"]["minio"] == "stopped"  # the fetch brought it up and down again
+    status = services(env)
+    assert status["minio"] == "stopped"  # the fetch brought it up and down again
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -115,9 +119,8 @@ def test_take_screens_of_that_run_produces_every_image(made: dict, tmp_path: Pat
         assert path.stat().st_size > 15_000, f"{name} looks blank ({path.stat().st_size} bytes)"
     # the script's own output and manifest never carry the S3 secret it logged in with
     assert secret not in shots.stdout + shots.stderr + (out / "manifest.json").read_text()
-    status = json.loads(subprocess.run([PY, "-m", "loanpipe.dev.stack", "status"], env=env, capture_output=True,
-                                       text=True, timeout=60, cwd=ROOT, check=True).stdout)
-    assert set(status["services"].values()) == {"stopped"}  # and it stopped the stack again
+    status = services(env)
+    assert set(status.values()) == {"stopped"}  # and it stopped the stack again
 
 
 @pytest.fixture(scope="module")
