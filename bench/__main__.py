@@ -1,6 +1,6 @@
 """The benchmarks, one command: ``python -m bench`` (or ``make bench``), about 25 minutes on 2 cores.
 
-    python -m bench [cycle] [scoring] [profile] [reasons] [ingest] [real_tables] [synthetic] [contract] [growth]
+    python -m bench [cycle] [scoring] [profile] [reasons] [ingest] [real_tables] [synthetic] [contract] [jvm] [growth]
                     [--repeat N] [--sizes 6592,26368,105471] [--days 30] [--scales 16,160]
 
 * cycle   -- the daily cycle at 1x, 4x, 16x the rows (16x = the Kaggle size): per step, total, peak memory;
@@ -13,6 +13,7 @@
 * real_tables -- the champion vs plain CatBoost on real public credit tables (German credit, SBA loans 150k)
 * synthetic -- how hard the synthetic data is: CatBoost on raw columns, with the pair differences, the oracle
 * contract -- the data contract at the Kaggle size: learning it from train/, checking a daily batch's rows
+* jvm     -- a quick stack's short jobs (data_gen, app on 6,000 rows) with the JVM's default compilers and C1 only
 * growth  -- (not in the default run: ~45 min) the daily cycle over --days simulated days at the Kaggle size:
              does it grow with history?
 
@@ -29,7 +30,8 @@ import time
 
 from bench import common
 
-SECTIONS = ("cycle", "scoring", "profile", "reasons", "ingest", "real_tables", "synthetic", "contract", "growth")
+SECTIONS = ("cycle", "scoring", "profile", "reasons", "ingest", "real_tables", "synthetic", "contract", "jvm",
+            "growth")
 DEFAULT_SECTIONS = tuple(s for s in SECTIONS if s not in ("profile", "growth"))
 
 
@@ -92,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import contract
 
         contract.run(info, sizes[-1], args.repeat)
+    if "jvm" in sections:
+        from bench import jvm
+
+        jvm.run(info, args.repeat)
     if "growth" in sections:
         from bench import cycle
 

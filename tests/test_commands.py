@@ -48,3 +48,22 @@ def test_the_stacks_quick_model_is_the_unit_tests_model(base_config) -> None:  #
     from loanpipe.dev.stack import QUICK_MODEL
 
     assert {k: getattr(base_config.model, k) for k in QUICK_MODEL} == QUICK_MODEL
+
+
+@pytest.mark.parametrize("quick", [True, False])
+def test_only_a_quick_stacks_jobs_get_the_quick_model_and_jvm(quick: bool, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """The quick model sizes and the C1-only JVM (loanpipe.dev.stack.QUICK_JVM) reach the node's jobs through
+    the stack's cluster environment when LOANPIPE_STACK_QUICK_MODEL=1, and a stack without it (`make run`) has
+    neither."""
+    import yaml
+
+    from loanpipe.dev import local, stack
+
+    monkeypatch.setattr(local, "STACK_DIR", tmp_path)
+    monkeypatch.setenv("LOANPIPE_STACK_QUICK_MODEL", "1" if quick else "0")
+    env = yaml.safe_load(stack.write_config("local").read_text())["cluster"]["env"]
+    quick_keys = {"JDK_JAVA_OPTIONS", *(f"LOANPIPE__MODEL__{k.upper()}" for k in stack.QUICK_MODEL)}
+    if quick:
+        assert env["JDK_JAVA_OPTIONS"] == "-XX:TieredStopAtLevel=1" and env["LOANPIPE__MODEL__ITERATIONS"] == "60"
+    else:
+        assert quick_keys.isdisjoint(env)

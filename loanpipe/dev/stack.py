@@ -46,6 +46,10 @@ STORAGE_MODES = ("local", "s3")
 # the unit tests' model sizes (tests/conftest.py), so a run checks the wiring in minutes; `make run` never sets it.
 QUICK_MODEL = {"iterations": 60, "cv_folds": 3, "search_iterations": 30, "max_forward_features": 6,
                "top_k_features": 20, "cv_sample_rows": 3000}
+# ... and their JVMs compile with C1 only: a job of a quick stack lives a minute on a few thousand rows, where
+# the optimising compiler's warm-up costs more than it earns (bench/results/jvm.json: data_gen 29.6 -> 23.7 s,
+# app 47.7 -> 39.6 s on 6,000 rows). The tests' own long-lived session keeps both compilers (C1 only was slower there).
+QUICK_JVM = {"JDK_JAVA_OPTIONS": "-XX:TieredStopAtLevel=1"}
 DAGS = ("dag_new_data", "dag_app")  # the pipeline's DAGs, in the order a date runs them
 
 
@@ -94,7 +98,7 @@ def write_config(mode: str | None = None, scheduled: bool = True, airflow: dict[
                 "SPARK_HOME": node_spark_home(),
                 "JAVA_HOME": java_home(),
                 "SPARK_LOCAL_IP": "127.0.0.1",
-                **({f"LOANPIPE__MODEL__{k.upper()}": str(v) for k, v in QUICK_MODEL.items()}
+                **({**{f"LOANPIPE__MODEL__{k.upper()}": str(v) for k, v in QUICK_MODEL.items()}, **QUICK_JVM}
                    if os.environ.get("LOANPIPE_STACK_QUICK_MODEL") == "1" else {}),
             },
         },
