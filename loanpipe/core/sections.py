@@ -201,6 +201,9 @@ class ModelConfig:
     # rediscover_every_days run dates after the features were chosen, and when a model feature's PSI exceeds this.
     rediscover_every_days: int = 7
     rediscover_psi: float = 0.25
+    # A feature's PSI on n rows is about (bins - 1) / n from sampling alone (0.3 for 10 bins at 30 rows): under
+    # this many batch rows a PSI above rediscover_psi is reported but chooses no new features.
+    rediscover_psi_min_rows: int = 500
     train_sample_rows: int = 200_000
     cutoff: float = 0.5
     scoring_udf: str = "arrow"

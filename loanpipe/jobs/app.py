@@ -148,7 +148,7 @@ def evaluate_stage(ctx: RunContext, batch: DailyBatch, scored: Scored, champion:
     for key, (name, png) in plots.evaluation_plots(result, y, p, champion.version, cfg.model.cutoff,
                                                    ctx.run_date).items():
         folder.add(key, name, png)
-    drift = psi.drift(scored.frame, batch.frame, champion.spec, ctx.schema)
+    drift = {**psi.drift(scored.frame, batch.frame, champion.spec, ctx.schema), "rows": batch.rows}
     folder.add("metrics", "metrics.json", {"evaluation": result, "drift": drift})
     trend = evaluation.history(ctx.lake, ctx.run_date,
                                evaluation.trend_point(ctx.run_date.isoformat(), result, drift))

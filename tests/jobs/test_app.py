@@ -119,6 +119,7 @@ def test_scores_evaluation_and_artifacts(pristine: tuple[Path, dict], small_conf
     assert 0.8 < ev["roc_auc"] <= ev["oracle_auc"] + 0.03  # a real model, below (or near) the best achievable
     assert summary["status"] == "OK" and summary["alerts"] == []
     assert summary["drift"]["score"]["psi"] < 0.25 and summary["drift"]["features"]
+    assert summary["drift"]["rows"] == q["scored"]  # what the PSI was measured on (rediscover_psi_min_rows)
     for name in ("roc_curve", "score_histogram", "metrics", "champion_vs_challenger", "trend", "report"):
         assert Path(summary["artifacts"][name]).stat().st_size > 0
     page = Path(summary["artifacts"]["report"]).read_text()

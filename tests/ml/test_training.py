@@ -27,6 +27,13 @@ def test_cadence_and_drift_trigger_a_new_candidate_comparison(base_config: Confi
     assert "7 days ago" in training.rediscover_reason(cfg, champion("2026-11-01"), dt.date(2026, 11, 8), drift(0.1))
     reason = training.rediscover_reason(cfg, champion("2026-11-01"), day, drift(0.31))
     assert reason is not None and "f7 drifted: PSI 0.31 > model.rediscover_psi = 0.25" in reason
+    # a PSI measured on a few rows is mostly sampling noise (about 9/rows for 10 bins): reported, not acted on
+    small = base_config.replace(model={"rediscover_every_days": 7, "rediscover_psi": 0.25,
+                                       "rediscover_psi_min_rows": 500})
+    assert training.rediscover_reason(small, champion("2026-11-01"), day, {**drift(0.58), "rows": 30}) is None
+    assert "PSI 0.58" in training.rediscover_reason(small, champion("2026-11-01"), day, {**drift(0.58), "rows": 500})
+    assert "7 days ago" in training.rediscover_reason(small, champion("2026-11-01"), dt.date(2026, 11, 8),
+                                                     {**drift(0.58), "rows": 30})  # the cadence still holds
     # models made before discovered_on existed count from their run date
     assert training.rediscover_reason(cfg, champion(None), dt.date(2026, 11, 8), {}) is not None
 
