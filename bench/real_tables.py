@@ -140,7 +140,8 @@ def compare(table: str, root: str, spark: Any, base: Any = None, record: bool = 
                         "test_worst_jeffreys_before": raw_test["worst_bin"]["jeffreys_p"],
                         "test_worst_jeffreys_after": cal_test["worst_bin"]["jeffreys_p"]},
         "seconds": {"ingest": round(ingest_s, 1), "bootstrap": boot.metadata["bootstrap_seconds"],
-                    "discovery": disc["seconds"], "app_run": round(app_s, 1), "plain_catboost_fit": plain["fit_seconds"]},
+                    "discovery": disc["seconds"], "app_run": round(app_s, 1), "app_steps": summary["seconds"],
+                    "plain_catboost_fit": plain["fit_seconds"]},
         "batch_auc": summary["evaluation"]["roc_auc"],
     }
 
