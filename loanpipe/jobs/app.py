@@ -166,9 +166,9 @@ def challenge_stage(ctx: RunContext, timer: Timer, batch: DailyBatch, scored: Sc
         sup_df, dates = train_sup_as_of(lake, ctx.spark, schema, ctx.run_date)
         # The de-duplicating window over train + batches runs once: its columns the challenger reads are kept
         # (memory, then disk) for its sample, its fit and its fingerprint.
-        rediscover = training.rediscover_reason(cfg, champion, ctx.run_date, drift,
+        rediscover = promotion.rediscover_reason(cfg, champion, ctx.run_date, drift,
                                                 last_discovery(lake, ctx.run_date, cfg.model.rediscover_every_days))
-        sup_df = sup_df.select(*training.challenger_columns(champion, schema, rediscover)).persist()
+        sup_df = sup_df.select(*promotion.challenger_columns(champion, schema, rediscover)).persist()
         sup = {"path": catalog.train_sup(lake), "added": added["path"], "batches": dates, "rows": sup_df.count()}
     with timer.step("challenger"):
         holdout = promotion.holdout_ids(batch.frame, schema, cfg.model.validation_fraction, cfg.model.seed)

@@ -3,6 +3,7 @@
 * ``champion_of``: the model the promotion ledger names for the date, or a champion bootstrapped from ``train/``
   on the first run ever;
 * ``challenger_of``: the date's challenger (reused when an earlier try of the date saved it);
+* ``rediscover_reason`` and ``challenger_columns``: whether it chooses its features again (cadence, drift);
 * ``holdout_ids`` and ``challenger_training``: the batch's validation rows, which the challenger never sees;
 * ``decide`` and ``compare``: both models on those rows, the paired DeLong test, promoted only when better at the
   configured significance;
@@ -11,12 +12,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from loanpipe.core import catalog
+from loanpipe.core.config import Config
 from loanpipe.core.context import RunContext
 from loanpipe.core.schema import DataSchema
 from loanpipe.ml import metrics, risk, training
@@ -69,6 +72,36 @@ def challenger_of(ctx: RunContext, train_c: Any, champion: ModelBundle,
                                 rediscover)
     save_model(ctx.lake, chall)
     return chall, rediscover
+
+
+def rediscover_reason(cfg: Config, champion: ModelBundle, run_date: dt.date, drift: dict[str, Any],
+                      last_discovery: dt.date | None = None) -> str | None:
+    """Why today's challenger re-runs the candidate comparison (None: it keeps the champion's features).
+
+    The cadence counts from the latest choice of features: the champion's, or a later challenger's that chose
+    them again without being promoted (``last_discovery``, see ``loanpipe.ml.model.last_discovery``); counted
+    from the champion's alone, every day after the first rediscovery would repeat it while the champion stays.
+    Drift counts only on a batch of ``model.rediscover_psi_min_rows`` rows or more (``drift["rows"]``): on a few
+    rows a feature's PSI is large from sampling alone."""
+    since = dt.date.fromisoformat(champion.metadata.get("discovered_on") or champion.metadata["run_date"])
+    if last_discovery is not None and last_discovery > since:
+        since = last_discovery
+    if (run_date - since).days >= cfg.model.rediscover_every_days:
+        return (f"the features were chosen on {since} ({(run_date - since).days} days ago; "
+                f"model.rediscover_every_days = {cfg.model.rediscover_every_days})")
+    worst, rows = drift.get("max_feature_psi") or {}, drift.get("rows")
+    if rows is not None and rows < cfg.model.rediscover_psi_min_rows:  # the PSI of a few rows is mostly noise
+        return None
+    if (worst.get("psi") or 0.0) > cfg.model.rediscover_psi:
+        return f"feature {worst['feature']} drifted: PSI {worst['psi']} > model.rediscover_psi = {cfg.model.rediscover_psi}"
+    return None
+
+
+def challenger_columns(champion: ModelBundle, schema: DataSchema, rediscover: str | None) -> list[str]:
+    """The training-data columns :func:`challenger` reads: every feature when it chooses them again, else the
+    champion's raw inputs (with the id and the label)."""
+    inputs = schema.features if rediscover else champion.spec.raw_features
+    return [schema.id_column, schema.label_column, *inputs]
 
 
 def holdout_ids(batch: Any, schema: DataSchema, fraction: float, seed: int) -> Any:

@@ -64,14 +64,14 @@ def test_last_discovery_is_the_latest_challenger_that_chose_its_features_again(l
 
 
 def test_the_cadence_counts_from_the_latest_choice_not_the_champions(base_config) -> None:  # noqa: ANN001
-    from loanpipe.ml import training
+    from loanpipe.ml import promotion
     from loanpipe.ml.features import FeatureSpec
 
     cfg = base_config.replace(model={"rediscover_every_days": 7})
     champion = ModelBundle("b", FeatureSpec([], [], [], [], {}, {}), b"", {"run_date": "2026-11-01",
                                                                                 "discovered_on": "2026-11-01"})
     calm = {"max_feature_psi": {"feature": "f1", "psi": 0.0}}
-    assert training.rediscover_reason(cfg, champion, day(8), calm) is not None  # due: the champion's is 7 days old
+    assert promotion.rediscover_reason(cfg, champion, day(8), calm) is not None  # due: the champion's is 7 days old
     # the 8th's challenger chose again (not promoted): the 9th is not due, the 15th is
-    assert training.rediscover_reason(cfg, champion, day(9), calm, last_discovery=day(8)) is None
-    assert "2026-11-08 (7 days ago" in training.rediscover_reason(cfg, champion, day(15), calm, last_discovery=day(8))
+    assert promotion.rediscover_reason(cfg, champion, day(9), calm, last_discovery=day(8)) is None
+    assert "2026-11-08 (7 days ago" in promotion.rediscover_reason(cfg, champion, day(15), calm, last_discovery=day(8))

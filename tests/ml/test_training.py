@@ -1,41 +1,9 @@
-"""When a challenger chooses its features again (training.rediscover_reason): cadence and drift."""
+"""Discovery (``loanpipe.ml.training.discover``): which rows reach the driver, and at what width."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 from loanpipe.ml import training
 from loanpipe.core.config import Config
-from loanpipe.ml.features import FeatureSpec
-from loanpipe.ml.bundle import ModelBundle
-
-
-def champion(discovered_on: str | None) -> ModelBundle:
-    spec = FeatureSpec([], [], [], [], {}, {})
-    meta = {"run_date": "2026-11-01", **({"discovered_on": discovered_on} if discovered_on else {})}
-    return ModelBundle("m", spec, b"", meta)
-
-
-def drift(psi: float) -> dict:
-    return {"max_feature_psi": {"feature": "f7", "psi": psi}}
-
-
-def test_cadence_and_drift_trigger_a_new_candidate_comparison(base_config: Config) -> None:
-    cfg = base_config.replace(model={"rediscover_every_days": 7, "rediscover_psi": 0.25})
-    day = dt.date(2026, 11, 5)
-    assert training.rediscover_reason(cfg, champion("2026-11-01"), day, drift(0.1)) is None
-    assert "7 days ago" in training.rediscover_reason(cfg, champion("2026-11-01"), dt.date(2026, 11, 8), drift(0.1))
-    reason = training.rediscover_reason(cfg, champion("2026-11-01"), day, drift(0.31))
-    assert reason is not None and "f7 drifted: PSI 0.31 > model.rediscover_psi = 0.25" in reason
-    # a PSI measured on a few rows is mostly sampling noise (about 9/rows for 10 bins): reported, not acted on
-    small = base_config.replace(model={"rediscover_every_days": 7, "rediscover_psi": 0.25,
-                                       "rediscover_psi_min_rows": 500})
-    assert training.rediscover_reason(small, champion("2026-11-01"), day, {**drift(0.58), "rows": 30}) is None
-    assert "PSI 0.58" in training.rediscover_reason(small, champion("2026-11-01"), day, {**drift(0.58), "rows": 500})
-    assert "7 days ago" in training.rediscover_reason(small, champion("2026-11-01"), dt.date(2026, 11, 8),
-                                                     {**drift(0.58), "rows": 30})  # the cadence still holds
-    # models made before discovered_on existed count from their run date
-    assert training.rediscover_reason(cfg, champion(None), dt.date(2026, 11, 8), {}) is not None
 
 
 def test_discovery_holds_only_its_cv_and_search_rows_at_full_width_and_chooses_as_on_the_whole_sample(
