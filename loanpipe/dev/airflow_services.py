@@ -152,23 +152,33 @@ def unpause_when_parsed(dag_id: str, token: str, port: int = API_PORT, timeout: 
 
 def backfill_and_wait(dag_id: str, from_date: str, to_date: str, timeout: float = 7200, port: int = API_PORT,
                       log=print) -> dict[str, Any]:  # noqa: ANN001
-    """Airflow's own backfill of ``dag_id`` over [from_date, to_date] (``airflow backfill create``, one run at a
-    time, oldest first, dates that already ran are run again), waited for; returns each date's run state."""
+    """Airflow's own backfill of ``dag_id`` over [from_date, to_date] (``POST /api/v2/backfills``, what ``airflow
+    backfill create`` does: one run at a time, oldest first, dates that already ran are run again), waited for;
+    returns each date's run state.
+
+    Airflow makes (or clears) every run of the range as it creates the backfill, so the backfill is done when none
+    of them is queued or running: the scheduler's own test, which it applies only every 30 s to set the backfill's
+    ``completed_at`` (a next backfill of the DAG that finds it still open waits for that, see
+    :func:`create_backfill`)."""
     token = api_token(port)
     unpause_when_parsed(dag_id, token, port)
     backfill = create_backfill(dag_id, from_date, to_date, token, port, log)
     log(f"{dag_id}: backfill {backfill['id']} of {from_date} .. {to_date} created")
     deadline = time.monotonic() + timeout
-    while backfill["completed_at"] is None:
+    while True:
+        runs = api("GET", f"/api/v2/dags/{dag_id}/dagRuns?logical_date_gte={from_date}T00:00:00Z"
+                          f"&logical_date_lte={to_date}T23:59:59Z&order_by=logical_date", token=token, port=port)
+        states = {r["logical_date"][:10]: r["state"] for r in runs["dag_runs"]}
+        if states and not set(states.values()) & UNFINISHED:
+            break
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{dag_id} backfill {backfill['id']} still running after {timeout:.0f} s")
-        time.sleep(5)
-        backfill = api("GET", f"/api/v2/backfills/{backfill['id']}", token=token, port=port)
-    runs = api("GET", f"/api/v2/dags/{dag_id}/dagRuns?logical_date_gte={from_date}T00:00:00Z"
-                      f"&logical_date_lte={to_date}T23:59:59Z&order_by=logical_date", token=token, port=port)
-    states = {r["logical_date"][:10]: r["state"] for r in runs["dag_runs"]}
+            raise RuntimeError(f"{dag_id} backfill {backfill['id']} still running after {timeout:.0f} s: {states}")
+        time.sleep(3)
     log(f"{dag_id}: backfill {backfill['id']} finished: {states}")
     return {"dag_id": dag_id, "backfill_id": backfill["id"], "runs": states}
+
+
+UNFINISHED = {"queued", "running"}  # a dag run's states before it ends (success or failed)
 
 
 def backfills(dag_id: str, token: str, port: int = API_PORT) -> list[dict[str, Any]]:
@@ -176,35 +186,47 @@ def backfills(dag_id: str, token: str, port: int = API_PORT) -> list[dict[str, A
 
 
 def create_backfill(dag_id: str, from_date: str, to_date: str, token: str, port: int = API_PORT, log=print,  # noqa: ANN001
-                    attempts: int = 4) -> dict[str, Any]:
-    """``airflow backfill create`` over whole days, retried when the metadata DB was locked; returns the backfill.
+                    attempts: int = 4, open_wait: float = 90) -> dict[str, Any]:
+    """A backfill of ``dag_id`` over whole days through the REST API; returns it. Two answers are tried again:
 
-    On SQLite a transaction that must upgrade its read lock while another connection writes gets "database is
-    locked" at once (the busy timeout does not cover that case); the scheduler's writes make it happen now and
-    then while the backfill clears the runs it repeats. Airflow removes the half-made backfill itself; if that
-    cleanup lost the same race, its backfill is still open (and would refuse the next try as "already running"),
-    so it is cancelled through the REST API first, as a user would."""
+    * 503, the SQLite metadata DB was locked: a transaction that must upgrade its read lock while another
+      connection writes gets "database is locked" at once (the busy timeout does not cover that case); the
+      scheduler's writes make it happen now and then while the backfill clears the runs it repeats. Airflow
+      removes the half-made backfill itself; if that cleanup lost the same race, its backfill is still open (and
+      would refuse the next try), so it is cancelled first, as a user would. At most ``attempts`` tries.
+    * 409, a backfill of the DAG is open: the scheduler marks a finished backfill complete within 30 s, so an
+      open one whose runs have all ended is waited for (``open_wait`` seconds); one with runs left is an error."""
+    import urllib.error
+
     before = max((b["id"] for b in backfills(dag_id, token, port)), default=0)
     # whole days: a date's run is at its cron tick, after midnight (naive times are UTC, Airflow's default zone)
-    cmd = [venv_bin("airflow"), "backfill", "create", "--dag-id", dag_id, "--from-date", f"{from_date}T00:00:00",
-           "--to-date", f"{to_date}T23:59:59", "--max-active-runs", "1", "--reprocess-behavior", "completed"]
-    for attempt in range(1, attempts + 1):
+    body = {"dag_id": dag_id, "from_date": f"{from_date}T00:00:00Z", "to_date": f"{to_date}T23:59:59Z",
+            "max_active_runs": 1, "reprocess_behavior": "completed"}
+    locked, open_until = 0, time.monotonic() + open_wait
+    while True:
         try:
-            run(cmd, env={**os.environ, **env()}, timeout=300)
-            break
-        except subprocess.CalledProcessError as e:
-            output = f"{e.stdout or ''}{e.stderr or ''}"
-            if "database is locked" not in output or attempt == attempts:
-                tail = "\n".join(output.strip().splitlines()[-15:])
-                raise RuntimeError(f"airflow backfill create of {dag_id} {from_date} .. {to_date} failed "
-                                   f"(try {attempt} of {attempts}, exit {e.returncode}):\n{tail}") from e
-            for half in backfills(dag_id, token, port):
-                if half["id"] > before and half["completed_at"] is None:
-                    api("PUT", f"/api/v2/backfills/{half['id']}/cancel", token=token, port=port)
-                    log(f"{dag_id}: cancelled backfill {half['id']}, left open by a failed creation")
-            log(f"{dag_id}: the metadata DB was locked while the backfill was created (try {attempt}); again")
-            time.sleep(3 * attempt)
-    return max(backfills(dag_id, token, port), key=lambda b: b["id"])
+            return api("POST", "/api/v2/backfills", body, token, port)
+        except urllib.error.HTTPError as e:
+            detail = e.read().decode(errors="replace")
+            if e.code == 503 and "locked" in detail and locked + 1 < attempts:
+                locked += 1
+                for half in backfills(dag_id, token, port):
+                    if half["id"] > before and half["completed_at"] is None:
+                        api("PUT", f"/api/v2/backfills/{half['id']}/cancel", token=token, port=port)
+                        log(f"{dag_id}: cancelled backfill {half['id']}, left open by a failed creation")
+                log(f"{dag_id}: the metadata DB was locked while the backfill was created (try {locked}); again")
+                time.sleep(3 * locked)
+            elif e.code == 409 and time.monotonic() < open_until and not open_runs(dag_id, token, port):
+                time.sleep(3)  # the last backfill's runs ended; the scheduler has not marked it complete yet
+            else:
+                raise RuntimeError(f"backfill of {dag_id} {from_date} .. {to_date} refused (HTTP {e.code}, after "
+                                   f"{locked} locked tries): {detail[-1500:]}") from None
+
+
+def open_runs(dag_id: str, token: str, port: int = API_PORT) -> list[str]:
+    """The run ids of ``dag_id`` still queued or running."""
+    runs = api("GET", f"/api/v2/dags/{dag_id}/dagRuns?state=queued&state=running", token=token, port=port)
+    return [r["dag_run_id"] for r in runs["dag_runs"]]
 
 
 def trigger_and_wait(dag_id: str, conf: dict[str, Any] | None = None, timeout: float = 1800, port: int = API_PORT,
