@@ -224,7 +224,8 @@ def create_backfill(dag_id: str, from_date: str, to_date: str, token: str, port:
 
 def open_runs(dag_id: str, token: str, port: int = API_PORT) -> list[str]:
     """The run ids of ``dag_id`` still queued or running."""
-    runs = api("GET", f"/api/v2/dags/{dag_id}/dagRuns?state=queued&state=running", token=token, port=port)
+    states = "&".join(f"state={s}" for s in sorted(UNFINISHED))
+    runs = api("GET", f"/api/v2/dags/{dag_id}/dagRuns?{states}", token=token, port=port)
     return [r["dag_run_id"] for r in runs["dag_runs"]]
 
 

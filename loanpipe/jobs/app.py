@@ -167,7 +167,7 @@ def challenge_stage(ctx: RunContext, timer: Timer, batch: DailyBatch, scored: Sc
         # The de-duplicating window over train + batches runs once: its columns the challenger reads are kept
         # (memory, then disk) for its sample, its fit and its fingerprint.
         rediscover = promotion.rediscover_reason(cfg, champion, ctx.run_date, drift,
-                                                last_discovery(lake, ctx.run_date, cfg.model.rediscover_every_days))
+                                                 last_discovery(lake, ctx.run_date, cfg.model.rediscover_every_days))
         sup_df = sup_df.select(*promotion.challenger_columns(champion, schema, rediscover)).persist()
         sup = {"path": catalog.train_sup(lake), "added": added["path"], "batches": dates, "rows": sup_df.count()}
     with timer.step("challenger"):
