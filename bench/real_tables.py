@@ -85,11 +85,15 @@ def plain_reference(spark: Any, lake: Any, schema: Any, record: bool = False) ->
     return plain, test
 
 
-def compare(table: str, root: str, spark: Any, base: Any = None, record: bool = False) -> dict[str, Any]:
+def compare(table: str, root: str, spark: Any, base: Any = None, record: bool = False,
+            daily: bool = True) -> dict[str, Any]:
+    """One table end to end: ingest, the champion (``daily``: through the daily job on one day's batch, which
+    bootstraps it and then scores, evaluates and challenges; else the bootstrap alone), plain CatBoost, and
+    both scored on all of ``test/``."""
     from sklearn.metrics import roc_auc_score
 
     from loanpipe.jobs import app
-    from loanpipe.ml import calibration
+    from loanpipe.ml import calibration, engine, training
     from loanpipe.dev import public_tables
     from loanpipe.core import catalog
     from loanpipe.jobs.ingest import run_ingest
@@ -106,11 +110,19 @@ def compare(table: str, root: str, spark: Any, base: Any = None, record: bool = 
     ingest_s = time.monotonic() - t
     lake = open_lake(cfg.storage)
     schema = read_lake_schema(lake)
-    sample_batch(cfg, lake, spark, make_request(cfg, RUN_DATE.isoformat()))
     t = time.monotonic()
-    summary = app.run(cfg, lake, spark, RUN_DATE)
+    if daily:
+        sample_batch(cfg, lake, spark, make_request(cfg, RUN_DATE.isoformat()))
+        summary = app.run(cfg, lake, spark, RUN_DATE)
+        champion = load_model(lake, champion_version(lake))
+        # the discovery report and its time are the bootstrap's (the model that scored the date), also when a
+        # challenger was promoted the same day and serves now
+        boot = load_model(lake, summary["champion"]["version"])
+    else:
+        summary = None
+        boot = champion = training.bootstrap(cfg, spark, spark.read.parquet(catalog.train(lake)), schema,
+                                             engine.choose_engine(spark, cfg.model.engine), RUN_DATE)
     app_s = time.monotonic() - t
-    champion = load_model(lake, champion_version(lake))
 
     plain, plain_test = plain_reference(spark, lake, schema, record)
     test = spark.read.parquet(catalog.test(lake))
@@ -120,9 +132,6 @@ def compare(table: str, root: str, spark: Any, base: Any = None, record: bool = 
     assert scored[schema.id_column].tolist() == plain_test[schema.id_column].tolist()
     y_test = scored[schema.label_column].to_numpy(dtype=int)
     p_champion = scored["p_default"].to_numpy()
-    # the discovery report and its time are the bootstrap's (the model that scored the date), also when a
-    # challenger was promoted the same day and serves now
-    boot = load_model(lake, summary["champion"]["version"])
     disc = boot.metadata["discovery"]
     cal_test = calibration.summary(y_test, p_champion)
     raw_test = calibration.summary(y_test, champion.predictor().predict_proba(
@@ -140,9 +149,10 @@ def compare(table: str, root: str, spark: Any, base: Any = None, record: bool = 
                         "test_worst_jeffreys_before": raw_test["worst_bin"]["jeffreys_p"],
                         "test_worst_jeffreys_after": cal_test["worst_bin"]["jeffreys_p"]},
         "seconds": {"ingest": round(ingest_s, 1), "bootstrap": boot.metadata["bootstrap_seconds"],
-                    "discovery": disc["seconds"], "app_run": round(app_s, 1), "app_steps": summary["seconds"],
+                    "discovery": disc["seconds"], "app_run" if daily else "bootstrap_run": round(app_s, 1),
+                    **({"app_steps": summary["seconds"]} if summary else {}),
                     "plain_catboost_fit": plain["fit_seconds"]},
-        "batch_auc": summary["evaluation"]["roc_auc"],
+        **({"batch_auc": summary["evaluation"]["roc_auc"]} if summary else {}),
     }
 
 
