@@ -1,7 +1,7 @@
 """The benchmarks, one command: ``python -m bench`` (or ``make bench``), about 25 minutes on 2 cores.
 
-    python -m bench [cycle] [scoring] [profile] [reasons] [ingest] [real_tables] [synthetic] [contract] [jvm] [growth]
-                    [--repeat N] [--sizes 6592,26368,105471] [--days 30] [--scales 16,160]
+    python -m bench [cycle] [scoring] [profile] [reasons] [ingest] [real_tables] [synthetic] [rsm] [contract] [jvm]
+                    [growth] [--repeat N] [--sizes 6592,26368,105471] [--days 30] [--scales 16,160]
 
 * cycle   -- the daily cycle at 1x, 4x, 16x the rows (16x = the Kaggle size): per step, total, peak memory;
              --sizes 6592,26368,105471,1054710 adds 160x (10x the Kaggle size), saved as cycle-1054710.json
@@ -12,6 +12,7 @@
 * ingest  -- reading the same data as CSV (inferred / given schema) and as Parquet
 * real_tables -- the champion vs plain CatBoost on real public credit tables (German credit, SBA loans 150k)
 * synthetic -- how hard the synthetic data is: CatBoost on raw columns, with the pair differences, the oracle
+* rsm     -- model.split_features: fit seconds and AUC with every column per split and with the random subspace
 * contract -- the data contract at the Kaggle size: learning it from train/, checking a daily batch's rows
 * jvm     -- a quick stack's short jobs (data_gen, app on 6,000 rows) with the JVM's default compilers and C1 only
 * growth  -- (not in the default run: ~45 min) the daily cycle over --days simulated days at the Kaggle size:
@@ -30,7 +31,7 @@ import time
 
 from bench import common
 
-SECTIONS = ("cycle", "scoring", "profile", "reasons", "ingest", "real_tables", "synthetic", "contract", "jvm",
+SECTIONS = ("cycle", "scoring", "profile", "reasons", "ingest", "real_tables", "synthetic", "rsm", "contract", "jvm",
             "growth")
 DEFAULT_SECTIONS = tuple(s for s in SECTIONS if s not in ("profile", "growth"))
 
@@ -90,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import synthetic
 
         synthetic.run(info)
+    if "rsm" in sections:
+        from bench import rsm
+
+        rsm.run(info)
     if "contract" in sections:
         from bench import contract
 

@@ -54,14 +54,25 @@ def choose_engine(spark: Any, requested: str) -> str:
 
 
 def catboost_params(iterations: int, depth: int, learning_rate: float | None, seed: int,
-                    thread_count: int) -> dict[str, Any]:
+                    thread_count: int, rsm: float | None = None) -> dict[str, Any]:
     """The CatBoost parameters both engines train with (Logloss on a binary label). No learning rate: CatBoost
-    chooses one from the data size and the iterations."""
+    chooses one from the data size and the iterations. ``rsm``: the share of the columns each split looks at
+    (None: all of them)."""
     params = {"iterations": iterations, "depth": depth, "random_seed": seed, "thread_count": thread_count,
               "loss_function": "Logloss"}
     if learning_rate is not None:
         params["learning_rate"] = learning_rate
+    if rsm is not None and rsm < 1:
+        params["rsm"] = rsm
     return params
+
+
+def subspace_share(split_features: int, width: int | None) -> float | None:
+    """The random-subspace share (CatBoost's rsm) for a fit on ``width`` columns when each split is to look at
+    ``split_features`` of them: None (every column) when the fit is not wider than that, or either is unset."""
+    if not split_features or not width or width <= split_features:
+        return None
+    return round(split_features / width, 4)
 
 
 def spark_timeouts(spark_cfg: Any) -> dict[str, Any]:
@@ -88,6 +99,8 @@ def train_catboost_spark(df: Any, features: list[str], label: str, params: dict[
         df.select(*[F.col(c).cast("double") for c in features], F.col(label).cast("double").alias("label"))
     ).select("features", "label")
     optional = {"learningRate": params["learning_rate"]} if "learning_rate" in params else {}
+    if "rsm" in params:
+        optional["rsm"] = params["rsm"]
     classifier = catboost_spark.CatBoostClassifier(
         iterations=params["iterations"], depth=params["depth"], randomSeed=params["random_seed"],
         threadCount=params["thread_count"], lossFunction=params["loss_function"], **optional, **(timeouts or {}),

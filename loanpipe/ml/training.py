@@ -26,9 +26,12 @@ from loanpipe.core.dates import version_for
 from loanpipe.core.schema import DataSchema
 
 
-def base_params(cfg: Config, iterations: int | None = None) -> dict[str, Any]:
+def base_params(cfg: Config, iterations: int | None = None, width: int | None = None) -> dict[str, Any]:
+    """The configured CatBoost parameters; for a fit on ``width`` columns, with the random subspace that
+    ``model.split_features`` sets for a wide one."""
     m = cfg.model
-    return engines.catboost_params(iterations or m.iterations, m.depth, m.learning_rate, m.seed, m.thread_count)
+    return engines.catboost_params(iterations or m.iterations, m.depth, m.learning_rate, m.seed, m.thread_count,
+                                   engines.subspace_share(m.split_features, width))
 
 
 def hash_split(ids: pd.Series, seed: int, fraction: float) -> np.ndarray:
@@ -204,7 +207,10 @@ def cross_validate_candidates(cfg: Config, found: Searched, schema: DataSchema
     m = cfg.model
     cats, all_features = list(schema.categorical), list(schema.features)
     quick = base_params(cfg, iterations=min(m.search_iterations, m.iterations))
-    serving = base_params(cfg)
+
+    def serving(features: list[str]) -> dict[str, Any]:  # a candidate's fits: the serving parameters at its width
+        return base_params(cfg, width=len(features))
+
     in_cv, search, ranked = found.in_cv, found.search, found.ranked
     pair_names = [p["name"] for p in found.pairs]
     ids, y_all = found.raw[schema.id_column], found.y_all
@@ -213,13 +219,15 @@ def cross_validate_candidates(cfg: Config, found: Searched, schema: DataSchema
     raw_frame = fx.add_pairs(fx.impute_frame(found.raw[in_cv], raw_fills, cats), found.pairs).reset_index(drop=True)
     y = y_all[in_cv]
     folds = selection.stratified_folds(ids[in_cv].reset_index(drop=True), y, m.cv_folds, m.seed)
-    results = [selection.cross_validate(raw_frame, y, folds, all_features, cats, serving, selection.ALL_RAW)]
+    results = [selection.cross_validate(raw_frame, y, folds, all_features, cats, serving(all_features),
+                                        selection.ALL_RAW)]
     if found.pairs:
-        results.append(selection.cross_validate(raw_frame, y, folds, all_features + pair_names, cats, serving,
+        results.append(selection.cross_validate(raw_frame, y, folds, all_features + pair_names, cats,
+                                                serving(all_features + pair_names),
                                                 selection.ALL_RAW_PAIRS))
     top_k = ranked[: m.top_k_features]
     if len(top_k) < len(all_features):
-        results.append(selection.cross_validate(frame, y, folds, top_k, cats, serving, selection.TOP_K))
+        results.append(selection.cross_validate(frame, y, folds, top_k, cats, serving(top_k), selection.TOP_K))
 
     t = time.monotonic()
     if found.large:
@@ -227,11 +235,13 @@ def cross_validate_candidates(cfg: Config, found: Searched, schema: DataSchema
         s_folds = selection.stratified_folds(ids[search].reset_index(drop=True), s_y, m.cv_folds, m.seed + 5)
         chosen_fwd, curve = selection.forward_selection(s_frame, s_y, s_folds, ranked, cats, quick,
                                                         m.max_forward_features, m.forward_patience)
-        forward = selection.cross_validate(frame, y, folds, chosen_fwd, cats, serving, selection.FORWARD)
+        forward = selection.cross_validate(frame, y, folds, chosen_fwd, cats, serving(chosen_fwd),
+                                           selection.FORWARD)
     else:
         chosen_fwd, curve = selection.forward_selection(frame, y, folds, ranked, cats, quick,
                                                         m.max_forward_features, m.forward_patience)
-        forward = selection.nested_forward(frame, y, folds, chosen_fwd, ranked, cats, quick, serving,
+        forward = selection.nested_forward(frame, y, folds, chosen_fwd, ranked, cats, quick,
+                                           serving(ranked[: m.max_forward_features]),
                                            m.max_forward_features, m.forward_patience, m.seed)
     forward.seconds = time.monotonic() - t  # the search included
     if chosen_fwd:
@@ -270,7 +280,8 @@ def discover(cfg: Config, sample: pd.DataFrame | DriverSample, schema: DataSchem
         "sample_rows": len(sample),
         "cv": {"folds": m.cv_folds, "rows": int(found.in_cv.sum()), "defaults": int(y.sum()),
                "search_rows": int(found.search.sum()), "search_disjoint_from_cv": found.large,
-               "params": {k: v for k, v in base_params(cfg).items() if k != "thread_count"}},
+               "params": {k: v for k, v in base_params(cfg).items() if k != "thread_count"},
+               "split_features": m.split_features},
         "candidates": [r.row() for r in results],
         "decision": decision,
         "calibration": calibration_report,
@@ -291,7 +302,7 @@ def fit(cfg: Config, spark: Any, train_df: Any, spec: fx.FeatureSpec, schema: Da
 
     label = schema.label_column
     transformed = train_df.select(F.col(label), *spec.spark_columns())
-    params = base_params(cfg)
+    params = base_params(cfg, width=len(spec.features))
     if engine == "catboost_spark" and not spec.categorical:
         native = engines.train_catboost_spark(transformed, spec.features, label, params, spec.categorical,
                                               timeouts=engines.spark_timeouts(cfg.spark))
@@ -338,7 +349,7 @@ def build_bundle(cfg: Config, spark: Any, train_df: Any, spec: fx.FeatureSpec, s
         "code_version": code_version(),
         "engine_note": ("catboost-spark takes numeric features only here; categorical model trained with CatBoost's "
                         "Python library") if engine == "catboost_spark" and spec.categorical else None,
-        "params": base_params(cfg),
+        "params": base_params(cfg, width=len(spec.features)),
         "features": spec.features,
         "pairs": spec.pairs,
         "training_data": fingerprint(train_df, schema),
@@ -371,7 +382,7 @@ def calibrate_spec(cfg: Config, spec: fx.FeatureSpec, sample: pd.DataFrame, sche
     y = part[schema.label_column].to_numpy(dtype=int)
     folds = selection.stratified_folds(part[schema.id_column], y, m.calibration_folds, m.seed)
     result = selection.cross_validate(spec.transform_pandas(part), y, folds, spec.features, spec.categorical,
-                                      base_params(cfg), "calibration cross-fit")
+                                      base_params(cfg, width=len(spec.features)), "calibration cross-fit")
     spec.calibration, report = calibration.choose(result.oof, y, folds)
     return {**report, "cross_fit": {k: v for k, v in result.row().items() if k != "features"}}
 

@@ -58,3 +58,40 @@ def untimed(value):
     if isinstance(value, list):
         return [untimed(v) for v in value]
     return value
+
+
+def test_a_wide_fit_looks_at_split_features_columns_per_split_and_a_narrow_one_at_all(base_config: Config,
+                                                                                      monkeypatch) -> None:
+    """model.split_features: each fit wider than it gets CatBoost's random subspace (rsm = split_features /
+    columns), every narrower fit (and the notebooks' width-less parameters) sees every column; 0 turns it off."""
+    import pytest
+
+    from loanpipe.core.schema import DataSchema
+    from loanpipe.ml import engine, selection, synth
+
+    cfg = base_config.replace(model={"split_features": 40, "iterations": 20, "search_iterations": 10,
+                                     "cv_sample_rows": 800, "top_k_features": 10, "max_forward_features": 3})
+    assert training.base_params(cfg, width=160)["rsm"] == 0.25
+    assert "rsm" not in training.base_params(cfg, width=40) and "rsm" not in training.base_params(cfg)
+    assert "rsm" not in training.base_params(cfg.replace(model={"split_features": 0}), width=160)
+
+    frame, _ = synth.generate(1_600, 5)
+    frame = frame[["id", *[c for c in frame.columns if c.startswith("f")][:120], "loss"]]
+    schema = DataSchema.from_columns(cfg.schema, list(frame.columns), "test")
+    frame[schema.label_column] = (frame["loss"] > 0).astype("int32")
+    seen: dict[str, tuple[int, float | None]] = {}
+    cross_validate = selection.cross_validate
+
+    def spy(frame, y, folds, features, categorical, params, name=""):  # noqa: ANN001, ANN202
+        seen[name] = (len(features), params.get("rsm"))
+        return cross_validate(frame, y, folds, features, categorical, params, name)
+
+    monkeypatch.setattr(selection, "cross_validate", spy)
+    spec, report = training.discover(cfg, frame, schema)
+    assert seen[selection.ALL_RAW] == (120, round(40 / 120, 4))
+    assert seen[selection.TOP_K] == (10, None)
+    assert report["cv"]["split_features"] == 40
+
+    fitted = engine.load_native(engine.train_python(frame, list(schema.features), frame[schema.label_column].to_numpy(),
+                                                    training.base_params(cfg, width=len(schema.features))))
+    assert fitted.get_all_params()["rsm"] == pytest.approx(40 / 120, abs=1e-4)  # CatBoost keeps it as a float32
