@@ -103,6 +103,9 @@ class SchemaConfig:
     exclude_columns: list[str] = field(default_factory=list)
     # Integer targets (Kaggle's ``loss`` is 0..100) stay integers in the lake. Text targets are stored as text.
     target_is_integer: bool = True
+    # The CSV field separator (one character). Spreadsheet exports in many locales write ";"; a file whose header
+    # splits on another common separator than this one is refused with a message naming the separator it found.
+    csv_separator: str = ","
     # Characters removed from numeric cells before they are parsed (currency signs, thousands separators).
     numeric_strip: list[str] = field(default_factory=list)
     # Rows whose target is empty: refused (false, the default) or left out and counted in the ingest summary.
@@ -111,6 +114,9 @@ class SchemaConfig:
     on_infinite: str = "fail"
 
     def __post_init__(self) -> None:
+        if len(self.csv_separator) != 1 or self.csv_separator in "\"\r\n":
+            raise ConfigError(f"schema.csv_separator must be one character, not a quote or a line break "
+                              f"(got {self.csv_separator!r}); for example ',' or ';'")
         if self.on_infinite not in ("fail", "missing"):
             raise ConfigError(f"schema.on_infinite must be fail or missing (got {self.on_infinite!r})")
 

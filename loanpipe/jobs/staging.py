@@ -26,6 +26,8 @@ from loanpipe.core.config import Config
 from loanpipe.core.schema import DERIVED_ID, DataSchema, SchemaError
 from loanpipe.ml import synth
 
+SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical bar"}  # the ones a header is checked for
+
 
 class IngestError(ValueError):
     """Input data is unusable; the message says which file, row and column, and what to do."""
@@ -64,12 +66,12 @@ def _count_lines_and_tail(path: Path) -> tuple[int, bytes, bool]:
     return n + (0 if ends_nl else 1), tail, ends_nl
 
 
-def _locate_bad_cell(path: Path, schema: DataSchema, header: list[str]) -> str:
+def _locate_bad_cell(path: Path, schema: DataSchema, header: list[str], sep: str) -> str:
     """Find the first cell that breaks the explicit types (slow path, only after pyarrow refused the file)."""
     numeric = [c for c in header if c in set(schema.numeric_features)
                or (c == schema.target_column and not schema.target_is_text) or (c == schema.id_column and not schema.id_is_string)]
     row0 = 0
-    for chunk in pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=20_000, usecols=numeric,
+    for chunk in pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, chunksize=20_000, usecols=numeric,
                              encoding="utf-8-sig"):
         for col in numeric:
             values = chunk[col].str.strip()
@@ -88,28 +90,45 @@ def _locate_bad_cell(path: Path, schema: DataSchema, header: list[str]) -> str:
     return ""
 
 
-def _field_count_error(path: Path, n_columns: int) -> str:
+def _field_count_error(path: Path, n_columns: int, sep: str) -> str:
     with path.open(newline="", encoding="utf-8-sig") as fh:
-        for line_no, fields in enumerate(csv.reader(fh), start=1):
+        for line_no, fields in enumerate(csv.reader(fh, delimiter=sep), start=1):
             if len(fields) != n_columns:
                 return (f"{path}: line {line_no} (data row {line_no - 1}) has {len(fields)} fields but the header "
                         f"has {n_columns}; fix or remove that line")
     return ""
 
 
-def _read_header(path: Path) -> tuple[list[str], pd.DataFrame]:
-    """The header's names and the first rows as text; errors for a missing, empty or header-only file."""
+def _separator_error(path: Path, first_line: str, sep: str) -> str:
+    """A message for a header that does not split on ``sep`` but does on another common separator ("" if not)."""
+    if sep in first_line:
+        return ""
+    found = {s: first_line.count(s) for s in SEPARATORS if s != sep}
+    other = max(found, key=lambda s: found[s])
+    if not found[other]:
+        return ""
+    return (f"{path}: the header has no {SEPARATORS.get(sep, repr(sep))} but {found[other]} "
+            f"{SEPARATORS[other]}s: the file is separated by {SEPARATORS[other]}s ({other!r}); set "
+            f"schema.csv_separator: {other!r} in the config, or export it separated by {SEPARATORS.get(sep, repr(sep))}s")
+
+
+def _read_header(path: Path, sep: str = ",") -> tuple[list[str], pd.DataFrame]:
+    """The header's names and the first rows as text; errors for a missing, empty or header-only file, and for a
+    file separated by another separator than ``sep``."""
     if not path.is_file():
         raise IngestError(f"{path}: no such file; pass the path of the CSV (e.g. train_v2.csv)")
     if path.stat().st_size == 0:
         raise IngestError(f"{path}: the file is empty; export the data again")
     with path.open(newline="", encoding="utf-8-sig") as fh:  # a byte-order mark, as spreadsheets write it, is not a name
-        header = next(csv.reader(fh), [])
+        first_line = fh.readline()
+    header = next(csv.reader([first_line], delimiter=sep), [])
+    if len(header) == 1 and (wrong := _separator_error(path, first_line, sep)):
+        raise IngestError(wrong)
     header = [h.strip() for h in header]
     if not header or header == [""]:
         raise IngestError(f"{path}: the first line (header) is empty; the file needs a header row")
     try:
-        sample = pd.read_csv(path, nrows=1000, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        sample = pd.read_csv(path, sep=sep, nrows=1000, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except Exception as exc:  # noqa: BLE001 - pandas raises many types; all mean "unreadable"
         raise IngestError(f"{path}: cannot be read as CSV ({exc})") from None
     if len(sample) == 0:
@@ -136,9 +155,9 @@ def _schema_of(cfg: Config, path: Path, header: list[str], sample: pd.DataFrame)
     return schema
 
 
-def _check_not_truncated(path: Path, header: list[str]) -> None:
+def _check_not_truncated(path: Path, header: list[str], sep: str) -> None:
     n_lines, tail, _ = _count_lines_and_tail(path)
-    tail_fields = next(csv.reader(io.StringIO(tail.decode(errors="replace"))), [])
+    tail_fields = next(csv.reader(io.StringIO(tail.decode(errors="replace")), delimiter=sep), [])
     if tail.strip() and len(tail_fields) < len(header):
         raise IngestError(
             f"{path}: the last line (line {n_lines}, data row {n_lines - 1}) has {len(tail_fields)} of "
@@ -182,9 +201,10 @@ def stage_csv(cfg: Config, csv_path: str | Path, work_dir: Path) -> Staged:
     """Validate a Kaggle-format CSV and convert it into a local Parquet staging folder."""
     start = time.monotonic()
     path = Path(csv_path)
-    header, sample = _read_header(path)
+    sep = cfg.schema.csv_separator
+    header, sample = _read_header(path, sep)
     schema = _schema_of(cfg, path, header, sample)
-    _check_not_truncated(path, header)
+    _check_not_truncated(path, header, sep)
     types = {c: schema.arrow_type(c) for c in header if c in schema.lake_columns()}
     cleaned = [c for c, t in types.items() if cfg.schema.numeric_strip and t != pa.string()]  # text, cleaned, parsed
     types.update({c: pa.string() for c in cleaned})
@@ -197,14 +217,14 @@ def stage_csv(cfg: Config, csv_path: str | Path, work_dir: Path) -> Staged:
     counts = _Counts()
     try:
         reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 24), convert_options=convert,
-                                parse_options=pacsv.ParseOptions(newlines_in_values=True))  # quoted line breaks
+                                parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True))
         with pq.ParquetWriter(out_dir / "part-00000.parquet", arrow_schema) as writer:
             for batch in reader:
                 frame = _convert_block(cfg, batch.to_pandas(), schema, path, cleaned, fingerprint, counts)
                 writer.write_table(pa.Table.from_pandas(frame[schema.lake_columns()], schema=arrow_schema,
                                                         preserve_index=False))
     except pa.ArrowInvalid as exc:
-        detail = _field_count_error(path, len(header)) or _locate_bad_cell(path, schema, header)
+        detail = _field_count_error(path, len(header), sep) or _locate_bad_cell(path, schema, header, sep)
         raise IngestError(detail or f"{path}: not a valid CSV for the configured schema ({exc})") from None
     if counts.rows == 0:
         raise IngestError(f"{path}: has a header but no data rows; export the data again")

@@ -239,6 +239,24 @@ def test_a_spreadsheet_export_is_read_as_written(config: Config, tmp_path: Path)
     assert frame["f1"].tolist() == [i / 10 for i in range(1, 41)] and frame["default"].sum() == 8
 
 
+def test_a_semicolon_export_is_read_by_its_configured_separator_and_refused_naming_it_otherwise(
+        config: Config, tmp_path: Path) -> None:
+    """A spreadsheet export in a locale that writes ";" between fields (and "," inside a quoted text): with
+    schema.csv_separator ";" it is read as written; with the default "," the message names the separator found
+    (it used to say that the id column was missing)."""
+    path = tmp_path / "export.csv"
+    path.write_text('id;f1;purpose;loss\n1;0.5;"car; used";0\n2;1.5;"a, b";7\n3;2.5;plain;0\n', encoding="utf-8-sig")
+    cfg = config.replace(schema={"categorical_columns": ["purpose"]})
+    staged, frame = _stage(cfg.replace(schema={"csv_separator": ";"}), path, tmp_path / "semicolon")
+    assert staged.rows == 3 and frame["purpose"].tolist() == ["car; used", "a, b", "plain"]
+    assert frame["f1"].tolist() == [0.5, 1.5, 2.5] and frame["default"].tolist() == [0, 1, 0]
+    with pytest.raises(IngestError, match=r"export.csv: the header has no comma but 3 semicolons: the file is "
+                                          r"separated by semicolons \(';'\); set schema.csv_separator: ';'"):
+        _stage(cfg, path, tmp_path / "comma")
+    with pytest.raises(ValueError, match="schema.csv_separator must be one character"):
+        config.replace(schema={"csv_separator": ";;"})
+
+
 def test_infinite_cells_can_be_stored_as_missing(config: Config, tmp_path: Path) -> None:
     path = tmp_path / "inf.csv"
     path.write_text("id,f1,f2,loss\n1,0.5,inf,0\n2,-inf,1.5,3\n3,0.25,2.5,0\n")
