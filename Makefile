@@ -9,8 +9,11 @@ RUN_DATE ?=
 ARGS ?=
 FROM ?=
 TO ?=
+DATE ?=
+FILES ?=
 
-.PHONY: setup run run-s3 backfill scores screens jobs stack-up stack-down ingest notebooks test test-fast bench clean help
+.PHONY: setup run run-s3 backfill scores screens jobs stack-up stack-down ingest land-outcomes notebooks test test-fast bench \
+	clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/' | expand -t 16
@@ -44,6 +47,9 @@ stack-down:  ## stop the local stack (no process left behind)
 
 ingest: setup-run  ## put a demo-size synthetic lake under storage.root (ARGS="--full" or ARGS="--csv train_v2.csv")
 	@$(PY) -m loanpipe.jobs.ingest $(ARGS)
+
+land-outcomes: setup-run  ## land outcome records that arrived on DATE (DATE=2026-11-05 FILES="a.csv b.parquet")
+	@$(PY) -m loanpipe.jobs.land outcomes --date "$(DATE)" $(FILES)
 
 test: setup  ## the whole test suite (what CI runs), whole files spread over TEST_WORKERS workers
 	@scripts/run_tests.sh -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)

@@ -9,6 +9,10 @@ No other module builds a lake path by hand; they ask here. Layout (same names lo
     test_sample_inference/run_date=D/              the scores the business reads (``scores``)
     test_sample_quarantine/run_date=D/             batch D's rows that break the data contract, with the
                                                    reason (``quarantine``; ``loanpipe.core.contract``)
+    outcomes/arrival_date=A/                       the outcome records that arrived on A (``outcomes``;
+                                                   which labels they mature: ``loanpipe.core.maturity``)
+    outcomes_quarantine/arrival_date=A/            the records of A that were refused, with the reason
+                                                   (``outcomes_quarantine``)
     artifacts/runs/D/<name>                        one daily run's plots, metrics, summary (``run_artifact``)
     artifacts/data_gen/D/summary.json              the new-data job's summary (``data_gen_summary``)
     artifacts/models/<version>/<name>              a model folder (``model``)
@@ -33,8 +37,8 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from loanpipe.core import dates
-from loanpipe.core.storage import (ARTIFACTS, INFERENCE, QUARANTINE, TEST, TEST_SAMPLE, TRAIN, TRAIN_SUP, Lake,
-                                   StorageError)
+from loanpipe.core.storage import (ARTIFACTS, INFERENCE, OUTCOMES, OUTCOMES_QUARANTINE, QUARANTINE, TEST, TEST_SAMPLE,
+                                   TRAIN, TRAIN_SUP, Lake, StorageError)
 
 if TYPE_CHECKING:  # the schema needs pyarrow; the Airflow side asks the catalog for paths only
     from loanpipe.core.schema import DataSchema
@@ -104,6 +108,20 @@ def scores_root(lake: Lake) -> str:
 def batch_dates(lake: Lake) -> list[str]:
     """Run dates whose batch is published (complete), oldest first."""
     return [d for d in lake.list_partitions(TEST_SAMPLE) if lake.is_published(batch(lake, d))]
+
+
+def outcomes(lake: Lake, arrival: dt.date | str) -> str:
+    """The outcome records that arrived on ``arrival``, as landed (``loanpipe.jobs.land``)."""
+    return lake.partition_uri(OUTCOMES, arrival, dates.ARRIVAL_KEY)
+
+
+def outcomes_quarantine(lake: Lake, arrival: dt.date | str) -> str:
+    return lake.partition_uri(OUTCOMES_QUARANTINE, arrival, dates.ARRIVAL_KEY)
+
+
+def outcome_dates(lake: Lake) -> list[str]:
+    """Arrival dates whose outcome records are published, oldest first."""
+    return [d for d in lake.list_partitions(OUTCOMES, dates.ARRIVAL_KEY) if lake.is_published(outcomes(lake, d))]
 
 
 def score_dates(lake: Lake) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 PARTITION_KEY = "run_date"
+ARRIVAL_KEY = "arrival_date"  # the outcome records' partitions: the day they arrived, not a run date
 
 
 def parse_run_date(value: str) -> dt.date:
@@ -21,9 +22,10 @@ def day(run_date: dt.date | str) -> str:
     return parse_run_date(run_date).isoformat() if isinstance(run_date, str) else run_date.isoformat()
 
 
-def partition_name(run_date: dt.date | str) -> str:
-    """A run date's partition folder (``run_date=2026-11-29``), as Spark's partitioned reads name it."""
-    return f"{PARTITION_KEY}={day(run_date)}"
+def partition_name(run_date: dt.date | str, key: str = PARTITION_KEY) -> str:
+    """A run date's partition folder (``run_date=2026-11-29``), as Spark's partitioned reads name it; another
+    date ``key`` names another kind of partition (``arrival_date=2026-11-29``)."""
+    return f"{key}={day(run_date)}"
 
 
 def version_for(run_date: dt.date, role: str) -> str:

@@ -99,7 +99,7 @@ def _field_count_error(path: Path, n_columns: int, sep: str) -> str:
     return ""
 
 
-def _separator_error(path: Path, first_line: str, sep: str) -> str:
+def separator_error(path: Path, first_line: str, sep: str) -> str:
     """A message for a header that does not split on ``sep`` but does on another common separator ("" if not)."""
     if sep in first_line:
         return ""
@@ -122,7 +122,7 @@ def _read_header(path: Path, sep: str = ",") -> tuple[list[str], pd.DataFrame]:
     with path.open(newline="", encoding="utf-8-sig") as fh:  # a byte-order mark, as spreadsheets write it, is not a name
         first_line = fh.readline()
     header = next(csv.reader([first_line], delimiter=sep), [])
-    if len(header) == 1 and (wrong := _separator_error(path, first_line, sep)):
+    if len(header) == 1 and (wrong := separator_error(path, first_line, sep)):
         raise IngestError(wrong)
     header = [h.strip() for h in header]
     if not header or header == [""]:

@@ -235,3 +235,18 @@ def test_fetch_command_against_the_real_server(minio, tmp_path: Path) -> None:  
                          capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert bad.returncode == 1 and "access denied" in bad.stderr and "not-the-secret-key" not in bad.stderr
     assert json.dumps(minio["keys"].secret_key)[1:-1] not in out.stderr + missing.stderr + bad.stderr
+
+
+def test_outcome_partitions_are_listed_by_arrival_date_beside_run_dates(any_lake: storage.Lake) -> None:
+    """outcomes/ is partitioned by arrival_date=, not run_date=: both kinds of lake list each kind by its own key."""
+    import pyarrow as pa
+
+    from loanpipe.core import catalog
+
+    for day in ("2026-11-05", "2026-11-03"):
+        catalog.write_table(any_lake, pa.table({"id": [1]}), catalog.outcomes(any_lake, day))
+    assert catalog.outcomes(any_lake, "2026-11-05").endswith("outcomes/arrival_date=2026-11-05")
+    assert catalog.outcome_dates(any_lake) == ["2026-11-03", "2026-11-05"]
+    assert any_lake.list_partitions(storage.OUTCOMES) == []  # no run_date= partitions there
+    publish_scores(any_lake, "2026-11-04", [1, 2])
+    assert any_lake.list_partitions(storage.INFERENCE, "arrival_date") == []

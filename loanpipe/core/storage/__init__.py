@@ -7,6 +7,7 @@ Layout (same names locally and in a bucket)::
     <root>/test_sample/run_date=D/     the batch sampled for run date D
     <root>/train_sup/                  train enriched with labelled batches
     <root>/test_sample_inference/run_date=D/   the scores the business reads
+    <root>/outcomes/arrival_date=A/    outcome records (id, target) that arrived on A
     <root>/artifacts/                  plots, metrics, models, run summaries, reports
     <root>/_staging/                   work in progress; never read by anyone (Spark skips ``_`` paths)
 
@@ -34,16 +35,16 @@ from pathlib import Path
 
 from loanpipe.core.config import StorageConfig
 from loanpipe.core.dates import PARTITION_KEY, parse_run_date, partition_name
-from loanpipe.core.storage.base import (ARTIFACTS, FOLDERS, INFERENCE, JOURNAL, QUARANTINE, STAGING, SUCCESS, TEST,
-                                        TEST_SAMPLE, TRAIN, TRAIN_SUP, Lake, manifest_json,
-                                        parse_manifest)
+from loanpipe.core.storage.base import (ARTIFACTS, FOLDERS, INFERENCE, JOURNAL, OUTCOMES, OUTCOMES_QUARANTINE,
+                                        QUARANTINE, STAGING, SUCCESS, TEST, TEST_SAMPLE, TRAIN, TRAIN_SUP, Lake,
+                                        manifest_json, parse_manifest)
 from loanpipe.core.storage.errors import StorageError
 from loanpipe.core.storage.files import FileAccess, S3Credentials, split_s3_uri
 from loanpipe.core.storage.local import LocalLake
 from loanpipe.core.storage.s3 import S3Lake, s3_client
 
-__all__ = ["ARTIFACTS", "FOLDERS", "INFERENCE", "JOURNAL", "PARTITION_KEY", "QUARANTINE", "STAGING", "SUCCESS", "TEST",
-           "TEST_SAMPLE", "TRAIN", "TRAIN_SUP", "FileAccess", "Lake", "LocalLake", "S3Credentials", "S3Lake",
+__all__ = ["ARTIFACTS", "FOLDERS", "INFERENCE", "JOURNAL", "OUTCOMES", "OUTCOMES_QUARANTINE", "PARTITION_KEY",
+           "QUARANTINE", "STAGING", "SUCCESS", "TEST", "TEST_SAMPLE", "TRAIN", "TRAIN_SUP", "FileAccess", "Lake", "LocalLake", "S3Credentials", "S3Lake",
            "StorageError", "manifest_json", "open_lake", "parse_manifest", "parse_run_date", "partition_name",
            "s3_client", "split_s3_uri"]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loanpipe.core.dates import partition_name
+from loanpipe.core.dates import PARTITION_KEY, partition_name
 from loanpipe.core.storage.errors import StorageError
 
 if TYPE_CHECKING:
@@ -26,6 +26,8 @@ TRAIN_SUP = "train_sup"
 INFERENCE = "test_sample_inference"
 QUARANTINE = "test_sample_quarantine"
 ARTIFACTS = "artifacts"
+OUTCOMES = "outcomes"  # outcome records, by the day they arrived
+OUTCOMES_QUARANTINE = "outcomes_quarantine"  # outcome records that were refused, with the reason
 FOLDERS = (TRAIN, TEST, TEST_SAMPLE, TRAIN_SUP, INFERENCE, ARTIFACTS)
 STAGING = "_staging"
 SUCCESS = "_SUCCESS"
@@ -44,8 +46,8 @@ class Lake(ABC):
         """A path Spark can read or write (absolute local path or s3a:// URI)."""
         return "/".join([self.root.rstrip("/"), *[p.strip("/") for p in parts if p]])
 
-    def partition_uri(self, folder: str, run_date: dt.date | str) -> str:
-        return self.uri(folder, partition_name(run_date))
+    def partition_uri(self, folder: str, run_date: dt.date | str, key: str = PARTITION_KEY) -> str:
+        return self.uri(folder, partition_name(run_date, key))
 
     def staging_uri(self, label: str) -> str:
         """A fresh, unique staging location for one job's output (under the owner's staging folder, if any)."""
@@ -105,8 +107,8 @@ class Lake(ABC):
         """True when ``uri`` is a folder holding at least one Parquet file (at any depth)."""
 
     @abstractmethod
-    def list_partitions(self, folder: str) -> list[str]:
-        """Partition values (``run_date=D`` -> ``D``) of ``folder``, sorted."""
+    def list_partitions(self, folder: str, key: str = PARTITION_KEY) -> list[str]:
+        """Partition values (``run_date=D`` -> ``D``, or of another date ``key``) of ``folder``, sorted."""
 
     @abstractmethod
     def read_bytes(self, uri: str) -> bytes:

@@ -33,12 +33,12 @@ class LocalLake(Lake):
         path = self._local(uri)
         return path.is_dir() and any(path.rglob("*.parquet"))
 
-    def list_partitions(self, folder: str) -> list[str]:
+    def list_partitions(self, folder: str, key: str = PARTITION_KEY) -> list[str]:
         """Published partition values (``run_date=D`` -> ``D``) of ``folder``, sorted."""
         path = self._local(self.uri(folder))
         if not path.is_dir():
             return []
-        prefix = f"{PARTITION_KEY}="
+        prefix = f"{key}="
         return sorted(p.name[len(prefix):] for p in path.iterdir() if p.is_dir() and p.name.startswith(prefix))
 
     def read_bytes(self, uri: str) -> bytes:

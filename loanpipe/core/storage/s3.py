@@ -105,13 +105,13 @@ class S3Lake(Lake):
         prefix = self._key(uri) + "/"
         return any(o["Key"].endswith(".parquet") for o in self._iter_keys(prefix))
 
-    def list_partitions(self, folder: str) -> list[str]:
+    def list_partitions(self, folder: str, key: str = PARTITION_KEY) -> list[str]:
         prefix = self._key(self.uri(folder)) + "/"
         paginator = self.client.get_paginator("list_objects_v2")
         pages = self._call("list", prefix, lambda: list(paginator.paginate(Bucket=self.bucket, Prefix=prefix,
                                                                           Delimiter="/")))
         names = [cp["Prefix"][len(prefix):].rstrip("/") for page in pages for cp in page.get("CommonPrefixes", [])]
-        start = f"{PARTITION_KEY}="
+        start = f"{key}="
         return sorted(n[len(start):] for n in names if n.startswith(start))
 
     def list_files(self, uri: str) -> list[str]:
