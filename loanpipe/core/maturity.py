@@ -19,9 +19,13 @@ names those rows, for the landing step to quarantine with their reason.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from loanpipe.core.storage import Lake
 
 # the columns both frames carry (the lake's id and label columns are named by the schema; these are the dates)
 APPLICATION_DATE = "application_date"
@@ -99,3 +103,41 @@ def unknown_outcomes(applications: pd.DataFrame, outcomes: pd.DataFrame, id_colu
     """True for each outcome record whose id no application has (to be quarantined: "no application scored
     with this id")."""
     return ~outcomes[id_column].isin(set(applications[id_column]))
+
+
+# -- reading them from the lake, as of a date ---------------------------------------------------------------
+
+def read_outcomes(lake: "Lake", as_of: dt.date, columns: list[str]) -> pd.DataFrame:
+    """Every outcome record that had arrived by ``as_of`` (``outcomes/arrival_date<=as_of``), with its
+    ``arrival_date``: ``columns`` (the id, the label, ``sequence``) of each landed partition, oldest first."""
+    from loanpipe.core import catalog
+
+    parts = []
+    for day in catalog.outcome_dates(lake):
+        arrival = dt.date.fromisoformat(day)
+        if arrival > as_of:
+            break
+        table = catalog.read_table(lake, catalog.outcomes(lake, day), columns=columns)
+        if table is not None:
+            parts.append(table.to_pandas().assign(**{ARRIVAL_DATE: arrival}))
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in [*columns, ARRIVAL_DATE]})
+    return pd.concat(parts, ignore_index=True)
+
+
+def read_applications(lake: "Lake", upto: dt.date, id_column: str) -> pd.DataFrame:
+    """Every application landed as a run date's batch up to ``upto``: its id and ``application_date`` (the run
+    date). An id in two batches (the emulation's sampling with replacement) keeps its first date."""
+    from loanpipe.core import catalog
+
+    parts = []
+    for day in catalog.batch_dates(lake):
+        run_date = dt.date.fromisoformat(day)
+        if run_date > upto:
+            break
+        table = catalog.read_table(lake, catalog.batch(lake, day), columns=[id_column])
+        if table is not None:
+            parts.append(table.to_pandas().assign(**{APPLICATION_DATE: run_date}))
+    if not parts:
+        return pd.DataFrame({id_column: pd.Series(dtype=object), APPLICATION_DATE: pd.Series(dtype=object)})
+    return pd.concat(parts, ignore_index=True).drop_duplicates(id_column, keep="first").reset_index(drop=True)

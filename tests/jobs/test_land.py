@@ -110,3 +110,21 @@ def test_the_command_lands_and_prints_its_summary(config: Config, lake: LocalLak
     bad = subprocess.run([sys.executable, "-m", "loanpipe.jobs.land", "outcomes", "--date", "soon", "x.csv",
                           "--config", str(conf)], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert bad.returncode == 2 and "run date 'soon' is not a date in YYYY-MM-DD form" in bad.stderr
+
+
+def test_the_lake_as_of_a_date_reads_only_the_outcomes_and_applications_that_had_arrived(
+        config: Config, lake: LocalLake, tmp_path: Path) -> None:
+    """What the daily job of D will read: the batches up to D as applications, the outcome partitions up to D."""
+    (tmp_path / "o.csv").write_text("id,loss\n1,3\n")
+    land_outcomes(config, lake, D2, [str(tmp_path / "o.csv")])
+    (tmp_path / "o.csv").write_text("id,loss\n1,0\n4,2\n")
+    land_outcomes(config, lake, A, [str(tmp_path / "o.csv")])
+    apps = maturity.read_applications(lake, D1, "id")
+    assert apps.values.tolist() == [[1, D1], [2, D1], [3, D1]]
+    assert len(maturity.read_applications(lake, A, "id")) == 5
+    assert maturity.read_outcomes(lake, D1, ["id", "default", "sequence"]).empty
+    as_of_d2 = maturity.read_outcomes(lake, D2, ["id", "default", "sequence"])
+    assert as_of_d2.values.tolist() == [[1, 1, 0, D2]]
+    everything = maturity.read_outcomes(lake, A, ["id", "default", "sequence"])
+    labels = maturity.matured_labels(maturity.read_applications(lake, A, "id"), everything, A, 365, "id", "default")
+    assert dict(zip(labels["id"], labels["default"])) == {1: 0, 4: 1}  # 1's bad record was corrected on A
