@@ -9,9 +9,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 from bench import common
 
 SPLIT_FEATURES = (None, 80, 40)  # None: every column (rsm unset)
@@ -21,15 +18,10 @@ def run(info: dict[str, Any], rows: int = 100_000, seed: int = 2014) -> dict[str
     from catboost import CatBoostClassifier
     from sklearn.metrics import roc_auc_score
 
-    from loanpipe.ml import engine, synth
+    from bench.synthetic import frames
+    from loanpipe.ml import engine
 
-    frame, truth = synth.generate(rows, seed)
-    structure = synth.make_structure(seed)
-    y = (frame["loss"] > 0).astype(int).to_numpy()
-    held = np.random.default_rng(0).random(rows) < 0.3
-    raw = frame[list(synth.FEATURE_NAMES)]
-    with_pairs = pd.concat([raw, synth.golden_difference_frame(frame, structure)], axis=1)
-    oracle = float(roc_auc_score(y[held], truth[synth.TRUTH_COLUMN][held]))
+    raw, with_pairs, y, held, oracle = frames(rows, seed)
     out: dict[str, Any] = {"rows": rows, "seed": seed, "held_out": int(held.sum()), "oracle_auc": oracle, "fits": []}
     for name, x in (("raw columns", raw), ("raw columns + golden pair differences", with_pairs)):
         for split in SPLIT_FEATURES:

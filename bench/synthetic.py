@@ -16,19 +16,26 @@ import pandas as pd
 from bench import common
 
 
-def run(info: dict[str, Any], rows: int = 100_000, seed: int = 2014) -> dict[str, Any]:
-    from catboost import CatBoostClassifier
+def frames(rows: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray, float]:
+    """The synthetic data at ``rows``: its raw columns, the same with the golden pair differences, the labels, the
+    held-out rows (30%, seeded) and the oracle's AUC on them."""
     from sklearn.metrics import roc_auc_score
 
     from loanpipe.ml import synth
 
     frame, truth = synth.generate(rows, seed)
-    structure = synth.make_structure(seed)
     y = (frame["loss"] > 0).astype(int).to_numpy()
     held = np.random.default_rng(0).random(rows) < 0.3
     raw = frame[list(synth.FEATURE_NAMES)]
-    with_pairs = pd.concat([raw, synth.golden_difference_frame(frame, structure)], axis=1)
-    oracle = float(roc_auc_score(y[held], truth[synth.TRUTH_COLUMN][held]))
+    with_pairs = pd.concat([raw, synth.golden_difference_frame(frame, synth.make_structure(seed))], axis=1)
+    return raw, with_pairs, y, held, float(roc_auc_score(y[held], truth[synth.TRUTH_COLUMN][held]))
+
+
+def run(info: dict[str, Any], rows: int = 100_000, seed: int = 2014) -> dict[str, Any]:
+    from catboost import CatBoostClassifier
+    from sklearn.metrics import roc_auc_score
+
+    raw, with_pairs, y, held, oracle = frames(rows, seed)
     out: dict[str, Any] = {"rows": rows, "seed": seed, "held_out": int(held.sum()), "default_rate": float(y.mean()),
                            "oracle_auc": oracle, "models": []}
     for name, x in (("CatBoost, raw columns", raw), ("CatBoost, raw columns + golden pair differences", with_pairs)):
