@@ -19,7 +19,7 @@ names those rows, for the landing step to quarantine with their reason.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -107,22 +107,31 @@ def unknown_outcomes(applications: pd.DataFrame, outcomes: pd.DataFrame, id_colu
 
 # -- reading them from the lake, as of a date ---------------------------------------------------------------
 
+def _read_dated(lake: "Lake", days: list[str], uri_of: Any, upto: dt.date, columns: list[str],
+                date_column: str) -> pd.DataFrame:
+    """``columns`` of each published partition of ``days`` (oldest first) up to ``upto``, with its date as
+    ``date_column``."""
+    from loanpipe.core import catalog
+
+    parts = []
+    for day in days:
+        date = dt.date.fromisoformat(day)
+        if date > upto:
+            break
+        table = catalog.read_table(lake, uri_of(lake, day), columns=columns)
+        if table is not None:
+            parts.append(table.to_pandas().assign(**{date_column: date}))
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in [*columns, date_column]})
+    return pd.concat(parts, ignore_index=True)
+
+
 def read_outcomes(lake: "Lake", as_of: dt.date, columns: list[str]) -> pd.DataFrame:
     """Every outcome record that had arrived by ``as_of`` (``outcomes/arrival_date<=as_of``), with its
     ``arrival_date``: ``columns`` (the id, the label, ``sequence``) of each landed partition, oldest first."""
     from loanpipe.core import catalog
 
-    parts = []
-    for day in catalog.outcome_dates(lake):
-        arrival = dt.date.fromisoformat(day)
-        if arrival > as_of:
-            break
-        table = catalog.read_table(lake, catalog.outcomes(lake, day), columns=columns)
-        if table is not None:
-            parts.append(table.to_pandas().assign(**{ARRIVAL_DATE: arrival}))
-    if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in [*columns, ARRIVAL_DATE]})
-    return pd.concat(parts, ignore_index=True)
+    return _read_dated(lake, catalog.outcome_dates(lake), catalog.outcomes, as_of, columns, ARRIVAL_DATE)
 
 
 def read_applications(lake: "Lake", upto: dt.date, id_column: str) -> pd.DataFrame:
@@ -130,14 +139,5 @@ def read_applications(lake: "Lake", upto: dt.date, id_column: str) -> pd.DataFra
     date). An id in two batches (the emulation's sampling with replacement) keeps its first date."""
     from loanpipe.core import catalog
 
-    parts = []
-    for day in catalog.batch_dates(lake):
-        run_date = dt.date.fromisoformat(day)
-        if run_date > upto:
-            break
-        table = catalog.read_table(lake, catalog.batch(lake, day), columns=[id_column])
-        if table is not None:
-            parts.append(table.to_pandas().assign(**{APPLICATION_DATE: run_date}))
-    if not parts:
-        return pd.DataFrame({id_column: pd.Series(dtype=object), APPLICATION_DATE: pd.Series(dtype=object)})
-    return pd.concat(parts, ignore_index=True).drop_duplicates(id_column, keep="first").reset_index(drop=True)
+    apps = _read_dated(lake, catalog.batch_dates(lake), catalog.batch, upto, [id_column], APPLICATION_DATE)
+    return apps.drop_duplicates(id_column, keep="first").reset_index(drop=True)

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from loanpipe.core import catalog, dates
+from loanpipe.core import catalog, dates, maturity
 from loanpipe.core.config import Config
 from loanpipe.core.schema import DataSchema
 from loanpipe.core.storage import Lake
@@ -92,16 +92,6 @@ def check_rows(rows: pd.DataFrame, schema: DataSchema, known_ids: set[Any], arri
                          LINE: rows[LINE], REASON: reason})
 
 
-def scored_ids(lake: Lake, schema: DataSchema, upto: dt.date) -> set[Any]:
-    """The ids of every published batch of a run date up to ``upto``: the applications an outcome can be for."""
-    ids: set[Any] = set()
-    for day in catalog.batch_dates(lake):
-        if dates.parse_run_date(day) <= upto:
-            table = catalog.read_table(lake, catalog.batch(lake, day), columns=[schema.id_column])
-            ids.update(table.column(0).to_pylist() if table is not None else [])
-    return ids
-
-
 def land_outcomes(cfg: Config, lake: Lake, arrival: dt.date, files: list[str]) -> dict[str, Any]:
     """Land ``files`` as the outcome records that arrived on ``arrival`` (module docstring); returns a summary."""
     schema = catalog.read_schema(lake)
@@ -112,7 +102,8 @@ def land_outcomes(cfg: Config, lake: Lake, arrival: dt.date, files: list[str]) -
         raise ValueError(f"two outcome files share a name ({[p.name for p in paths]}); a landed row is named by "
                          f"its file's name and line, so rename one")
     rows = pd.concat([read_outcome_file(p, schema, cfg.schema.csv_separator) for p in paths], ignore_index=True)
-    checked = check_rows(rows, schema, scored_ids(lake, schema, arrival), arrival)
+    scored = set(maturity.read_applications(lake, arrival, schema.id_column)[schema.id_column])  # batches up to A
+    checked = check_rows(rows, schema, scored, arrival)
     checked[SEQUENCE] = np.arange(len(checked), dtype="int64")
     good, bad = checked[checked[REASON] == ""], checked[checked[REASON] != ""]
     landed = pa.Table.from_pandas(good.drop(columns=[REASON]), preserve_index=False, schema=pa.schema([
