@@ -60,8 +60,9 @@ def read_outcome_file(path: Path, schema: DataSchema, sep: str) -> pd.DataFrame:
     return out
 
 
-def check_rows(rows: pd.DataFrame, schema: DataSchema, known_ids: set[Any], arrival: dt.date) -> pd.DataFrame:
-    """Each row's typed id and target, label and observation date, and the reason it is refused ("" if none)."""
+def check_rows(rows: pd.DataFrame, schema: DataSchema, applications: pd.DataFrame, arrival: dt.date) -> pd.DataFrame:
+    """Each row's typed id and target, label and observation date, and the reason it is refused ("" if none);
+    ``applications``: the ids scored up to the arrival (``maturity.read_applications``)."""
     ident, target = schema.id_column, schema.target_column
     reason = pd.Series("", index=rows.index)
 
@@ -86,7 +87,8 @@ def check_rows(rows: pd.DataFrame, schema: DataSchema, known_ids: set[Any], arri
     observed = pd.to_datetime(rows[OBSERVATION], errors="coerce", format="%Y-%m-%d")
     refuse(observed.isna() & (rows[OBSERVATION] != ""), "observation_date is not a date (YYYY-MM-DD)")
     refuse(observed.notna() & (observed > pd.Timestamp(arrival)), f"observed after it arrived ({arrival})")
-    refuse(~ids.isin(known_ids), f"never scored: no batch up to {arrival} holds this id")
+    refuse(maturity.unknown_outcomes(applications, pd.DataFrame({ident: ids}), ident),
+           f"never scored: no batch up to {arrival} holds this id")
     return pd.DataFrame({ident: ids, target: values, schema.label_column: schema.binarise(values).astype("int32"),
                          OBSERVATION: [t.date() if pd.notna(t) else None for t in observed], SOURCE: rows[SOURCE],
                          LINE: rows[LINE], REASON: reason})
@@ -102,8 +104,7 @@ def land_outcomes(cfg: Config, lake: Lake, arrival: dt.date, files: list[str]) -
         raise ValueError(f"two outcome files share a name ({[p.name for p in paths]}); a landed row is named by "
                          f"its file's name and line, so rename one")
     rows = pd.concat([read_outcome_file(p, schema, cfg.schema.csv_separator) for p in paths], ignore_index=True)
-    scored = set(maturity.read_applications(lake, arrival, schema.id_column)[schema.id_column])  # batches up to A
-    checked = check_rows(rows, schema, scored, arrival)
+    checked = check_rows(rows, schema, maturity.read_applications(lake, arrival, schema.id_column), arrival)
     checked[SEQUENCE] = np.arange(len(checked), dtype="int64")
     good, bad = checked[checked[REASON] == ""], checked[checked[REASON] != ""]
     landed = pa.Table.from_pandas(good.drop(columns=[REASON]), preserve_index=False, schema=pa.schema([
