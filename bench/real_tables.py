@@ -152,7 +152,7 @@ def compare(table: str, root: str, spark: Any, base: Any = None, record: bool = 
                     "discovery": disc["seconds"], "app_run" if daily else "bootstrap_run": round(app_s, 1),
                     **({"app_steps": summary["seconds"]} if summary else {}),
                     "plain_catboost_fit": plain["fit_seconds"]},
-        **({"batch_auc": summary["evaluation"]["roc_auc"]} if summary else {}),
+        **({"batch": {"scored": summary["scores"]["rows"], **summary["daily"]}} if summary else {}),
     }
 
 

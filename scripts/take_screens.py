@@ -190,7 +190,7 @@ def the_run(run_date: str, rows: int | None, existing: bool) -> dict[str, Any]:
     """The date's run on the stack (S3 mode), left up: made now, or (``existing``) the one already there."""
     if not existing:
         result = stack.run_pipeline(run_date, keep=True, mode="s3", rows=rows)
-        return {**{k: result[k] for k in ("storage", "auc", "status", "runs_per_dag")},
+        return {**{k: result[k] for k in ("storage", "backtest", "status", "runs_per_dag")},
                 "runs": {r["dag_id"]: r["run_id"] for r in result["dag_runs"]}}
     from loanpipe.dev.airflow_services import api, api_token
 
@@ -209,7 +209,8 @@ def the_run(run_date: str, rows: int | None, existing: bool) -> dict[str, Any]:
         runs[dag_id] = done[-1]["dag_run_id"]
     lake = stack.stack_lake()
     summary = lake.read_json(catalog.run_artifact(lake, run_date, catalog.RUN_SUMMARY))
-    return {"storage": lake.describe(), "auc": summary["evaluation"]["roc_auc"], "status": summary["status"],
+    backtest = summary["evaluation"]["reason"] or {k: summary["evaluation"].get(k) for k in ("rows", "roc_auc")}
+    return {"storage": lake.describe(), "backtest": backtest, "status": summary["status"],
             "runs_per_dag": totals, "runs": runs}
 
 
@@ -270,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
             driver.quit()
         if not args.keep:
             stack.stop()
-    manifest = {"run_date": args.date, "storage": result["storage"], "auc": result["auc"], "status": result["status"],
+    manifest = {"run_date": args.date, "storage": result["storage"], "backtest": result["backtest"], "status": result["status"],
                 "runs_per_dag": result["runs_per_dag"],
                 "taken_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 "seconds": round(time.monotonic() - started, 1), "shots": SHOTS}

@@ -47,8 +47,10 @@ def _dates(values: pd.Series, what: str) -> pd.Series:
 
 
 def latest_outcomes(outcomes: pd.DataFrame, as_of: dt.date, id_column: str, label_column: str) -> pd.DataFrame:
-    """Each id's latest outcome record among those that arrived by ``as_of``: ``id, label, arrival_date``."""
-    columns = [id_column, label_column, ARRIVAL_DATE]
+    """Each id's latest outcome record among those that arrived by ``as_of``: ``id, label, arrival_date`` and the
+    records' other columns (the target, say), ``sequence`` left out."""
+    columns = [id_column, label_column, ARRIVAL_DATE,
+               *[c for c in outcomes.columns if c not in (id_column, label_column, ARRIVAL_DATE, SEQUENCE)]]
     if outcomes.empty:
         return pd.DataFrame({c: pd.Series(dtype=outcomes[c].dtype if c in outcomes else object) for c in columns})
     arrived = outcomes.assign(**{ARRIVAL_DATE: _dates(outcomes[ARRIVAL_DATE], "outcomes' arrival_date")})
@@ -62,7 +64,8 @@ def latest_outcomes(outcomes: pd.DataFrame, as_of: dt.date, id_column: str, labe
 def matured_labels(applications: pd.DataFrame, outcomes: pd.DataFrame, as_of: dt.date, window_days: int,
                    id_column: str, label_column: str) -> pd.DataFrame:
     """The applications whose label is known as of ``as_of`` (module docstring): ``id, application_date, label,
-    matured_on, how``, in the applications' order. ``applications``: ``id, application_date`` (one row per id);
+    matured_on, how`` and the deciding record's other columns (missing for a label matured by the window), in the
+    applications' order. ``applications``: ``id, application_date`` (one row per id);
     ``outcomes``: ``id, label (0/1), arrival_date`` and optionally ``sequence``. Outcomes of ids not among the
     applications are left out here (:func:`unknown_outcomes` names them)."""
     if window_days < 1:
@@ -83,7 +86,8 @@ def matured_labels(applications: pd.DataFrame, outcomes: pd.DataFrame, as_of: dt
     out[label_column] = np.where(has_record[known], record_label[known], 0).astype(int)
     out[MATURED_ON] = np.where(has_record[known], merged.loc[known, ARRIVAL_DATE], window_end[known])
     out[HOW] = np.where(~has_record[known], WINDOW, np.where(out[label_column] == 1, BAD, GOOD))
-    return out[[id_column, APPLICATION_DATE, label_column, MATURED_ON, HOW]].reset_index(drop=True)
+    extra = [c for c in latest.columns if c not in (id_column, label_column, ARRIVAL_DATE)]
+    return out[[id_column, APPLICATION_DATE, label_column, MATURED_ON, HOW, *extra]].reset_index(drop=True)
 
 
 def newly_matured(applications: pd.DataFrame, outcomes: pd.DataFrame, since: dt.date | None, as_of: dt.date,

@@ -111,6 +111,10 @@ class DataSchema:
         """Column order in the lake: id, features, target, label."""
         return [self.id_column, *self.features, self.target_column, self.label_column]
 
+    def application_columns(self) -> list[str]:
+        """An application as it arrives, before any outcome: id, features (a daily batch's columns)."""
+        return [self.id_column, *self.features]
+
     def arrow_type(self, column: str) -> pa.DataType:
         if column == self.id_column:
             return pa.string() if self.id_is_string else pa.int64()

@@ -152,6 +152,24 @@ class SamplingConfig:
 
 
 @dataclass(frozen=True)
+class OutcomesConfig:
+    """When outcomes are known (``loanpipe.core.maturity``) and how the emulation delivers them."""
+
+    # The emulated source (data_gen) lands a batch's outcome records this many days after its run date.
+    lag_days: int = 2
+    # An application with no bad outcome by its date plus this many days is good (production: 12 months).
+    performance_window_days: int = 365
+
+    def __post_init__(self) -> None:
+        if self.lag_days < 1:
+            raise ConfigError(f"outcomes.lag_days must be at least 1 (got {self.lag_days}): an outcome is known "
+                              "after the application was scored, never on its day")
+        if self.performance_window_days < 1:
+            raise ConfigError(f"outcomes.performance_window_days must be at least 1 (got "
+                              f"{self.performance_window_days})")
+
+
+@dataclass(frozen=True)
 class QualityConfig:
     """The data contract each daily batch's rows are checked against (``loanpipe.core.contract``)."""
 
@@ -223,7 +241,11 @@ class ModelConfig:
     scoring_reader: str = "files"
     auc_floor: float = 0.75
     significance: float = 0.05
+    # The challenger is compared with the champion on the newest matured cohorts no model trained on: about this
+    # share of those rows (whole cohorts), and only with at least these many rows and defaults among them.
     validation_fraction: float = 0.5
+    compare_min_rows: int = 200
+    compare_min_defaults: int = 30
 
     def __post_init__(self) -> None:
         if self.split_features < 0:

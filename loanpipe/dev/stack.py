@@ -44,8 +44,10 @@ from loanpipe.dev.s3 import s3_credentials, s3_endpoint, s3_env, start_s3
 STORAGE_MODES = ("local", "s3")
 # The tests of the plumbing (end to end, screenshots) set LOANPIPE_STACK_QUICK_MODEL=1: the jobs then train with
 # the unit tests' model sizes (tests/conftest.py), so a run checks the wiring in minutes; `make run` never sets it.
+# Their batches are small (180 rows of a 6,000-row lake, ~17 defaults), so a challenger is decided on fewer
+# matured rows and defaults than a real table's default asks for.
 QUICK_MODEL = {"iterations": 60, "cv_folds": 3, "search_iterations": 30, "max_forward_features": 6,
-               "top_k_features": 20, "cv_sample_rows": 3000}
+               "top_k_features": 20, "cv_sample_rows": 3000, "compare_min_rows": 100, "compare_min_defaults": 10}
 # ... and their JVMs compile with C1 only: a job of a quick stack lives a minute on a few thousand rows, where
 # the optimising compiler's warm-up costs more than it earns (bench/results/jvm.json: data_gen 29.6 -> 23.7 s,
 # app 47.7 -> 39.6 s on 6,000 rows). The tests' own long-lived session keeps both compilers (C1 only was slower there).
@@ -237,8 +239,9 @@ def run_pipeline(run_date: str, keep: bool = False, mode: str | None = None, row
         "run_date": run_date,
         "storage": where,
         "status": summary["status"],
-        "auc": summary["evaluation"]["roc_auc"],
-        "oracle_auc": summary["evaluation"]["oracle_auc"],
+        "expected_default_rate": summary["daily"]["expected_default_rate"],
+        "backtest": summary["evaluation"]["reason"] or {k: summary["evaluation"].get(k) for k in (
+            "rows", "roc_auc", "oracle_auc")},
         "challenger": summary["challenger"]["reason"],
         "scores": summary["scores"]["path"],
         "artifacts": catalog.run_artifact(lake, run_date),
@@ -304,7 +307,7 @@ def backfill(first: str, last: str, keep: bool = False, mode: str | None = None,
         dates = {}
         for day in days:
             s = lake.read_json(catalog.run_artifact(lake, day, catalog.RUN_SUMMARY))
-            dates[day] = {"status": s["status"], "auc": s["evaluation"]["roc_auc"],
+            dates[day] = {"status": s["status"], "backtest_auc": s["evaluation"]["roc_auc"],
                           "champion": s["champion"]["version"], "serving_after_run": s["serving_after_run"],
                           "scores": s["scores"]["path"]}
     finally:

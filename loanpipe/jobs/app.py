@@ -10,15 +10,19 @@ run summary):
    a calibrated PD).
 3. **score** (``ml.scoring``): each row's PD, rating grade and reason codes (the label is never read) ->
    ``test_sample_inference/run_date=D``, published atomically.
-4. **evaluate** (``ml.evaluation``, ``ml.psi.drift``): the metrics on the batch's labels, the validation figures,
-   the oracle AUC (synthetic lakes), PSI drift of the score and each model feature, the 30-date trend; plots
-   (``reports.plots``).
-5. **train_sup** (``ml.train_sup``): the batch appended once as ``train_sup/run_date=D``; train_sup as of D read
-   for the challenger.
-6. **challenger** and **compare** (``ml.promotion``): a challenger trained on train_sup less the batch's
-   validation rows (features chosen again on a cadence or on drift), compared with the champion on those rows by
-   the paired DeLong test; a promoted challenger gets its PD calibrator, its card and the grade migration before
-   the ledger names it.
+4. **evaluate** (``ml.evaluation``, ``ml.backtest``, ``ml.psi.drift``): the day's figures that need no label
+   (rows, expected default rate, grade shares, PSI drift of the score and each model feature), and the backtest:
+   the cohorts whose labels matured since the previous run date (``core.maturity``: outcomes that had arrived by
+   D), their served PDs against those labels (AUC with its DeLong interval, Jeffreys per grade, by cohort); the
+   30-date trend; plots (``reports.plots``).
+5. **train_sup** (``ml.backtest``, ``ml.train_sup``): the newly matured applications appended once as
+   ``train_sup/run_date=D``; train_sup as of D (train + every label matured by D, the latest wins) read for the
+   challenger.
+6. **challenger** and **compare** (``ml.promotion``): when enough matured rows exist that no model trained on,
+   the newest of those cohorts are held out (out of time), a challenger is trained on the rest of train_sup
+   (features chosen again on a cadence or on drift) and compared with the champion on them by the paired DeLong
+   test; with too few, no challenger and the report says how many matured. A promoted challenger gets its PD
+   calibrator, its card and the grade migration before the ledger names it.
 7. **artifacts**: the plots, ``metrics.json``, ``summary.json`` and ``report.html`` published together as
    ``artifacts/runs/D/``; an AUC under the floor marks the run as an alert.
 
@@ -33,13 +37,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from loanpipe.core import catalog, dates
 from loanpipe.core.config import Config
 from loanpipe.core.context import RunContext
 from loanpipe.core.storage import Lake
 from loanpipe.core.transaction import lease, run_date_transaction
 from loanpipe.jobs.batch import BatchError, DailyBatch, check_batch, take_batch
-from loanpipe.ml import evaluation, model_card, promotion, psi, training
+from loanpipe.ml import backtest, evaluation, model_card, promotion, psi, training
 from loanpipe.ml.bundle import ModelBundle
 from loanpipe.ml.engine import choose_engine
 from loanpipe.ml.model import last_discovery, record_decision, save_model
@@ -95,16 +101,21 @@ class Scored:
 
 @dataclass
 class Evaluated:
+    """The backtest (``evaluation``: metrics on matured labels, or why there are none), drift, trend, the day's
+    label-free figures and the labels that matured since the last run."""
+
     evaluation: dict[str, Any]
     drift: dict[str, Any]
     trend: list[dict[str, Any]]
+    daily: dict[str, Any]
+    labels: Any
 
 
 @dataclass
 class Challenge:
     """The date's challenger, what it learnt from, and how it compared with the champion."""
 
-    model: ModelBundle
+    model: ModelBundle | None  # None: no challenger was trained (too few matured rows to decide on)
     rediscovered: str | None
     train_sup: dict[str, Any]
     comparison: promotion.Comparison
@@ -138,44 +149,57 @@ def score_stage(ctx: RunContext, batch: DailyBatch, champion: ModelBundle) -> Sc
 
 def evaluate_stage(ctx: RunContext, batch: DailyBatch, scored: Scored, champion: ModelBundle,
                    folder: RunFolder) -> Evaluated:
+    """The day's label-free figures, and the backtest of the cohorts whose labels matured since the last run."""
     cfg = ctx.cfg
-    y, p, labelled = evaluation.labelled_scores(scored.frame, batch.frame, ctx.schema)
-    result = evaluation.evaluate(y, p, cfg.model.cutoff)
-    result["validation"] = evaluation.validation(y, p, cfg.risk.master_scale)
-    truth = catalog.truth(ctx.lake)
-    result["oracle_auc"] = (evaluation.oracle_auc(ctx.read(truth), labelled, ctx.schema)
-                            if ctx.lake.has_data(truth) else None)
-    for key, (name, png) in plots.evaluation_plots(result, y, p, champion.version, cfg.model.cutoff,
-                                                   ctx.run_date).items():
-        folder.add(key, name, png)
+    served = scored.frame.select("p_default", "grade").toPandas()
+    daily = evaluation.daily_figures(served["p_default"].to_numpy(), served["grade"].to_numpy(), cfg.risk.master_scale)
+    labels, since = backtest.matured_since(ctx)
+    result, y, p = backtest.backtest(ctx, labels, since)
+    if result["rows"]:
+        for key, (name, png) in plots.evaluation_plots(result, y, p, champion.version, cfg.model.cutoff,
+                                                       f"{ctx.run_date} (backtest)").items():
+            folder.add(key, name, png)
     drift = {**psi.drift(scored.frame, batch.frame, champion.spec, ctx.schema), "rows": batch.rows}
-    folder.add("metrics", "metrics.json", {"evaluation": result, "drift": drift})
+    folder.add("metrics", "metrics.json", {"daily": daily, "backtest": result, "drift": drift})
     trend = evaluation.history(ctx.lake, ctx.run_date,
                                evaluation.trend_point(ctx.run_date.isoformat(), result, drift))
     folder.add("trend", "trend.png", plots.trend_png(trend, f"Last {len(trend)} run date(s) up to {ctx.run_date}"))
-    return Evaluated(result, drift, trend)
+    return Evaluated(result, drift, trend, daily, labels)
+
+
+def no_decision(holdout: backtest.Holdout, cfg: Config, label: str) -> promotion.Comparison:
+    decision = {"test": "DeLong (paired)", "significance": cfg.model.significance, "promoted": False,
+                "reason": holdout.reason, **holdout.describe(label)}
+    return promotion.Comparison(decision, np.array([], int), np.array([]), np.array([]))
 
 
 def challenge_stage(ctx: RunContext, timer: Timer, batch: DailyBatch, scored: Scored, champion: ModelBundle,
-                    drift: dict[str, Any]) -> Challenge:
-    """train_sup, the challenger, the comparison and, for a promoted challenger, what serving needs."""
+                    evaluated: Evaluated) -> Challenge:
+    """train_sup as of D (train + the labels matured by D), and, when enough matured rows no model trained on
+    exist, the challenger trained without them, compared with the champion on them and, promoted, made servable."""
     cfg, lake, schema = ctx.cfg, ctx.lake, ctx.schema
     with timer.step("train_sup"):
-        added = catalog.write_dataset(lake, batch.frame.select(*schema.lake_columns()),
-                                      catalog.train_sup_batch(lake, ctx.run_date), expect_rows=batch.rows)
+        added = catalog.write_dataset(lake, backtest.matured_rows(ctx, evaluated.labels),
+                                      catalog.train_sup_batch(lake, ctx.run_date))
+        holdout = backtest.comparison_rows(ctx, champion)
         sup_df, dates = train_sup_as_of(lake, ctx.spark, schema, ctx.run_date)
-        # The de-duplicating window over train + batches runs once: its columns the challenger reads are kept
-        # (memory, then disk) for its sample, its fit and its fingerprint.
-        rediscover = promotion.rediscover_reason(cfg, champion, ctx.run_date, drift,
+        rediscover = promotion.rediscover_reason(cfg, champion, ctx.run_date, evaluated.drift,
                                                  last_discovery(lake, ctx.run_date, cfg.model.rediscover_every_days))
+        # The de-duplicating window over train + matured rows runs once: its columns the challenger reads are kept
+        # (memory, then disk) for its sample, its fit, its fingerprint and the comparison.
         sup_df = sup_df.select(*promotion.challenger_columns(champion, schema, rediscover)).persist()
-        sup = {"path": catalog.train_sup(lake), "added": added["path"], "batches": dates, "rows": sup_df.count()}
+        sup = {"path": catalog.train_sup(lake), "added": added["path"], "added_rows": added["rows"],
+               "partitions": dates, "rows": sup_df.count()}
+    if not holdout.decidable:
+        sup_df.unpersist()
+        return Challenge(None, None, sup, no_decision(holdout, cfg, schema.label_column), None)
     with timer.step("challenger"):
-        holdout = promotion.holdout_ids(batch.frame, schema, cfg.model.validation_fraction, cfg.model.seed)
-        train_c = promotion.challenger_training(sup_df, holdout, schema)
+        ids = ctx.spark.createDataFrame(holdout.ids[[schema.id_column]])
+        train_c = promotion.challenger_training(sup_df, ids, schema)
         chall, rediscover = promotion.challenger_of(ctx, train_c, champion, rediscover)
     with timer.step("compare"):
-        comparison = promotion.compare(batch.frame, holdout, champion, chall, schema, cfg.model.significance)
+        comparison = promotion.compare(sup_df, ids, champion, chall, schema, cfg.model.significance)
+        comparison.decision.update(holdout.describe(schema.label_column))
     migration = None
     if comparison.decision["promoted"]:  # before the ledger names it: a serving model has its calibrator and card
         with timer.step("calibrate"):
@@ -192,10 +216,11 @@ def challenge_stage(ctx: RunContext, timer: Timer, batch: DailyBatch, scored: Sc
 def record(ctx: RunContext, champion: ModelBundle, bootstrapped: bool, challenge: Challenge) -> str:
     """The date's ledger record (replacing a rerun's), when the date decided something; the model serving after it."""
     decision = challenge.comparison.decision
-    serving = challenge.model.version if challenge.promoted else champion.version
+    chall = challenge.model.version if challenge.model else None
+    serving = chall if challenge.promoted else champion.version
     if challenge.promoted or bootstrapped:
         record_decision(ctx.lake, ctx.run_date, {
-            "bootstrap": bootstrapped, "champion": champion.version, "challenger": challenge.model.version,
+            "bootstrap": bootstrapped, "champion": champion.version, "challenger": chall,
             "serving": serving, "promoted": challenge.promoted, "test": decision["test"],
             "p_value": decision.get("p_value"), "reason": decision["reason"]})
     else:
@@ -208,6 +233,9 @@ def summarize(ctx: RunContext, batch: DailyBatch, champion: ModelBundle, bootstr
     """The run summary: every number, path, version and decision of the run (the timings are added by ``daily``)."""
     cfg, chall = ctx.cfg, challenge.model
     alert_reasons = evaluation.alerts(evaluated.evaluation, cfg.model.auc_floor)
+    trained = {"version": chall.version, "features": chall.spec.features,
+               "calibration": "pending" if training.calibration_pending(chall) else
+               (chall.spec.calibration or {}).get("method", "none")} if chall else {"version": None}
     return {
         "job": "app",
         "run_date": ctx.run_date.isoformat(),
@@ -221,13 +249,11 @@ def summarize(ctx: RunContext, batch: DailyBatch, champion: ModelBundle, bootstr
                      "calibration": (champion.spec.calibration or {}).get("method", "none"),
                      **({"candidates": promotion.candidate_table(champion)} if bootstrapped else {})},
         "scores": {"path": scored.path, "rows": scored.rows, "cutoff": cfg.model.cutoff, "read_by": scored.read_by},
+        "daily": evaluated.daily,
         "evaluation": evaluated.evaluation,
         "drift": evaluated.drift,
         "train_sup": challenge.train_sup,
-        "challenger": {"version": chall.version, "features": chall.spec.features,
-                       "rediscovered": challenge.rediscovered,
-                       "calibration": "pending" if training.calibration_pending(chall) else
-                       (chall.spec.calibration or {}).get("method", "none"),
+        "challenger": {**trained, "rediscovered": challenge.rediscovered,
                        **({"candidates": promotion.candidate_table(chall)} if challenge.rediscovered else {}),
                        **challenge.comparison.decision},
         "serving_after_run": serving,
@@ -265,7 +291,7 @@ def daily(cfg: Config, lake: Lake, spark: Any, run_date: dt.date, repaired: list
         scored = score_stage(ctx, batch, champion)
     with timer.step("evaluate"):
         evaluated = evaluate_stage(ctx, batch, scored, champion, folder)
-    challenge = challenge_stage(ctx, timer, batch, scored, champion, evaluated.drift)
+    challenge = challenge_stage(ctx, timer, batch, scored, champion, evaluated)
     serving = record(ctx, champion, bootstrapped, challenge)
     comparison = challenge.comparison
     if comparison.compared:

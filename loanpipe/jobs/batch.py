@@ -45,7 +45,7 @@ def check_batch(df: Any, schema: DataSchema, source: str, on_extra_columns: str 
     Raises BatchError naming the problem. A missing column always fails; a column the lake does not have fails,
     or is dropped with a warning (``quality.on_extra_columns``). Row-level problems are the data contract's
     (``loanpipe.core.contract``): those rows are set aside, not the batch."""
-    expected = schema.lake_columns()
+    expected = schema.application_columns()
     present = [c for c in df.columns if c != storage.PARTITION_KEY]
     missing = [c for c in expected if c not in present]
     extra = [c for c in present if c not in expected]
@@ -53,17 +53,20 @@ def check_batch(df: Any, schema: DataSchema, source: str, on_extra_columns: str 
         features = [c for c in missing if c in set(schema.features)]
         raise BatchError(f"{source}: missing column(s) {missing[:10]} ({len(missing)} in all"
                          f"{f', model features among them: {features[:10]}' if features else ''}); the batch must "
-                         "have the columns of test/ — regenerate it with data_gen")
+                         "have the id and feature columns of test/ — regenerate it with data_gen")
     if extra and on_extra_columns == "fail":
-        raise BatchError(f"{source}: unexpected column(s) {extra[:10]}; the batch must have exactly the columns of "
-                         "test/ — regenerate it with data_gen, re-ingest with the new columns, or set "
+        outcome = [c for c in extra if c in (schema.target_column, schema.label_column)]
+        raise BatchError(f"{source}: unexpected column(s) {extra[:10]}; the batch must have exactly the id and "
+                         "feature columns of test/ "
+                         f"{'(outcomes land separately: loanpipe.jobs.land outcomes) ' if outcome else ''}"
+                         "— regenerate it with data_gen, re-ingest with the new columns, or set "
                          "quality.on_extra_columns: drop")
     if extra:
         print(f"WARNING {source}: dropped column(s) the lake does not have: {extra[:10]} ({len(extra)} in all; "
               "quality.on_extra_columns = drop)", file=sys.stderr, flush=True)
         df = df.drop(*extra)
     try:
-        schema.check_spark_frame(df, source)
+        schema.check_spark_frame(df, source, need_target=False)
     except SchemaError as exc:
         raise BatchError(str(exc)) from None
     return df, extra

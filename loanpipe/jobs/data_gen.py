@@ -1,7 +1,10 @@
 """The new-data job: sample one run date's batch from ``test/`` into ``test_sample/run_date=D/``.
 
-Production scoring receives a new batch of applications every day; this job emulates it. The batch keeps
-the ``loss`` label (outcomes that arrive later, used by evaluation and retraining, never by scoring).
+Production scoring receives a new batch of applications every day; this job emulates it, through the same
+path real data takes: the batch holds the applications only (id and features, no target or label), and their
+outcomes land as records in ``outcomes/arrival_date=A/`` with A = D + ``outcomes.lag_days``, as
+``loanpipe.jobs.land outcomes`` lands a real outcome file. Reads as of a date before A do not see them
+(``loanpipe.core.maturity``).
 
 * **New data is new.** Rows already in another date's batch are not sampled again, so batches are disjoint.
 * **Leak emulation** (``with_replacement``): rows are drawn with replacement from all of ``test/``, so the same
@@ -104,9 +107,31 @@ def other_batches_ids(lake: Lake, spark: Any, schema: DataSchema, run_date: dt.d
 def sample_batch(cfg: Config, lake: Lake, spark: Any, request: SampleRequest) -> dict[str, Any]:
     """Sample, write and publish the batch for ``request.run_date`` as the date's transaction (its lock held,
     what a killed run left repaired first); return the summary."""
-    with run_date_transaction(lake, request.run_date, "data_gen", [catalog.batch(lake, request.run_date)],
-                              lease(cfg)) as tx:
+    targets = [catalog.batch(lake, request.run_date), catalog.outcomes(lake, arrival_of(cfg, request.run_date))]
+    with run_date_transaction(lake, request.run_date, "data_gen", targets, lease(cfg)) as tx:
         return _sample_batch(cfg, tx.lake, spark, request, tx.repaired)
+
+
+def arrival_of(cfg: Config, run_date: dt.date) -> dt.date:
+    """The day the emulated outcomes of ``run_date``'s batch arrive."""
+    return run_date + dt.timedelta(days=cfg.outcomes.lag_days)
+
+
+def outcome_records(drawn: Any, schema: DataSchema, run_date: dt.date, arrival: dt.date) -> Any:
+    """The batch's outcomes as the records a landing writes (``loanpipe.jobs.land.outcome_schema``): one per drawn
+    row, in id order, observed on their arrival."""
+    import pyarrow as pa
+
+    from loanpipe.jobs import land
+
+    ident = schema.id_column
+    rows = drawn.select(ident, schema.target_column, schema.label_column).toPandas()
+    rows = rows.sort_values(ident, kind="stable").reset_index(drop=True)
+    rows[land.OBSERVATION] = arrival
+    rows[land.SOURCE] = f"data_gen {run_date.isoformat()}"
+    rows[land.LINE] = rows.index.to_numpy() + 1
+    rows[land.SEQUENCE] = rows.index.to_numpy()
+    return pa.Table.from_pandas(rows, preserve_index=False, schema=land.outcome_schema(schema))
 
 
 def draw(spark: Any, test: Any, ident: str, total: int, needed: int, earlier: Any | None,
@@ -140,8 +165,8 @@ def _sample_batch(cfg: Config, lake: Lake, spark: Any, request: SampleRequest, r
     total = test.count()
     needed = max(1, round(request.fraction * total))
     earlier = other_batches_ids(lake, spark, schema, request.run_date)
-    batch = draw(spark, test, ident, total, needed, earlier, request)
-    batch = batch.select(*schema.lake_columns())
+    drawn = draw(spark, test, ident, total, needed, earlier, request)
+    batch = drawn.select(*schema.application_columns())  # what arrives on D: no outcome
     target = catalog.batch(lake, request.run_date)
 
     def inspect(written: Any) -> dict[str, Any]:
@@ -157,6 +182,10 @@ def _sample_batch(cfg: Config, lake: Lake, spark: Any, request: SampleRequest, r
     stats = catalog.write_dataset(lake, batch, target, expect_rows=needed, inspect=inspect)
     repeats = stats["repeats"]
     rows = int(stats["rows"])
+    arrival = arrival_of(cfg, request.run_date)
+    records = outcome_records(drawn, schema, request.run_date, arrival)
+    outcomes = catalog.write_table(lake, records, catalog.outcomes(lake, arrival), expect_rows=rows)
+    defaults = int(records.column(schema.label_column).to_numpy().sum())
     summary = {
         "job": "data_gen",
         "run_date": request.run_date.isoformat(),
@@ -165,10 +194,11 @@ def _sample_batch(cfg: Config, lake: Lake, spark: Any, request: SampleRequest, r
         "fraction": request.fraction,
         "seed": request.seed,
         "with_replacement": request.with_replacement,
-        "defaults": int(stats["defaults"] or 0),
-        "default_rate": round(int(stats["defaults"] or 0) / rows, 6),
+        "defaults": defaults,
+        "default_rate": round(defaults / rows, 6),
         "repeated_rows": {"within_batch": rows - int(stats["distinct"]), **repeats},
         "output_path": target,
+        "outcomes": {"arrival_date": arrival.isoformat(), "path": outcomes["path"], "rows": outcomes["rows"]},
         "seconds": round(time.monotonic() - start, 2),
         "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "repaired": repaired,
@@ -178,13 +208,13 @@ def _sample_batch(cfg: Config, lake: Lake, spark: Any, request: SampleRequest, r
 
 
 def batch_stats(lake: Lake, spark: Any, schema: DataSchema, batch: Any, earlier: Any) -> dict[str, Any]:
-    """Rows, distinct ids and defaults of ``batch``, and its repeats: rows whose id already appeared in other
-    dates' batches or in ``train_sup/``. One Spark action (each id flagged by left joins to the distinct earlier
-    ids), not one per figure."""
+    """Rows and distinct ids of ``batch``, and its repeats: rows whose id already appeared in other dates' batches
+    or in ``train_sup/``. One Spark action (each id flagged by left joins to the distinct earlier ids), not one
+    per figure."""
     from pyspark.sql import functions as F
 
     ident = schema.id_column
-    flagged = batch.select(ident, schema.label_column)
+    flagged = batch.select(ident)
     sup = catalog.read_dates(spark, catalog.train_sup(lake),
                              [catalog.train_sup_batch(lake, d) for d in catalog.train_sup_dates(lake)])
     seen = {"in_other_batches": earlier.select(ident) if earlier is not None else None,
@@ -193,10 +223,9 @@ def batch_stats(lake: Lake, spark: Any, schema: DataSchema, batch: Any, earlier:
         if ids is not None:
             flagged = flagged.join(ids.distinct().withColumn(flag, F.lit(1)), on=ident, how="left")
     row = flagged.agg(F.count("*").alias("rows"), F.countDistinct(ident).alias("distinct"),
-                      F.sum(schema.label_column).alias("defaults"),
                       *[F.sum(F.col(flag)).alias(flag) for flag, ids in seen.items() if ids is not None]).first()
     stats = row.asDict()
-    return {"rows": stats["rows"], "distinct": stats["distinct"], "defaults": stats["defaults"],
+    return {"rows": stats["rows"], "distinct": stats["distinct"],
             "repeats": {flag: int(stats.get(flag) or 0) for flag in seen}}
 
 
@@ -233,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
                                            args.config))
 
 
-ENTRY_HELP = """New-data job: sample the run date's batch of "new" applications from test/ into test_sample/.
+ENTRY_HELP = """New-data job: sample the run date's batch of "new" applications from test/ into test_sample/
+(id and features), and land their outcomes as arriving outcomes.lag_days later (outcomes/arrival_date=A/).
 
     spark-submit data_gen/data_gen.py --run-date 2026-11-29 [--fraction 0.1] [--seed N] [--with-replacement]
     python -m loanpipe.jobs.data_gen --run-date 2026-11-29     (same thing, Spark from the configuration)

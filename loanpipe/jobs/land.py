@@ -34,6 +34,15 @@ OBSERVATION = "observation_date"
 SEQUENCE, SOURCE, LINE, REASON = "sequence", "source_file", "line", "reason"
 
 
+def outcome_schema(schema: DataSchema) -> pa.Schema:
+    """The columns of ``outcomes/arrival_date=A/``, landed (here) or emulated (``loanpipe.jobs.data_gen``)."""
+    return pa.schema([
+        pa.field(schema.id_column, schema.arrow_type(schema.id_column), nullable=False),
+        pa.field(schema.target_column, schema.arrow_type(schema.target_column)),
+        pa.field(schema.label_column, pa.int32()), pa.field(OBSERVATION, pa.date32()),
+        pa.field(SOURCE, pa.string()), pa.field(LINE, pa.int64()), pa.field(SEQUENCE, pa.int64())])
+
+
 def read_outcome_file(path: Path, schema: DataSchema, sep: str) -> pd.DataFrame:
     """The file's id, target and observation date columns as text (missing cells empty), with each row's line."""
     if not path.is_file():
@@ -107,11 +116,7 @@ def land_outcomes(cfg: Config, lake: Lake, arrival: dt.date, files: list[str]) -
     checked = check_rows(rows, schema, maturity.read_applications(lake, arrival, schema.id_column), arrival)
     checked[SEQUENCE] = np.arange(len(checked), dtype="int64")
     good, bad = checked[checked[REASON] == ""], checked[checked[REASON] != ""]
-    landed = pa.Table.from_pandas(good.drop(columns=[REASON]), preserve_index=False, schema=pa.schema([
-        pa.field(schema.id_column, schema.arrow_type(schema.id_column), nullable=False),
-        pa.field(schema.target_column, schema.arrow_type(schema.target_column)),
-        pa.field(schema.label_column, pa.int32()), pa.field(OBSERVATION, pa.date32()),
-        pa.field(SOURCE, pa.string()), pa.field(LINE, pa.int64()), pa.field(SEQUENCE, pa.int64())]))
+    landed = pa.Table.from_pandas(good.drop(columns=[REASON]), preserve_index=False, schema=outcome_schema(schema))
     refused = rows.loc[bad.index].assign(**{REASON: bad[REASON]}).astype({LINE: "int64"})
     targets = [catalog.outcomes(lake, arrival), catalog.outcomes_quarantine(lake, arrival)]
     with run_date_transaction(lake, arrival, "land-outcomes", targets, lease(cfg)) as tx:

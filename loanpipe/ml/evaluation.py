@@ -1,8 +1,8 @@
-"""How the served PDs did on a batch's labels: the daily metrics, the validation figures, the oracle, the alerts
-and the trend over past run dates.
+"""How the served PDs did: the day's label-free figures, the metrics and validation figures on matured labels
+(``loanpipe.ml.backtest`` gathers them), the alerts and the trend over past run dates.
 
-The functions on arrays are pure (``evaluate``, ``validation``, ``alerts``, ``trend_point``); ``labelled_scores``
-and ``oracle_auc`` join Spark frames; ``history`` reads the published run summaries through the catalog.
+The functions on arrays are pure (``daily_figures``, ``evaluate``, ``validation``, ``alerts``, ``trend_point``);
+``history`` reads the published run summaries through the catalog.
 """
 
 from __future__ import annotations
@@ -13,19 +13,10 @@ from typing import Any
 import numpy as np
 
 from loanpipe.core import catalog
-from loanpipe.core.schema import DataSchema
 from loanpipe.core.storage import Lake
 from loanpipe.ml import calibration, metrics, risk
 
 TREND_DAYS = 30
-
-
-def labelled_scores(scored: Any, batch: Any, schema: DataSchema) -> tuple[np.ndarray, np.ndarray, Any]:
-    """(labels, PDs, the joined frame) of the scored rows, each application once."""
-    labelled = scored.join(batch.select(schema.id_column, schema.label_column).dropDuplicates([schema.id_column]),
-                           on=schema.id_column)
-    pdf = labelled.select(schema.label_column, "p_default").toPandas()
-    return pdf[schema.label_column].to_numpy(dtype=int), pdf["p_default"].to_numpy(dtype=float), labelled
 
 
 def evaluate(y: np.ndarray, p: np.ndarray, cutoff: float) -> dict[str, Any]:
@@ -43,26 +34,28 @@ def validation(y: np.ndarray, p: np.ndarray, master_scale: list[float]) -> dict[
             "grades": risk.grade_table(y, p, master_scale)}
 
 
-def oracle_auc(truth: Any, labelled: Any, schema: DataSchema) -> float | None:
-    """AUC of the true default probabilities (``truth``: id, p_default; synthetic lakes only) on the batch rows."""
-    pdf = labelled.select(schema.id_column, schema.label_column).join(
-        truth.withColumnRenamed("p_default", "_p_true"), on=schema.id_column).select(schema.label_column, "_p_true").toPandas()
-    y = pdf[schema.label_column].to_numpy()
-    if len(pdf) == 0 or y.min() == y.max():
-        return None
-    return float(metrics.classification_metrics(y, pdf["_p_true"].to_numpy())["roc_auc"])
+def daily_figures(p: np.ndarray, grades: np.ndarray, master_scale: list[float]) -> dict[str, Any]:
+    """What the day's scores say before any outcome is known: rows, the expected default rate (the mean
+    calibrated PD) and each grade's share of the applications."""
+    p, grades = np.asarray(p, float), np.asarray(grades, int)
+    counts = np.bincount(grades, minlength=len(master_scale) + 1)[1:] if len(grades) else np.zeros(len(master_scale))
+    return {"rows": int(len(p)), "expected_default_rate": float(p.mean()) if len(p) else None,
+            "grade_shares": [round(float(c) / max(len(p), 1), 6) for c in counts]}
 
 
-def alerts(evaluation: dict[str, Any], auc_floor: float) -> list[str]:
-    """Why the run is an alert (empty: it is not): an AUC under the floor, or one that cannot be computed."""
-    auc = evaluation["roc_auc"]
+def alerts(backtest: dict[str, Any], auc_floor: float) -> list[str]:
+    """Why the run is an alert (empty: it is not): the backtest's AUC under the floor, or undefined on matured
+    cohorts of a single class. A day with no matured cohort has no AUC to alert on."""
+    if not backtest.get("rows"):
+        return []
+    auc = backtest["roc_auc"]
     if auc is None:
-        return ["AUC undefined: the batch has a single class"]
-    return [f"AUC {auc:.4f} is under the floor {auc_floor}"] if auc < auc_floor else []
+        return ["backtest AUC undefined: the matured cohorts hold a single class"]
+    return [f"backtest AUC {auc:.4f} is under the floor {auc_floor}"] if auc < auc_floor else []
 
 
 def trend_point(day: str, evaluation: dict[str, Any], drift_report: dict[str, Any]) -> dict[str, Any]:
-    """One run date's point of the trend: its AUC, observed default rate and score PSI."""
+    """One run date's point of the trend: its backtest's AUC and observed default rate, and its score PSI."""
     return {"run_date": day, "roc_auc": evaluation.get("roc_auc"),
             "default_rate": evaluation.get("observed_default_rate"),
             "score_psi": (drift_report.get("score") or {}).get("psi")}

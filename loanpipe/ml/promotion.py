@@ -4,7 +4,7 @@
   on the first run ever;
 * ``challenger_of``: the date's challenger (reused when an earlier try of the date saved it);
 * ``rediscover_reason`` and ``challenger_columns``: whether it chooses its features again (cadence, drift);
-* ``holdout_ids`` and ``challenger_training``: the batch's validation rows, which the challenger never sees;
+* ``challenger_training``: train_sup less the comparison rows (``loanpipe.ml.backtest.comparison_rows``);
 * ``decide`` and ``compare``: both models on those rows, the paired DeLong test, promoted only when better at the
   configured significance;
 * ``grade_migration``: the batch's applications by their grade under the old and the new champion.
@@ -27,6 +27,8 @@ from loanpipe.ml.bundle import ModelBundle
 from loanpipe.core.dates import version_for
 from loanpipe.ml.model import champion_for, find_model, ledger, load_model, record_decision, save_model
 from loanpipe.ml.scoring import predict_frame
+
+TRAINED_THROUGH = "train_sup_through"  # a challenger's metadata: train_sup's partitions up to it were its data
 
 
 @dataclass
@@ -70,6 +72,7 @@ def challenger_of(ctx: RunContext, train_c: Any, champion: ModelBundle,
         return chall, chall.metadata.get("rediscovered")
     chall = training.challenger(ctx.cfg, ctx.spark, train_c, champion, ctx.schema, ctx.engine, ctx.run_date,
                                 rediscover)
+    chall.metadata[TRAINED_THROUGH] = ctx.run_date.isoformat()  # its data: train_sup partitions up to the date
     save_model(ctx.lake, chall)
     return chall, rediscover
 
@@ -104,16 +107,8 @@ def challenger_columns(champion: ModelBundle, schema: DataSchema, rediscover: st
     return [schema.id_column, schema.label_column, *inputs]
 
 
-def holdout_ids(batch: Any, schema: DataSchema, fraction: float, seed: int) -> Any:
-    """The batch's validation ids: a seeded hash of the id, so a rerun picks the same rows."""
-    from pyspark.sql import functions as F
-
-    key = F.xxhash64(F.col(schema.id_column).cast("string"), F.lit(seed)) % 10_000
-    return batch.select(schema.id_column).distinct().filter(F.abs(key) < int(fraction * 10_000))
-
-
 def challenger_training(train_sup: Any, holdout: Any, schema: DataSchema) -> Any:
-    """What the challenger learns from: train_sup less the batch's validation rows."""
+    """What the challenger learns from: train_sup less the comparison rows (``holdout``: their ids)."""
     return train_sup.join(holdout, on=schema.id_column, how="left_anti")
 
 
@@ -134,15 +129,15 @@ def decide(y: np.ndarray, p_champion: np.ndarray, p_challenger: np.ndarray, sign
                        f"{test['p_b_better']:.3g} (needs < {significance})")}
 
 
-def compare(batch: Any, holdout: Any, champion: ModelBundle, chall: ModelBundle, schema: DataSchema,
+def compare(rows: Any, holdout: Any, champion: ModelBundle, chall: ModelBundle, schema: DataSchema,
             significance: float) -> Comparison:
-    """Both models on the same validation rows of the batch, and the decision.
+    """Both models on the same comparison rows (those of ``rows`` whose id ``holdout`` holds), and the decision.
 
     They are compared on their raw scores: promotion is about ranking (AUC), which a PD calibrator leaves
     unchanged (Platt) or nearly so (isotonic, at most ``calibration.MAX_AUC_LOSS``), and a challenger gets its
     calibrator only once it is promoted."""
     ident = schema.id_column
-    rows = batch.join(holdout, on=ident, how="left_semi").dropDuplicates([ident])
+    rows = rows.join(holdout, on=ident, how="left_semi").dropDuplicates([ident])
     a = predict_frame(rows, champion, schema, calibrated=False).withColumnRenamed("p_default", "p_a")
     b = predict_frame(rows, chall, schema, calibrated=False).withColumnRenamed("p_default", "p_b")
     pdf = rows.select(ident, schema.label_column).join(a, ident).join(b, ident).orderBy(ident).toPandas()

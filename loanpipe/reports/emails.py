@@ -24,6 +24,10 @@ def fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
+def _cohort_row(r: dict[str, Any]) -> list[Any]:
+    return [r["application_date"], r["rows"], r["defaults"], r["default_rate"], r["mean_pd"], r["roc_auc"]]
+
+
 def _calibration_row(r: dict[str, Any]) -> list[Any]:
     return [r["bin"], r["n"], r["defaults"], r["observed_rate"], r["mean_pd"], r["jeffreys_p"]]
 
@@ -58,7 +62,7 @@ def _levels_row(item: tuple[str, dict[str, int]]) -> list[Any]:
     return [column, ", ".join(f"{level} ({n})" for level, n in levels.items())]
 
 
-_ENV.filters.update(fmt=fmt, calibration_row=_calibration_row, candidate_row=_candidate_row,
+_ENV.filters.update(fmt=fmt, calibration_row=_calibration_row, cohort_row=_cohort_row, candidate_row=_candidate_row,
                     quality_row=_quality_row, levels_row=_levels_row, lift_row=_lift_row, grade_row=_grade_row)
 
 
@@ -71,7 +75,7 @@ def data_gen_report(summary: dict[str, Any]) -> tuple[str, str]:
     leak = rep["within_batch"] + rep["in_other_batches"] + rep["in_train_sup"]
     status = "ALERT" if leak else "OK"
     subject = (f"[loanpipe] {status} new data {summary['run_date']}: {summary['rows']} rows, "
-               f"default rate {summary['default_rate']:.2%}")
+               f"outcomes on {summary['outcomes']['arrival_date']}")
     return subject, _render("data_gen.html.j2", s=summary, rep=rep, status=status)
 
 
@@ -84,7 +88,9 @@ def app_report(summary: dict[str, Any], roc_cid: str | None = "roc.png",
     if images is None:
         images = {**({"roc": f"cid:{roc_cid}"} if roc_cid else {}),
                   **({"trend": "cid:trend.png"} if summary["artifacts"].get("trend") else {})}
-    subject = (f"[loanpipe] {summary['status']} scoring {summary['run_date']}: AUC {fmt(ev.get('roc_auc'))}, "
+    backtested = (f"backtest AUC {fmt(ev.get('roc_auc'))} on {ev['rows']} matured" if ev.get("rows")
+                  else "no matured cohort")
+    subject = (f"[loanpipe] {summary['status']} scoring {summary['run_date']}: {backtested}, "
                f"{'challenger promoted' if ch.get('promoted') else 'champion kept'}")
     set_aside = (summary.get("quality") or {}).get("quarantined")
     if set_aside:

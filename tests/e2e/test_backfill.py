@@ -2,7 +2,8 @@
 
 * ``make backfill``'s command (Airflow's own backfill) over three dates, with a promotion forced on the second:
   between the first and the second date the risk team switches to a weak model (a ledger record on a date
-  with no run), so the second date's challenger must beat it. Reruns of the second date, and then of the first
+  with no run). The first date's outcomes arrive on the second (``outcomes.lag_days`` = 2), so the second date
+  backtests that cohort and its challenger must beat the weak model on it; the third has nothing new matured. Reruns of the second date, and then of the first
   one, reproduce the scores and the ledger and leave every later date as it was.
 * The scores deadline: a scheduled run stuck waiting for a batch that never comes raises the LATE alert at the
   deadline, naming the task that holds the date up.
@@ -105,6 +106,10 @@ def test_backfill_with_a_promotion_then_reruns_reproduce(mails, stack: dict[str,
     assert d3["champion"] == "20261103-challenger"  # and it scored the next date
     summary = json.loads((root / "artifacts" / "runs" / D2 / "summary.json").read_text())
     assert summary["challenger"]["promoted"] is True and summary["challenger"]["p_value"] < 0.05
+    assert summary["challenger"]["validation_cohorts"] == [D1] == [c["application_date"] for c in
+                                                                   summary["evaluation"]["cohorts"]]
+    third = json.loads((root / "artifacts" / "runs" / D3 / "summary.json").read_text())
+    assert third["evaluation"]["rows"] == 0 and third["challenger"]["version"] is None  # nothing new matured
 
     ledger = (root / "artifacts" / "models" / "ledger.json").read_bytes()
     assert list(json.loads(ledger)) == [D1, SWITCH, D2]

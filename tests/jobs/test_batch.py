@@ -12,11 +12,15 @@ pytestmark = pytest.mark.spark
 
 
 def test_check_batch_checks_the_columns(spark, tiny_frame, tiny_schema: DataSchema) -> None:  # noqa: ANN001
-    good = tiny_frame([(1, 0.1, None, 0, 0), (2, None, 0.3, 7, 1)])
+    labelled = tiny_frame([(1, 0.1, None, 0, 0), (2, None, 0.3, 7, 1)])
+    good = labelled.drop(tiny_schema.target_column, tiny_schema.label_column)  # an application has no outcome yet
     df, dropped = check_batch(good, tiny_schema, "batch")
-    assert dropped == [] and df.columns == good.columns
+    assert dropped == [] and df.columns == good.columns == tiny_schema.application_columns()
+    with pytest.raises(BatchError, match=r"unexpected column\(s\) \['loss', 'default'\].*outcomes land separately"):
+        check_batch(labelled, tiny_schema, "batch")
     # an empty id is a row's problem (the data contract sets the row aside), not the batch's
-    assert check_batch(tiny_frame([(None, 0.1, 0.2, 0, 0), (2, 0.5, None, 0, 0)]), tiny_schema, "batch")[1] == []
+    empty_id = tiny_frame([(None, 0.1, 0.2, 0, 0), (2, 0.5, None, 0, 0)]).drop("loss", "default")
+    assert check_batch(empty_id, tiny_schema, "batch")[1] == []
     with pytest.raises(BatchError, match=r"missing column\(s\) \['f2'\] \(1 in all, model features among them: "
                                              r"\['f2'\]\)"):
         check_batch(good.drop("f2"), tiny_schema, "batch")

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -54,8 +55,18 @@ def test_batch_size_rate_and_label(cfg: Config, spark) -> None:
     assert 0.0 < summary["default_rate"] < 0.3
     lake = open_lake(cfg.storage)
     df = spark.read.parquet(lake.partition_uri(storage.TEST_SAMPLE, "2026-11-01"))
-    assert "loss" in df.columns and "default" in df.columns  # labels travel with the batch
+    assert "loss" not in df.columns and "default" not in df.columns  # an application arrives without its outcome
     assert dict(df.dtypes)["f1"] == "double"
+    # ... which arrives outcomes.lag_days later, one record per application, with test/'s label
+    arrival = summary["outcomes"]["arrival_date"]
+    assert arrival == (dt.date(2026, 11, 1) + dt.timedelta(days=cfg.outcomes.lag_days)).isoformat() == "2026-11-03"
+    records = pd.read_parquet(lake.partition_uri(storage.OUTCOMES, arrival, "arrival_date"))
+    test = pd.read_parquet(lake.uri(storage.TEST), columns=["id", "loss", "default"])
+    assert sorted(records["id"]) == sorted(df.toPandas()["id"]) and records["sequence"].tolist() == list(range(120))
+    joined = records.merge(test, on="id", suffixes=("", "_test"))
+    assert (joined["loss"] == joined["loss_test"]).all() and (joined["default"] == joined["default_test"]).all()
+    assert summary["defaults"] == records["default"].sum() and set(records["source_file"]) == {"data_gen 2026-11-01"}
+    assert lake.list_partitions(storage.OUTCOMES, key="arrival_date") == ["2026-11-03"]
     assert lake.is_published(summary["output_path"])
     assert lake.read_json(catalog.data_gen_summary(lake, make_request(cfg, "2026-11-01").run_date)) == summary
     assert summary["repeated_rows"] == {"within_batch": 0, "in_other_batches": 0, "in_train_sup": 0}
@@ -72,9 +83,11 @@ def test_sampling_rate_over_many_dates_and_no_repeats(cfg: Config, spark) -> Non
     # the default rate of the batches tracks test's (stratification at ingest, uniform sampling here)
     lake = open_lake(cfg.storage)
     all_batches = spark.read.parquet(lake.uri(storage.TEST_SAMPLE))
+    outcomes = spark.read.parquet(lake.uri(storage.OUTCOMES))
     test = spark.read.parquet(lake.uri(storage.TEST))
     rate = lambda df: df.filter("default = 1").count() / df.count()  # noqa: E731
-    assert abs(rate(all_batches) - rate(test)) < 0.04
+    assert outcomes.count() == all_batches.count() == 900
+    assert abs(rate(outcomes) - rate(test)) < 0.04
     assert sorted(r.run_date.isoformat() for r in all_batches.select("run_date").distinct().collect()) == [
         f"2026-11-0{d}" for d in range(1, 6)]
 

@@ -6,24 +6,12 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
-from pyspark.testing import assertDataFrameEqual
 
 from loanpipe.core.config import Config
 from loanpipe.core.schema import DataSchema
 from loanpipe.ml import promotion
 from loanpipe.ml.bundle import ModelBundle
 from loanpipe.ml.features import FeatureSpec
-
-
-def test_holdout_ids_are_a_seeded_subset(spark, tiny_frame, tiny_schema: DataSchema) -> None:  # noqa: ANN001
-    batch = tiny_frame([(i, None if i % 7 == 0 else float(i), 0.0, 0, i % 2) for i in range(200)])
-    a = promotion.holdout_ids(batch, tiny_schema, 0.3, seed=42)
-    assertDataFrameEqual(a, promotion.holdout_ids(batch, tiny_schema, 0.3, seed=42))  # the same rows on a rerun
-    n = a.count()
-    assert 30 < n < 90 and a.join(batch, "id", "left_anti").count() == 0
-    assert sorted(r.id for r in a.collect()) != sorted(r.id for r in promotion.holdout_ids(batch, tiny_schema, 0.3, 7).collect())
-    assert promotion.holdout_ids(batch, tiny_schema, 0.0, seed=42).count() == 0
-    assert promotion.holdout_ids(batch, tiny_schema, 1.0, seed=42).count() == 200
 
 
 def test_decide_promotes_only_a_significantly_better_challenger() -> None:

@@ -115,7 +115,11 @@ def _app_summary(auc: float | None, status: str = "OK", promoted: bool = False) 
         "run_date": "2026-11-29", "status": status, "alerts": [] if status == "OK" else ["AUC 0.6 is under the floor 0.75"],
         "engine": "python", "champion": {"version": "m1"}, "serving_after_run": "m2" if promoted else "m1",
         "scores": {"rows": 10, "cutoff": 0.5, "path": "/lake/test_sample_inference/run_date=2026-11-29"},
-        "evaluation": {"roc_auc": auc, "oracle_auc": 0.99, "pr_auc": 0.8, "gini": 0.9, "ks": 0.8, "brier": 0.02,
+        "daily": {"rows": 10, "expected_default_rate": 0.09, "grade_shares": [0.5, 0.5]},
+        "evaluation": {"rows": 10, "since": "2026-11-27", "cohorts": [
+                           {"application_date": "2026-11-27", "rows": 10, "defaults": 1, "default_rate": 0.1,
+                            "mean_pd": 0.09, "roc_auc": auc}],
+                       "roc_auc": auc, "oracle_auc": 0.99, "pr_auc": 0.8, "gini": 0.9, "ks": 0.8, "brier": 0.02,
                        "observed_default_rate": 0.1, "mean_predicted_probability": 0.09, "true_positives": 1,
                        "defaults": 1, "false_positives": 0},
         "challenger": {"version": "m2", "test": "DeLong (paired)", "champion_auc": 0.9, "challenger_auc": 0.95,
@@ -128,12 +132,21 @@ def _app_summary(auc: float | None, status: str = "OK", promoted: bool = False) 
 
 def test_app_report_subject_and_body() -> None:
     subject, body = emails.app_report(_app_summary(0.95))
-    assert subject == "[loanpipe] OK scoring 2026-11-29: AUC 0.9500, champion kept"
+    assert subject == "[loanpipe] OK scoring 2026-11-29: backtest AUC 0.9500 on 10 matured, champion kept"
+    assert "cohorts whose outcomes matured since 2026-11-27" in body and "<td>2026-11-27</td><td>10</td>" in body
     assert "cid:roc.png" in body and "DeLong" in body and "<td>f1</td><td>0.3000</td>" in body
     assert "test_sample_inference" in body and "cid:trend.png" not in body  # a run without a trend chart
     assert "<script>" not in body  # everything is escaped
     subject, _ = emails.app_report(_app_summary(0.6, "ALERT", promoted=True))
     assert subject.startswith("[loanpipe] ALERT scoring") and "challenger promoted" in subject
+    nothing = _app_summary(None)
+    nothing["evaluation"] = {"rows": 0, "since": None, "roc_auc": None, "cohorts": [],
+                             "reason": "no outcome has matured yet (r)"}
+    nothing["challenger"] = {"version": None, "promoted": False, "reason": "no decision: 0 defaults ..."}
+    subject, body = emails.app_report(nothing)
+    assert subject == "[loanpipe] OK scoring 2026-11-29: no matured cohort, champion kept"
+    assert "no outcome has matured yet (r)" in body and "no decision: 0 defaults" in body
+    assert "expected default rate (mean PD)</th><td>0.0900" in body
 
 
 def test_app_report_shows_the_candidate_table_and_calibration() -> None:
@@ -213,10 +226,11 @@ def test_app_report_has_a_data_quality_section() -> None:
 def test_data_gen_report_flags_leaks() -> None:
     summary = {"run_date": "2026-11-29", "rows": 100, "default_rate": 0.09, "test_rows": 1000, "fraction": 0.1,
                "with_replacement": True, "output_path": "/lake/test_sample/run_date=2026-11-29", "seconds": 3.0,
-               "repeated_rows": {"within_batch": 2, "in_other_batches": 5, "in_train_sup": 0}}
+               "repeated_rows": {"within_batch": 2, "in_other_batches": 5, "in_train_sup": 0},
+               "outcomes": {"arrival_date": "2026-12-01"}}
     subject, body = emails.data_gen_report(summary)
-    assert subject.startswith("[loanpipe] ALERT new data 2026-11-29: 100 rows")
-    assert "rows already in other batches" in body
+    assert subject == "[loanpipe] ALERT new data 2026-11-29: 100 rows, outcomes on 2026-12-01"
+    assert "rows already in other batches" in body and "2026-12-01 (default rate 0.09)" in body
 
 
 def test_failure_report() -> None:
@@ -245,7 +259,8 @@ def test_reports_and_alerts_that_cannot_be_mailed_are_kept_in_the_lake(tmp_path:
     lake = storage.LocalLake(str(tmp_path / "lake"))
     summary = {"run_date": "2026-11-29", "rows": 100, "default_rate": 0.09, "test_rows": 1000, "fraction": 0.1,
                "with_replacement": False, "output_path": "/lake/test_sample/run_date=2026-11-29", "seconds": 3.0,
-               "repeated_rows": {"within_batch": 0, "in_other_batches": 0, "in_train_sup": 0}}
+               "repeated_rows": {"within_batch": 0, "in_other_batches": 0, "in_train_sup": 0},
+               "outcomes": {"arrival_date": "2026-12-01"}}
     lake.write_json(catalog.data_gen_summary(lake, "2026-11-29"), summary)
     kept = catalog.alert(lake, "2026-11-29", "report-dag_new_data.html")
     with pytest.raises(RuntimeError, match=rf"could not email '\[loanpipe\] OK new data 2026-11-29.*kept at {kept}"):

@@ -1,0 +1,106 @@
+"""The daily job's reads of outcomes as of its date (``loanpipe.ml.backtest``) on a small lake written with pyarrow:
+the cohorts matured since the previous run, their backtest, and the out-of-time comparison rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from loanpipe.core import catalog
+from loanpipe.core.config import Config
+from loanpipe.core.context import RunContext
+from loanpipe.core.schema import DataSchema
+from loanpipe.core.storage import LocalLake
+from loanpipe.ml import backtest
+from loanpipe.ml.bundle import ModelBundle
+
+D1, D2, D3, D4 = (dt.date(2026, 11, d) for d in (1, 2, 3, 4))
+SCHEMA = DataSchema(id_column="id", target_column="loss", label_column="default", features=("f1",), categorical=())
+
+
+def table(frame: pd.DataFrame) -> pa.Table:
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def outcome(ids: list[int], labels: list[int], sequence: int = 0) -> pa.Table:
+    return table(pd.DataFrame({"id": ids, "loss": [7 * v for v in labels], "default": labels,
+                               "sequence": range(sequence, sequence + len(ids))}).astype({"default": "int32"}))
+
+
+@pytest.fixture()
+def lake(tmp_path: Path) -> LocalLake:
+    """Batches on D1 (ids 1-6) and D2 (7-12), D1's scores, D1's outcomes arriving on D3 and a correction of
+    id 2 (good -> bad) arriving on D4."""
+    lake = LocalLake(str(tmp_path / "lake"))
+    for day, ids in ((D1, range(1, 7)), (D2, range(7, 13)), (D3, range(13, 15)), (D4, range(15, 17))):
+        catalog.write_table(lake, table(pd.DataFrame({"id": list(ids), "f1": [0.5] * len(ids)})),
+                            catalog.batch(lake, day))
+    catalog.write_table(lake, table(pd.DataFrame({"id": range(1, 7), "p_default": [0.9, 0.1, 0.2, 0.7, 0.3, 0.05],
+                                                  "grade": [10, 7, 8, 10, 9, 6]}).astype({"grade": "int32"})),
+                        catalog.scores(lake, D1))
+    catalog.write_table(lake, outcome([1, 2, 3, 4, 5, 6], [1, 0, 0, 1, 0, 0]), catalog.outcomes(lake, D3))
+    catalog.write_table(lake, outcome([2], [1]), catalog.outcomes(lake, D4))
+    return lake
+
+
+def context(lake: LocalLake, day: dt.date, **model: object) -> RunContext:
+    cfg = Config().replace(model={"compare_min_rows": 4, "compare_min_defaults": 1, **model})
+    return RunContext(cfg, lake, None, SCHEMA, day)
+
+
+def test_a_day_with_no_matured_cohort_says_so(lake: LocalLake) -> None:
+    labels, since = backtest.matured_since(context(lake, D2))
+    assert since == D1 and labels.empty
+    section, y, p = backtest.backtest(context(lake, D2), labels, since)
+    assert section["rows"] == 0 and section["roc_auc"] is None and len(y) == 0
+    assert section["reason"].startswith("no outcome matured since 2026-11-01")
+
+
+def test_the_backtest_reads_the_pds_served_then_against_the_labels_matured_since_the_last_run(lake: LocalLake) -> None:
+    labels, since = backtest.matured_since(context(lake, D3))
+    assert since == D2 and sorted(labels["id"]) == [1, 2, 3, 4, 5, 6]
+    assert labels["loss"].tolist() == [7, 0, 0, 7, 0, 0]  # the record's target travels with the label
+    section, y, p = backtest.backtest(context(lake, D3), labels, since)
+    assert section["rows"] == 6 and section["roc_auc"] == 1.0 and section["defaults"] == 2
+    assert section["cohorts"] == [{"application_date": "2026-11-01", "rows": 6, "defaults": 2, "default_rate": 2 / 6,
+                                   "mean_pd": pytest.approx(2.25 / 6), "roc_auc": 1.0}]
+    assert section["how"] == {"bad": 2, "good": 4} and section["validation"]["auc_interval"]
+    # D4: only the corrected outcome is new, with its new label
+    later, since = backtest.matured_since(context(lake, D4))
+    assert since == D3 and later[["id", "default"]].values.tolist() == [[2, 1]]
+    # as of D3 means as of D3: the correction that arrived on D4 is not read by a rerun of D3
+    again, _ = backtest.matured_since(context(lake, D3))
+    pd.testing.assert_frame_equal(again, labels)
+
+
+def sup(lake: LocalLake, day: dt.date, ids: list[int], labels: list[int], cohort: dt.date) -> None:
+    catalog.write_table(lake, table(pd.DataFrame({"id": ids, "default": labels, "application_date": [cohort] * len(ids)})
+                                    .astype({"default": "int32"})), catalog.train_sup_batch(lake, day))
+
+
+def test_the_comparison_rows_are_the_newest_cohorts_no_model_trained_on(lake: LocalLake) -> None:
+    sup(lake, D3, [1, 2, 3, 4, 5, 6], [1, 0, 0, 1, 0, 0], D1)
+    sup(lake, D4, [7, 8, 9, 10, 11, 12], [0, 1, 0, 0, 1, 0], D2)
+    bootstrap = ModelBundle("b", None, None, {})  # trained on train/ only: every matured row is unseen
+    held = backtest.comparison_rows(context(lake, D4), bootstrap)
+    assert held.decidable and held.cohorts == ["2026-11-02"] and sorted(held.ids["id"]) == [7, 8, 9, 10, 11, 12]
+    assert held.describe("default") == {"validation_rows": 6, "validation_defaults": 2,
+                                        "validation_cohorts": ["2026-11-02"], "unseen_matured_rows": 12}
+    # a larger share takes the next cohort too; as of D3 only D3's partition is read
+    assert backtest.comparison_rows(context(lake, D4, validation_fraction=1.0), bootstrap).cohorts == [
+        "2026-11-01", "2026-11-02"]
+    assert backtest.comparison_rows(context(lake, D3), bootstrap).cohorts == ["2026-11-01"]
+    # a challenger trained through D3 saw D3's partition: only D4's rows are unseen
+    promoted = ModelBundle("c", None, None, {"train_sup_through": "2026-11-03"})
+    assert backtest.comparison_rows(context(lake, D4, validation_fraction=1.0), promoted).unseen == 6
+    # too few defaults: no decision, and how many matured
+    short = backtest.comparison_rows(context(lake, D4, compare_min_defaults=30), bootstrap)
+    assert not short.decidable
+    assert short.reason == ("no decision: 2 defaults and 6 rows matured that no model trained on (cohorts "
+                            "2026-11-02); 30 defaults and 4 rows needed (model.compare_min_defaults, "
+                            "model.compare_min_rows)")
+    assert not backtest.comparison_rows(context(lake, D2), bootstrap).decidable  # nothing yet
