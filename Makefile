@@ -12,7 +12,7 @@ TO ?=
 DATE ?=
 FILES ?=
 
-.PHONY: setup run run-s3 backfill scores screens jobs stack-up stack-down ingest land-outcomes notebooks test test-fast bench \
+.PHONY: setup run run-s3 backfill scores screens jobs stack-up stack-down ingest land-applications land-outcomes notebooks test test-fast bench \
 	clean help
 
 help:  ## list the targets
@@ -47,6 +47,9 @@ stack-down:  ## stop the local stack (no process left behind)
 
 ingest: setup-run  ## put a demo-size synthetic lake under storage.root (ARGS="--full" or ARGS="--csv train_v2.csv")
 	@$(PY) -m loanpipe.jobs.ingest $(ARGS)
+
+land-applications: setup-run  ## land the applications of run date DATE (DATE=2026-11-05 FILES="a.csv"; no FILES: batch.inbox)
+	@$(PY) -m loanpipe.jobs.land applications --date "$(DATE)" $(if $(FILES),$(FILES),--from-inbox)
 
 land-outcomes: setup-run  ## land outcome records that arrived on DATE (DATE=2026-11-05 FILES="a.csv b.parquet")
 	@$(PY) -m loanpipe.jobs.land outcomes --date "$(DATE)" $(FILES)

@@ -13,6 +13,8 @@ No other module builds a lake path by hand; they ask here. Layout (same names lo
                                                    which labels they mature: ``loanpipe.core.maturity``)
     outcomes_quarantine/arrival_date=A/            the records of A that were refused, with the reason
                                                    (``outcomes_quarantine``)
+    applications_quarantine/run_date=D/            landed application rows of D that could not be read
+                                                   (``applications_quarantine``)
     artifacts/runs/D/<name>                        one daily run's plots, metrics, summary (``run_artifact``)
     artifacts/data_gen/D/summary.json              the new-data job's summary (``data_gen_summary``)
     artifacts/models/<version>/<name>              a model folder (``model``)
@@ -37,7 +39,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from loanpipe.core import dates
-from loanpipe.core.storage import (ARTIFACTS, INFERENCE, OUTCOMES, OUTCOMES_QUARANTINE, QUARANTINE, TEST, TEST_SAMPLE,
+from loanpipe.core.storage import (APPLICATIONS_QUARANTINE, ARTIFACTS, INFERENCE, OUTCOMES, OUTCOMES_QUARANTINE, QUARANTINE, TEST, TEST_SAMPLE,
                                    TRAIN, TRAIN_SUP, Lake, StorageError)
 
 if TYPE_CHECKING:  # the schema needs pyarrow; the Airflow side asks the catalog for paths only
@@ -117,6 +119,12 @@ def outcomes(lake: Lake, arrival: dt.date | str) -> str:
 
 def outcomes_quarantine(lake: Lake, arrival: dt.date | str) -> str:
     return lake.partition_uri(OUTCOMES_QUARANTINE, arrival, dates.ARRIVAL_KEY)
+
+
+def applications_quarantine(lake: Lake, run_date: dt.date | str) -> str:
+    """The rows of run date D's landed application files that could not be read as applications, with the reason
+    (``loanpipe.jobs.land applications``)."""
+    return lake.partition_uri(APPLICATIONS_QUARANTINE, run_date)
 
 
 def outcome_dates(lake: Lake) -> list[str]:

@@ -30,13 +30,13 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_PATH = PROJECT_DIR / "conf" / "default.yaml"
 
 from loanpipe.core.sections import (ConfigError, StorageConfig, SparkConfig, TargetRule, SchemaConfig, SplitConfig,
-                                     SyntheticConfig, SamplingConfig, OutcomesConfig, QualityConfig,
+                                     SyntheticConfig, SamplingConfig, BatchConfig, OutcomesConfig, QualityConfig,
                                      ModelConfig,
                                      DEFAULT_MASTER_SCALE, REASONS_FOR, RiskConfig, ClusterConfig, AirflowConfig)
 
 __all__ = ["CONFIG_ENV", "Config", "DEFAULT_CONFIG_PATH", "ENV_PREFIX", "env_overrides", "load_config",
            "ConfigError", "StorageConfig", "SparkConfig", "TargetRule", "SchemaConfig", "SplitConfig",
-           "SyntheticConfig", "SamplingConfig", "OutcomesConfig", "QualityConfig", "ModelConfig", "DEFAULT_MASTER_SCALE",
+           "SyntheticConfig", "SamplingConfig", "BatchConfig", "OutcomesConfig", "QualityConfig", "ModelConfig", "DEFAULT_MASTER_SCALE",
            "REASONS_FOR", "RiskConfig", "ClusterConfig", "AirflowConfig"]
 
 
@@ -48,6 +48,7 @@ class Config:
     split: SplitConfig = field(default_factory=SplitConfig)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    batch: BatchConfig = field(default_factory=BatchConfig)
     outcomes: OutcomesConfig = field(default_factory=OutcomesConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)

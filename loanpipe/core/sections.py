@@ -151,6 +151,26 @@ class SamplingConfig:
     with_replacement: bool = False
 
 
+BATCH_SOURCES = ("emulated", "inbox")
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    """Where the run date's batch of applications comes from."""
+
+    # emulated: data_gen samples test/ (the seed's emulation); inbox: an upstream system drops application files
+    # (CSV or Parquet, any name) into ``inbox``, which ``loanpipe.jobs.land applications --from-inbox`` lands.
+    source: str = "emulated"
+    inbox: str | None = None  # a local folder or s3a://bucket/prefix (same endpoint and keys as the lake)
+
+    def __post_init__(self) -> None:
+        if self.source not in BATCH_SOURCES:
+            raise ConfigError(f"batch.source must be one of {BATCH_SOURCES} (got {self.source!r})")
+        if self.source == "inbox" and not self.inbox:
+            raise ConfigError("batch.source is inbox but batch.inbox is not set: name the folder or s3a:// prefix "
+                              "the application files are dropped into")
+
+
 @dataclass(frozen=True)
 class OutcomesConfig:
     """When outcomes are known (``loanpipe.core.maturity``) and how the emulation delivers them."""

@@ -71,7 +71,8 @@ JOBS = {
     "data_gen": "python -m loanpipe.jobs.data_gen --run-date D (spark-submit data_gen/data_gen.py): the day's batch",
     "app": "python -m loanpipe.jobs.app --run-date D (spark-submit spark/app.py): score, evaluate, retrain, promote",
     "fetch_scores": "python -m loanpipe.jobs.fetch_scores --latest | --date D [--grade 9-10] [--with-reasons]",
-    "land": "python -m loanpipe.jobs.land outcomes --date A FILE...: outcome records that arrived on A",
+    "land": "python -m loanpipe.jobs.land applications --date D FILE... | --from-inbox: the day's batch; "
+            "... land outcomes --date A FILE...: outcome records that arrived on A",
 }
 
 

@@ -52,6 +52,10 @@ def make_request(cfg: Config, run_date: str, fraction: float | None = None, seed
                  with_replacement: bool | None = None) -> SampleRequest:
     """Validate the job's arguments (run date, fraction) against the configuration's defaults."""
     date = dates.parse_run_date(run_date)
+    if cfg.batch.source != "emulated":
+        raise SamplingError(f"batch.source is {cfg.batch.source}: the day's applications are landed from "
+                            f"{cfg.batch.inbox} (python -m loanpipe.jobs.land applications --date {date} "
+                            "--from-inbox), not sampled from test/")
     fraction = cfg.sampling.fraction if fraction is None else fraction
     if not 0.0 < fraction <= 1.0:
         raise SamplingError(f"fraction must be in (0, 1] (got {fraction}); e.g. 0.1 samples 10% of test/")

@@ -1,6 +1,15 @@
-"""Landing what an upstream system drops: outcome records, by the day they arrived.
+"""Landing what an upstream system drops: the day's applications, and outcome records by the day they arrived.
 
+    python -m loanpipe.jobs.land applications --date D FILE [FILE ...]
+    python -m loanpipe.jobs.land applications --date D --from-inbox
     python -m loanpipe.jobs.land outcomes --date A FILE [FILE ...]
+
+An application file (CSV with the schema's separator, or Parquet; any name) has the lake's id and feature columns
+and no outcome (a target or label column is refused: outcomes land on their own). Its rows become run date D's
+batch, ``test_sample/run_date=D/``, published whole; a row whose id or a number cannot be read goes to
+``applications_quarantine/run_date=D/`` with its file, line and reason (the daily job then checks the rest
+against the data contract). ``--from-inbox`` lands the files in ``batch.inbox`` and moves them to
+``processed/D/`` there, after a list of them is written, so a rerun of D lands the same files again.
 
 An outcome file (CSV with the schema's separator, or Parquet; any name) has the lake's id and target columns
 (a text target is binarised by the schema's rule, as ingest does) and optionally ``observation_date``, the day
@@ -16,6 +25,7 @@ with the same files gives the same folders.
 from __future__ import annotations
 
 import datetime as dt
+import io
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +42,156 @@ from loanpipe.jobs.staging import separator_error
 
 OBSERVATION = "observation_date"
 SEQUENCE, SOURCE, LINE, REASON = "sequence", "source_file", "line", "reason"
+
+
+class LandingError(ValueError):
+    """A file cannot be landed; the message names the file, the column or row, and what to do. Nothing changed."""
+
+
+# -- applications ---------------------------------------------------------------------------------------------
+
+def read_table_file(name: str, data: bytes, sep: str) -> pd.DataFrame:
+    """A CSV (``sep``; cells as text, empty cells "") or Parquet file (its types) as a frame, names stripped."""
+    if name.lower().endswith(".parquet"):
+        frame = pd.read_parquet(io.BytesIO(data))
+    else:
+        first = data.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")
+        if wrong := separator_error(Path(name), first, sep):
+            raise LandingError(wrong)
+        frame = pd.read_csv(io.BytesIO(data), sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def application_columns(frame: pd.DataFrame, name: str, schema: DataSchema, on_extra: str) -> list[str]:
+    """The file's columns checked: every id and feature column, no outcome, extra ones by ``on_extra``."""
+    missing = [c for c in schema.application_columns() if c not in frame.columns]
+    if missing:
+        raise LandingError(f"{name}: missing column(s) {missing[:10]} ({len(missing)} in all); an application file "
+                           f"has the lake's id {schema.id_column!r} and feature columns")
+    outcome = [c for c in (schema.target_column, schema.label_column) if c in frame.columns]
+    if outcome:
+        raise LandingError(f"{name}: has the outcome column(s) {outcome}; applications land without outcomes: "
+                           "drop the column(s), and land the outcomes when they arrive (land outcomes)")
+    extra = [c for c in frame.columns if c not in schema.application_columns()]
+    if extra and on_extra == "fail":
+        raise LandingError(f"{name}: unexpected column(s) {extra[:10]}; drop them, re-ingest with the new columns, "
+                           "or set quality.on_extra_columns: drop")
+    return extra
+
+
+def _numbers(column: pd.Series, strip: list[str]) -> tuple[pd.Series, pd.Series]:
+    """(the values as floats, True where a non-empty cell is not a number)."""
+    if column.dtype != object:
+        values = pd.to_numeric(column, errors="coerce").astype(float)
+        return values, pd.Series(False, index=column.index)
+    text = column.fillna("").astype(str).str.strip()
+    for ch in strip:
+        text = text.str.replace(ch, "", regex=False)
+    values = pd.to_numeric(text.where(text != "", None), errors="coerce").astype(float)
+    return values, values.isna() & (text != "")
+
+
+def type_applications(frame: pd.DataFrame, schema: DataSchema, strip: list[str]) -> tuple[pd.DataFrame, pd.Series]:
+    """(the rows with the lake's types, each row's reason to refuse it or ""): an empty or malformed id, a number
+    that is not one."""
+    ident = schema.id_column
+    reason = pd.Series("", index=frame.index)
+    text_id = frame[ident].fillna("").astype(str).str.strip()
+    reason[text_id == ""] = "empty id"
+    if schema.id_is_string:
+        ids = text_id
+    else:
+        parsed = pd.to_numeric(text_id, errors="coerce")
+        reason[(reason == "") & (parsed.isna() | (parsed != parsed.round()))] = "id is not an integer"
+        ids = parsed.fillna(0).astype("int64")
+    out = {ident: ids}
+    for column in schema.features:
+        if column in schema.categorical:
+            out[column] = frame[column].where(frame[column].astype(str).str.strip() != "", None).astype(object)
+            continue
+        out[column], bad = _numbers(frame[column], strip)
+        reason[(reason == "") & bad] = f"column {column!r} is not a number"
+    return pd.DataFrame(out), reason
+
+
+def land_applications(cfg: Config, lake: Lake, day: dt.date, files: list[tuple[str, bytes]]) -> dict[str, Any]:
+    """Land ``files`` ((name, bytes), one day's application files) as run date ``day``'s batch (module docstring)."""
+    schema = catalog.read_schema(lake)
+    if not files:
+        raise LandingError("no application files given; pass one or more CSV or Parquet files")
+    names = [n for n, _ in files]
+    if len(set(names)) < len(names):
+        raise LandingError(f"two application files share a name ({names}); a refused row is named by its file's "
+                           "name and line, so rename one")
+    typed, refused = [], []
+    for name, data in sorted(files):
+        frame = read_table_file(name, data, cfg.schema.csv_separator)
+        application_columns(frame, name, schema, cfg.quality.on_extra_columns)
+        rows, reason = type_applications(frame, schema, list(cfg.schema.numeric_strip))
+        lines = np.arange(len(frame)) + 2  # the header is line 1 (a Parquet file: the row number + 1)
+        typed.append(rows[reason == ""])
+        refused.append(pd.DataFrame({schema.id_column: frame[schema.id_column].astype(str).to_numpy(),
+                                     SOURCE: name, LINE: lines, REASON: reason.to_numpy()})[(reason != "").to_numpy()])
+    good = pd.concat(typed, ignore_index=True)
+    bad = pd.concat(refused, ignore_index=True).astype({LINE: "int64"})
+    if len(bad) > cfg.quality.max_bad_share * (len(good) + len(bad)):
+        first = bad.iloc[0]
+        raise LandingError(f"{len(bad)} of {len(good) + len(bad)} application rows cannot be read (more than "
+                           f"quality.max_bad_share = {cfg.quality.max_bad_share}), e.g. {first[SOURCE]} line "
+                           f"{first[LINE]}: {first[REASON]}; fix the file(s) and land them again. Nothing was landed")
+    landed = pa.Table.from_pandas(good, preserve_index=False, schema=schema.arrow_schema(schema.application_columns()))
+    targets = [catalog.batch(lake, day), catalog.applications_quarantine(lake, day)]
+    with run_date_transaction(lake, day, "land-applications", targets, lease(cfg)) as tx:
+        catalog.write_table(tx.lake, landed, targets[0])
+        catalog.write_table(tx.lake, pa.Table.from_pandas(bad, preserve_index=False), targets[1])
+    return {"job": "land-applications", "run_date": day.isoformat(), "files": sorted(names),
+            "rows": len(good) + len(bad), "landed": len(good), "quarantined": len(bad),
+            "reasons": {str(k): int(v) for k, v in bad[REASON].value_counts().sort_index().items()},
+            "examples": bad.head(cfg.quality.examples)[[SOURCE, LINE, REASON]].to_dict("records"),
+            "path": targets[0], "quarantine": targets[1]}
+
+
+PROCESSED = "processed"
+LISTED = "_landed.json"  # in processed/D/: the files D lands, written before they are landed and moved
+
+
+def land_from_inbox(cfg: Config, lake: Lake, day: dt.date) -> dict[str, Any]:
+    """Land the application files waiting in ``batch.inbox`` (its top level; names starting with ``.`` or ``_``,
+    files still being written, are left) as ``day``'s batch, then move them to ``processed/D/``. The files are
+    listed there first: a rerun of D lands those files again, from wherever they are, and nothing newer."""
+    import dataclasses
+
+    from loanpipe.core.storage import open_lake
+
+    if not cfg.batch.inbox:
+        raise LandingError("batch.inbox is not set: name the folder or s3a:// prefix application files arrive in")
+    inbox = open_lake(dataclasses.replace(cfg.storage, root=cfg.batch.inbox))
+    done = inbox.uri(PROCESSED, day.isoformat())
+    listed = f"{done}/{LISTED}"
+    if inbox.exists(listed):
+        names = inbox.read_json(listed)["files"]
+    else:
+        names = [f for f in inbox.list_files(inbox.uri()) if "/" not in f and not f.startswith((".", "_"))]
+        if not names:
+            raise LandingError(f"no application files in {inbox.uri()} to land for {day}; the upstream system drops "
+                               "them there (CSV or Parquet)")
+        inbox.write_json(listed, {"run_date": day.isoformat(), "files": names})
+
+    def fetch(name: str) -> bytes:
+        for uri in (inbox.uri(name), f"{done}/{name}"):
+            if inbox.exists(uri):
+                return inbox.read_bytes(uri)
+        raise LandingError(f"{name}, listed for {day} in {listed}, is neither in {inbox.uri()} nor in {done}; put it "
+                           f"back, or remove {listed} to land what the inbox holds now")
+
+    files = [(name, fetch(name)) for name in names]
+    summary = land_applications(cfg, lake, day, files)
+    for name, data in files:  # landed: moved out of the inbox (copied, then removed)
+        if inbox.exists(inbox.uri(name)):
+            inbox.write_bytes(f"{done}/{name}", data)
+            inbox.remove(inbox.uri(name))
+    return {**summary, "inbox": inbox.uri(), "processed": done}
 
 
 def outcome_schema(schema: DataSchema) -> pa.Schema:
@@ -139,14 +299,32 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m loanpipe.jobs.land", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["outcomes"], help="what the files hold")
-    parser.add_argument("--date", required=True, help="the day they arrived (YYYY-MM-DD)")
-    parser.add_argument("files", nargs="+", help="CSV or Parquet files")
+    parser.add_argument("what", choices=["applications", "outcomes"], help="what the files hold")
+    parser.add_argument("--date", required=True, help="the run date (applications) or the day they arrived (outcomes)")
+    parser.add_argument("files", nargs="*", help="CSV or Parquet files")
+    parser.add_argument("--from-inbox", action="store_true", help="applications: land the files in batch.inbox")
     parser.add_argument("--config", help="config file (default: LOANPIPE_CONFIG or conf/default.yaml)")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # the files may follow --date
+    if args.from_inbox == bool(args.files) or (args.from_inbox and args.what != "applications"):
+        parser.error("pass the files, or --from-inbox (applications only)")
     cfg = load_config(args.config)
-    return run_job("land", lambda: land_outcomes(cfg, open_lake(cfg.storage), dates.parse_run_date(args.date),
-                                                 args.files))
+
+    def land() -> dict[str, Any]:
+        day = dates.parse_run_date(args.date)
+        lake = open_lake(cfg.storage)
+        if args.what == "outcomes":
+            return land_outcomes(cfg, lake, day, args.files)
+        if args.from_inbox:
+            return land_from_inbox(cfg, lake, day)
+        return land_applications(cfg, lake, day, [(Path(f).name, read_local(f)) for f in args.files])
+
+    return run_job("land", land)
+
+
+def read_local(path: str) -> bytes:
+    if not Path(path).is_file():
+        raise LandingError(f"{path}: no such file; pass the application files to land")
+    return Path(path).read_bytes()
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from loanpipe.core.config import StorageConfig
 from loanpipe.core.dates import PARTITION_KEY, parse_run_date, partition_name
-from loanpipe.core.storage.base import (ARTIFACTS, FOLDERS, INFERENCE, JOURNAL, OUTCOMES, OUTCOMES_QUARANTINE,
+from loanpipe.core.storage.base import (APPLICATIONS_QUARANTINE, ARTIFACTS, FOLDERS, INFERENCE, JOURNAL, OUTCOMES, OUTCOMES_QUARANTINE,
                                         QUARANTINE, STAGING, SUCCESS, TEST, TEST_SAMPLE, TRAIN, TRAIN_SUP, Lake,
                                         manifest_json, parse_manifest)
 from loanpipe.core.storage.errors import StorageError
@@ -43,7 +43,7 @@ from loanpipe.core.storage.files import FileAccess, S3Credentials, split_s3_uri
 from loanpipe.core.storage.local import LocalLake
 from loanpipe.core.storage.s3 import S3Lake, s3_client
 
-__all__ = ["ARTIFACTS", "FOLDERS", "INFERENCE", "JOURNAL", "OUTCOMES", "OUTCOMES_QUARANTINE", "PARTITION_KEY",
+__all__ = ["APPLICATIONS_QUARANTINE", "ARTIFACTS", "FOLDERS", "INFERENCE", "JOURNAL", "OUTCOMES", "OUTCOMES_QUARANTINE", "PARTITION_KEY",
            "QUARANTINE", "STAGING", "SUCCESS", "TEST", "TEST_SAMPLE", "TRAIN", "TRAIN_SUP", "FileAccess", "Lake", "LocalLake", "S3Credentials", "S3Lake",
            "StorageError", "manifest_json", "open_lake", "parse_manifest", "parse_run_date", "partition_name",
            "s3_client", "split_s3_uri"]

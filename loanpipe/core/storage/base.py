@@ -28,6 +28,7 @@ QUARANTINE = "test_sample_quarantine"
 ARTIFACTS = "artifacts"
 OUTCOMES = "outcomes"  # outcome records, by the day they arrived
 OUTCOMES_QUARANTINE = "outcomes_quarantine"  # outcome records that were refused, with the reason
+APPLICATIONS_QUARANTINE = "applications_quarantine"  # landed application rows that could not be read, with the reason
 FOLDERS = (TRAIN, TEST, TEST_SAMPLE, TRAIN_SUP, INFERENCE, ARTIFACTS)
 STAGING = "_staging"
 SUCCESS = "_SUCCESS"
