@@ -345,6 +345,9 @@ class AirflowConfig:
     # The business reads the date's scores at this time (HH:MM): a scheduled date whose scores are not published
     # by then raises an alert at that minute, also when its run is stuck. None: no deadline.
     scores_deadline: str | None = "07:00"
+    # batch.source inbox: the day's application files are expected by this time (HH:MM); none landed by then raises
+    # the data-late alert at that minute, ahead of the scores deadline. None: no such alert.
+    applications_deadline: str | None = "06:30"
     # The last date the DAGs are scheduled for (YYYY-MM-DD; None: no end). `make backfill` sets it to the end of
     # its range, so that unpausing the DAGs for the backfill starts no scheduled run beside it.
     end_date: str | None = None
@@ -371,9 +374,11 @@ class AirflowConfig:
                 dt.date.fromisoformat(self.end_date)
             except ValueError:
                 raise ConfigError(f"airflow.end_date {self.end_date!r} is not a date in YYYY-MM-DD form") from None
-        if self.scores_deadline is not None:
+        for key in ("scores_deadline", "applications_deadline"):
+            value = getattr(self, key)
             try:
-                dt.time.fromisoformat(self.scores_deadline)
+                if value is not None:
+                    dt.time.fromisoformat(value)
             except ValueError:
-                raise ConfigError(f"airflow.scores_deadline {self.scores_deadline!r} is not a time of day in HH:MM "
-                                  "form (e.g. 07:00); set it to null for no deadline") from None
+                raise ConfigError(f"airflow.{key} {value!r} is not a time of day in HH:MM form (e.g. 07:00); set it "
+                                  "to null for no deadline") from None

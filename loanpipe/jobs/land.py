@@ -2,14 +2,16 @@
 
     python -m loanpipe.jobs.land applications --date D FILE [FILE ...]
     python -m loanpipe.jobs.land applications --date D --from-inbox
-    python -m loanpipe.jobs.land outcomes --date A FILE [FILE ...]
+    python -m loanpipe.jobs.land outcomes --date A FILE [FILE ...] | --from-inbox
+    python -m loanpipe.jobs.land day --date D       (both, from the inbox: dag_new_data's job in inbox mode)
 
 An application file (CSV with the schema's separator, or Parquet; any name) has the lake's id and feature columns
 and no outcome (a target or label column is refused: outcomes land on their own). Its rows become run date D's
 batch, ``test_sample/run_date=D/``, published whole; a row whose id or a number cannot be read goes to
 ``applications_quarantine/run_date=D/`` with its file, line and reason (the daily job then checks the rest
-against the data contract). ``--from-inbox`` lands the files in ``batch.inbox`` and moves them to
-``processed/D/`` there, after a list of them is written, so a rerun of D lands the same files again.
+against the data contract). ``--from-inbox`` lands the files waiting in ``batch.inbox``'s ``applications/`` (or
+``outcomes/``) folder and moves them to ``processed/D/<folder>/`` there, after a list of them is written, so a
+rerun of D lands the same files again.
 
 An outcome file (CSV with the schema's separator, or Parquet; any name) has the lake's id and target columns
 (a text target is binarised by the schema's rule, as ingest does) and optionally ``observation_date``, the day
@@ -115,9 +117,12 @@ def type_applications(frame: pd.DataFrame, schema: DataSchema, strip: list[str])
     return pd.DataFrame(out), reason
 
 
-def land_applications(cfg: Config, lake: Lake, day: dt.date, files: list[tuple[str, bytes]]) -> dict[str, Any]:
-    """Land ``files`` ((name, bytes), one day's application files) as run date ``day``'s batch (module docstring)."""
+def land_applications(cfg: Config, lake: Lake, day: dt.date,
+                      files: list[str] | list[tuple[str, bytes]]) -> dict[str, Any]:
+    """Land ``files`` (paths, or (name, bytes): one day's application files) as run date ``day``'s batch (module
+    docstring)."""
     schema = catalog.read_schema(lake)
+    files = named(files)
     if not files:
         raise LandingError("no application files given; pass one or more CSV or Parquet files")
     names = [n for n, _ in files]
@@ -156,10 +161,11 @@ PROCESSED = "processed"
 LISTED = "_landed.json"  # in processed/D/: the files D lands, written before they are landed and moved
 
 
-def land_from_inbox(cfg: Config, lake: Lake, day: dt.date) -> dict[str, Any]:
-    """Land the application files waiting in ``batch.inbox`` (its top level; names starting with ``.`` or ``_``,
-    files still being written, are left) as ``day``'s batch, then move them to ``processed/D/``. The files are
-    listed there first: a rerun of D lands those files again, from wherever they are, and nothing newer."""
+def land_from_inbox(cfg: Config, lake: Lake, day: dt.date, what: str = "applications") -> dict[str, Any] | None:
+    """Land the files waiting in ``batch.inbox``'s ``what`` folder (``applications/`` or ``outcomes/``; names
+    starting with ``.`` or ``_``, files still being written, are left) for ``day``, then move them to
+    ``processed/D/<what>/``. The files are listed there first: a rerun of D lands those files again, from wherever
+    they are, and nothing newer. No application file is an error; no outcome file lands nothing (None)."""
     import dataclasses
 
     from loanpipe.core.storage import open_lake
@@ -167,31 +173,47 @@ def land_from_inbox(cfg: Config, lake: Lake, day: dt.date) -> dict[str, Any]:
     if not cfg.batch.inbox:
         raise LandingError("batch.inbox is not set: name the folder or s3a:// prefix application files arrive in")
     inbox = open_lake(dataclasses.replace(cfg.storage, root=cfg.batch.inbox))
-    done = inbox.uri(PROCESSED, day.isoformat())
+    waiting, done = inbox.uri(what), inbox.uri(PROCESSED, day.isoformat(), what)
     listed = f"{done}/{LISTED}"
     if inbox.exists(listed):
         names = inbox.read_json(listed)["files"]
     else:
-        names = [f for f in inbox.list_files(inbox.uri()) if "/" not in f and not f.startswith((".", "_"))]
+        names = [f for f in inbox.list_files(waiting) if "/" not in f and not f.startswith((".", "_"))]
+        if not names and what == "outcomes":
+            return None
         if not names:
-            raise LandingError(f"no application files in {inbox.uri()} to land for {day}; the upstream system drops "
+            raise LandingError(f"no application files in {waiting} to land for {day}; the upstream system drops "
                                "them there (CSV or Parquet)")
         inbox.write_json(listed, {"run_date": day.isoformat(), "files": names})
 
     def fetch(name: str) -> bytes:
-        for uri in (inbox.uri(name), f"{done}/{name}"):
+        for uri in (f"{waiting}/{name}", f"{done}/{name}"):
             if inbox.exists(uri):
                 return inbox.read_bytes(uri)
-        raise LandingError(f"{name}, listed for {day} in {listed}, is neither in {inbox.uri()} nor in {done}; put it "
+        raise LandingError(f"{name}, listed for {day} in {listed}, is neither in {waiting} nor in {done}; put it "
                            f"back, or remove {listed} to land what the inbox holds now")
 
     files = [(name, fetch(name)) for name in names]
-    summary = land_applications(cfg, lake, day, files)
+    land = land_applications if what == "applications" else land_outcomes
+    summary = land(cfg, lake, day, files)
     for name, data in files:  # landed: moved out of the inbox (copied, then removed)
-        if inbox.exists(inbox.uri(name)):
+        if inbox.exists(f"{waiting}/{name}"):
             inbox.write_bytes(f"{done}/{name}", data)
-            inbox.remove(inbox.uri(name))
-    return {**summary, "inbox": inbox.uri(), "processed": done}
+            inbox.remove(f"{waiting}/{name}")
+    return {**summary, "inbox": waiting, "processed": done}
+
+
+def land_day(cfg: Config, lake: Lake, day: dt.date) -> dict[str, Any]:
+    """The new-data job in inbox mode (``dag_new_data``): the day's application files, then the outcome files that
+    arrived, from ``batch.inbox``; the summary is kept where the emulation's is (``artifacts/data_gen/D/``)."""
+    start = dt.datetime.now(dt.UTC)
+    apps = land_from_inbox(cfg, lake, day, "applications")
+    outcomes = land_from_inbox(cfg, lake, day, "outcomes")
+    summary = {"job": "land", "source": "inbox", "run_date": day.isoformat(), "rows": apps["landed"],
+               "applications": apps, "outcomes": outcomes,
+               "seconds": round((dt.datetime.now(dt.UTC) - start).total_seconds(), 2)}
+    lake.write_json(catalog.data_gen_summary(lake, day), summary)
+    return summary
 
 
 def outcome_schema(schema: DataSchema) -> pa.Schema:
@@ -203,30 +225,29 @@ def outcome_schema(schema: DataSchema) -> pa.Schema:
         pa.field(SOURCE, pa.string()), pa.field(LINE, pa.int64()), pa.field(SEQUENCE, pa.int64())])
 
 
-def read_outcome_file(path: Path, schema: DataSchema, sep: str) -> pd.DataFrame:
+def read_outcome_file(name: str, data: bytes, schema: DataSchema, sep: str) -> pd.DataFrame:
     """The file's id, target and observation date columns as text (missing cells empty), with each row's line."""
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file; pass the outcome files to land")
-    if path.suffix.lower() == ".parquet":
-        frame = pd.read_parquet(path)
+    frame = read_table_file(name, data, sep)
+    if name.lower().endswith(".parquet"):
         if OBSERVATION in frame:  # a date or timestamp column: its day
             frame[OBSERVATION] = pd.to_datetime(frame[OBSERVATION], errors="coerce").dt.strftime("%Y-%m-%d")
         frame = frame.astype(object).where(frame.notna(), "").astype(str)
-    else:
-        with path.open(encoding="utf-8-sig") as fh:
-            if wrong := separator_error(path, fh.readline(), sep):
-                raise ValueError(wrong)
-        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    frame.columns = [str(c).strip() for c in frame.columns]
     for column in (schema.id_column, schema.target_column):
         if column not in frame.columns:
-            raise ValueError(f"{path}: no column {column!r}; an outcome file has the columns {schema.id_column!r}, "
-                             f"{schema.target_column!r} and optionally {OBSERVATION!r} (found: {list(frame.columns)[:8]})")
+            raise LandingError(f"{name}: no column {column!r}; an outcome file has the columns {schema.id_column!r}, "
+                               f"{schema.target_column!r} and optionally {OBSERVATION!r} (found: "
+                               f"{list(frame.columns)[:8]})")
     out = frame[[schema.id_column, schema.target_column]].apply(lambda s: s.str.strip())
     out[OBSERVATION] = frame[OBSERVATION].str.strip() if OBSERVATION in frame else ""
-    out[SOURCE] = path.name
+    out[SOURCE] = name
     out[LINE] = np.arange(len(frame)) + 2  # the header is line 1
     return out
+
+
+def named(files: list[str] | list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """Files as (name, bytes), by name: local paths are read."""
+    return sorted((f if isinstance(f, tuple) else (Path(f).name, read_local(f)) for f in files),
+                  key=lambda f: f[0])
 
 
 def check_rows(rows: pd.DataFrame, schema: DataSchema, applications: pd.DataFrame, arrival: dt.date) -> pd.DataFrame:
@@ -263,16 +284,19 @@ def check_rows(rows: pd.DataFrame, schema: DataSchema, applications: pd.DataFram
                          LINE: rows[LINE], REASON: reason})
 
 
-def land_outcomes(cfg: Config, lake: Lake, arrival: dt.date, files: list[str]) -> dict[str, Any]:
-    """Land ``files`` as the outcome records that arrived on ``arrival`` (module docstring); returns a summary."""
+def land_outcomes(cfg: Config, lake: Lake, arrival: dt.date, files: list[str] | list[tuple[str, bytes]]) -> dict[str, Any]:
+    """Land ``files`` (paths, or (name, bytes)) as the outcome records that arrived on ``arrival`` (module
+    docstring); returns a summary."""
     schema = catalog.read_schema(lake)
-    paths = sorted((Path(f) for f in files), key=lambda p: (p.name, str(p)))
-    if not paths:
-        raise ValueError("no outcome files given; pass one or more CSV or Parquet files")
-    if len({p.name for p in paths}) < len(paths):
-        raise ValueError(f"two outcome files share a name ({[p.name for p in paths]}); a landed row is named by "
-                         f"its file's name and line, so rename one")
-    rows = pd.concat([read_outcome_file(p, schema, cfg.schema.csv_separator) for p in paths], ignore_index=True)
+    files = named(files)
+    if not files:
+        raise LandingError("no outcome files given; pass one or more CSV or Parquet files")
+    names = [n for n, _ in files]
+    if len(set(names)) < len(names):
+        raise LandingError(f"two outcome files share a name ({names}); a landed row is named by its file's name and "
+                           "line, so rename one")
+    rows = pd.concat([read_outcome_file(n, d, schema, cfg.schema.csv_separator) for n, d in files],
+                     ignore_index=True)
     checked = check_rows(rows, schema, maturity.read_applications(lake, arrival, schema.id_column), arrival)
     checked[SEQUENCE] = np.arange(len(checked), dtype="int64")
     good, bad = checked[checked[REASON] == ""], checked[checked[REASON] != ""]
@@ -283,7 +307,7 @@ def land_outcomes(cfg: Config, lake: Lake, arrival: dt.date, files: list[str]) -
         catalog.write_table(tx.lake, landed, targets[0])
         catalog.write_table(tx.lake, pa.Table.from_pandas(refused.reset_index(drop=True), preserve_index=False),
                             targets[1])
-    return {"arrival_date": arrival.isoformat(), "files": [p.name for p in paths], "rows": len(rows),
+    return {"job": "land-outcomes", "arrival_date": arrival.isoformat(), "files": names, "rows": len(rows),
             "landed": len(good), "defaults": int(good[schema.label_column].sum()), "quarantined": len(bad),
             "reasons": {str(k): int(v) for k, v in bad[REASON].value_counts().sort_index().items()},
             "examples": bad.head(cfg.quality.examples)[[SOURCE, LINE, REASON]].to_dict("records"),
@@ -299,31 +323,37 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m loanpipe.jobs.land", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["applications", "outcomes"], help="what the files hold")
+    parser.add_argument("what", choices=["applications", "outcomes", "day"],
+                        help="what the files hold; day: both, from the inbox (what dag_new_data runs)")
     parser.add_argument("--date", required=True, help="the run date (applications) or the day they arrived (outcomes)")
     parser.add_argument("files", nargs="*", help="CSV or Parquet files")
-    parser.add_argument("--from-inbox", action="store_true", help="applications: land the files in batch.inbox")
+    parser.add_argument("--from-inbox", action="store_true",
+                        help="land the files waiting in batch.inbox's applications/ (or outcomes/) folder")
     parser.add_argument("--config", help="config file (default: LOANPIPE_CONFIG or conf/default.yaml)")
     args = parser.parse_intermixed_args(argv)  # the files may follow --date
-    if args.from_inbox == bool(args.files) or (args.from_inbox and args.what != "applications"):
-        parser.error("pass the files, or --from-inbox (applications only)")
+    if args.what == "day":
+        args.from_inbox = True
+    if args.from_inbox == bool(args.files):
+        parser.error("pass the files, or --from-inbox")
     cfg = load_config(args.config)
 
     def land() -> dict[str, Any]:
         day = dates.parse_run_date(args.date)
         lake = open_lake(cfg.storage)
-        if args.what == "outcomes":
-            return land_outcomes(cfg, lake, day, args.files)
+        if args.what == "day":
+            return land_day(cfg, lake, day)
         if args.from_inbox:
-            return land_from_inbox(cfg, lake, day)
-        return land_applications(cfg, lake, day, [(Path(f).name, read_local(f)) for f in args.files])
+            return land_from_inbox(cfg, lake, day, args.what) or {"job": "land-outcomes", "landed": 0,
+                                                                  "arrival_date": day.isoformat()}
+        land = land_applications if args.what == "applications" else land_outcomes
+        return land(cfg, lake, day, named(args.files))
 
     return run_job("land", land)
 
 
 def read_local(path: str) -> bytes:
     if not Path(path).is_file():
-        raise LandingError(f"{path}: no such file; pass the application files to land")
+        raise LandingError(f"{path}: no such file; pass the files to land")
     return Path(path).read_bytes()
 
 

@@ -3,7 +3,7 @@
     python -m loanpipe.orchestration.bundle [--out dist]
 
 makes ``dist/loanpipe-<version>/`` with ``loanpipe.zip`` (the packages that run on the Spark node: core, ml, jobs, reports; for ``spark-submit --py-files``), the two
-entry scripts (``data_gen.py``, ``app.py``), ``conf/`` and ``VERSION``; and prints the folder. The version is
+entry scripts (``data_gen.py``, ``land.py``, ``app.py``), ``conf/`` and ``VERSION``; and prints the folder. The version is
 ``git describe`` of the checkout (with ``-dirty`` for uncommitted changes), so a run records what it ran.
 """
 
@@ -20,7 +20,8 @@ from loanpipe.core.version import code_version
 
 # What runs on the Spark node; orchestration (Airflow) and dev (the local harness) stay behind.
 SHIPPED_PACKAGES = ("core", "ml", "jobs", "reports")
-ENTRY_SCRIPTS = {"data_gen.py": PROJECT_DIR / "data_gen" / "data_gen.py", "app.py": PROJECT_DIR / "spark" / "app.py"}
+ENTRY_SCRIPTS = {"data_gen.py": PROJECT_DIR / "data_gen" / "data_gen.py", "land.py": PROJECT_DIR / "data_gen" / "land.py",
+                 "app.py": PROJECT_DIR / "spark" / "app.py"}
 
 
 def build(out_dir: Path | str = PROJECT_DIR / "dist", version: str | None = None) -> Path:

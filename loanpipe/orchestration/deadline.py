@@ -31,23 +31,26 @@ log = logging.getLogger(__name__)
 REFERENCE_DAY = dt.date(2026, 1, 5)  # any day serves: the interval between a daily tick and the deadline
 
 
-def deadline_interval(a: AirflowConfig, day: dt.date = REFERENCE_DAY) -> dt.timedelta | None:
-    """Deadline minus the scoring DAG's daily tick; None when there is no deadline or no schedule."""
-    if not a.scores_deadline or not a.schedule_app:
+def deadline_interval(a: AirflowConfig, day: dt.date = REFERENCE_DAY, key: str = "scores_deadline",
+                      schedule_key: str = "schedule_app") -> dt.timedelta | None:
+    """Deadline (``airflow.<key>``) minus its DAG's daily tick (``airflow.<schedule_key>``); None when there is no
+    deadline or no schedule."""
+    deadline_at, schedule = getattr(a, key), getattr(a, schedule_key)
+    if not deadline_at or not schedule:
         return None
     from croniter import croniter
 
     tz = zoneinfo.ZoneInfo(a.timezone)
     start = dt.datetime.combine(day, dt.time(), tz) - dt.timedelta(microseconds=1)
-    ticks = croniter(a.schedule_app, start)
+    ticks = croniter(schedule, start)
     tick, after = ticks.get_next(dt.datetime), ticks.get_next(dt.datetime)
     if tick.date() != day or after.date() == day:
-        raise ConfigError(f"airflow.scores_deadline needs airflow.schedule_app to run once a day (got "
-                          f"{a.schedule_app!r}); set the deadline to null for other schedules")
-    deadline = dt.datetime.combine(day, dt.time.fromisoformat(a.scores_deadline), tz)
+        raise ConfigError(f"airflow.{key} needs airflow.{schedule_key} to run once a day (got "
+                          f"{schedule!r}); set the deadline to null for other schedules")
+    deadline = dt.datetime.combine(day, dt.time.fromisoformat(deadline_at), tz)
     if deadline <= tick:
-        raise ConfigError(f"airflow.scores_deadline {a.scores_deadline} is not after the scoring run's start "
-                          f"{tick:%H:%M} (airflow.schedule_app {a.schedule_app!r}, {a.timezone})")
+        raise ConfigError(f"airflow.{key} {deadline_at} is not after its run's start "
+                          f"{tick:%H:%M} (airflow.{schedule_key} {schedule!r}, {a.timezone})")
     return deadline - tick
 
 
@@ -68,6 +71,42 @@ def scores_deadline_alert(a: AirflowConfig) -> Any:
 
     return DeadlineAlert(reference=DeadlineReference.DAGRUN_LOGICAL_DATE, interval=interval,
                          callback=SyncCallback(f"{__name__}.scores_late"), name="scores_deadline")
+
+
+def applications_deadline_alert(cfg: Any) -> Any:
+    """The DeadlineAlert for ``dag_new_data`` in inbox mode (None otherwise, without a deadline, and under
+    ``airflow dags test``): ``applications_late`` at ``airflow.applications_deadline``."""
+    if cfg.batch.source != "inbox" or under_dags_test():
+        return None
+    interval = deadline_interval(cfg.airflow, key="applications_deadline", schedule_key="schedule_new_data")
+    if interval is None:
+        return None
+    from airflow.sdk import DeadlineAlert, DeadlineReference, SyncCallback
+
+    return DeadlineAlert(reference=DeadlineReference.DAGRUN_LOGICAL_DATE, interval=interval,
+                         callback=SyncCallback(f"{__name__}.applications_late"), name="applications_deadline")
+
+
+def applications_late(context: dict[str, Any], config_path: str | None = None, **_: Any) -> str | None:
+    """The data-late callback: a scheduled run's date has no landed batch at ``airflow.applications_deadline``
+    (nothing in the inbox, or the landing still going or failed). Returns the alert's subject, or None."""
+    from loanpipe.reports.emails import data_late_report
+    from loanpipe.orchestration.tasks import open_lake, raise_alert
+
+    run = context.get("dag_run") or {}
+    if run.get("run_type") != "scheduled":
+        return None
+    cfg = load_config(config_path)
+    run_date = dates.parse_run_date(str((run.get("conf") or {}).get("run_date") or run["logical_date"])[:10])
+    lake = open_lake(cfg)
+    if lake.is_published(catalog.batch(lake, run_date)):
+        return None
+    subject, body = data_late_report(run_date.isoformat(), f"{cfg.airflow.applications_deadline} "
+                                     f"{cfg.airflow.timezone}", f"{cfg.batch.inbox}/applications",
+                                     f"{cfg.airflow.scores_deadline} {cfg.airflow.timezone}",
+                                     run.get("dag_run_id", ""), run.get("state", ""))
+    raise_alert(cfg, run_date, "late-data", subject, body)
+    return subject
 
 
 def holdup(lake: storage.Lake, run_date: dt.date) -> str | None:

@@ -23,7 +23,7 @@ from loanpipe.core.session import job_packages, training_conf
 RUN_DATE_TEMPLATE = "{{ params.run_date or ds }}"
 VERSION_TEMPLATE = "{{ ti.xcom_pull(task_ids='build_bundle')['version'] }}"
 TARBALL_TEMPLATE = "{{ ti.xcom_pull(task_ids='build_bundle')['tarball'] }}"
-JOB_SCRIPTS = {"data_gen": "data_gen.py", "app": "app.py"}
+JOB_SCRIPTS = {"data_gen": "data_gen.py", "land": "land.py", "app": "app.py"}
 
 
 def build_bundle(out_dir: str | None = None) -> dict[str, str]:

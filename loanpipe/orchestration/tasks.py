@@ -1,6 +1,7 @@
 """What the Airflow tasks call, as plain importable functions (the DAG files only wire them together).
 
-* ``batch_ready``: the sensor's check that the run date's batch is published.
+* ``batch_ready``: the sensor's check that the run date's batch is published; ``applications_arrived``: that the
+  inbox holds the day's application files (inbox mode).
 * ``send_*_report`` / ``notify_failure``: the emails (HTML from ``emails``, the ROC curve inline), built from
   the run summaries in the lake; they carry metrics and paths, never credentials. Each message is written to
   the lake (``artifacts/alerts/<date>/``) before it is mailed, and the task log says where, so a report or an
@@ -52,6 +53,22 @@ def batch_ready(run_date: str, config_path: str | None = None) -> bool:
     cfg = load_config(config_path)
     lake = open_lake(cfg)
     return lake.is_published(catalog.batch(lake, dates.parse_run_date(run_date)))
+
+
+def applications_arrived(run_date: str, config_path: str | None = None) -> bool:
+    """True when ``batch.inbox``'s ``applications/`` holds a file to land (names starting with ``.`` or ``_`` are
+    still being written), or the run date's files were already listed for landing (a rerun): the sensor of
+    ``dag_new_data`` in inbox mode. Read with Airflow's own access: an S3 inbox with the lake's connection, a
+    folder as Airflow's workers see it."""
+    import dataclasses
+
+    cfg = load_config(config_path)
+    inbox = storage.open_lake(dataclasses.replace(cfg.storage, root=cfg.batch.inbox),
+                              credentials=airflow_credentials(cfg))
+    day = dates.parse_run_date(run_date).isoformat()
+    if inbox.exists(inbox.uri("processed", day, "applications", "_landed.json")):
+        return True
+    return any("/" not in f and not f.startswith((".", "_")) for f in inbox.list_files(inbox.uri("applications")))
 
 
 def context_run_date(context: dict[str, Any]) -> str:

@@ -71,12 +71,24 @@ def _render(template: str, **values: Any) -> str:
 
 
 def data_gen_report(summary: dict[str, Any]) -> tuple[str, str]:
+    if summary.get("source") == "inbox":
+        return landing_report(summary)
     rep = summary["repeated_rows"]
     leak = rep["within_batch"] + rep["in_other_batches"] + rep["in_train_sup"]
     status = "ALERT" if leak else "OK"
     subject = (f"[loanpipe] {status} new data {summary['run_date']}: {summary['rows']} rows, "
                f"outcomes on {summary['outcomes']['arrival_date']}")
     return subject, _render("data_gen.html.j2", s=summary, rep=rep, status=status)
+
+
+def landing_report(summary: dict[str, Any]) -> tuple[str, str]:
+    """The new-data report in inbox mode: what landed from which files, what was set aside, and the outcomes."""
+    apps, outcomes = summary["applications"], summary.get("outcomes")
+    status = "ALERT" if apps["quarantined"] or (outcomes or {}).get("quarantined") else "OK"
+    subject = (f"[loanpipe] {status} new data {summary['run_date']}: {apps['landed']} applications from "
+               f"{len(apps['files'])} file(s)" + (f", {apps['quarantined']} quarantined" if apps["quarantined"] else "")
+               + (f", {outcomes['landed']} outcomes" if outcomes else ""))
+    return subject, _render("landing.html.j2", s=summary, apps=apps, outcomes=outcomes, status=status)
 
 
 def app_report(summary: dict[str, Any], roc_cid: str | None = "roc.png",
@@ -111,6 +123,13 @@ def report_page(summary: dict[str, Any], files: dict[str, Any]) -> bytes:
     subject, body = app_report(summary, images=images)
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(subject)}</title></head>"
             f"<body>{body}</body></html>").encode()
+
+
+def data_late_report(run_date: str, deadline: str, inbox: str, scores_deadline: str, run_id: str,
+                     state: str) -> tuple[str, str]:
+    subject = f"[loanpipe] LATE data {run_date}: no applications landed by {deadline}"
+    return subject, _render("data_late.html.j2", run_date=run_date, deadline=deadline, inbox=inbox,
+                            scores_deadline=scores_deadline, run_id=run_id, state=state)
 
 
 def failure_report(dag_id: str, task_id: str, run_date: str, try_number: int, error: str, log_tail: str) -> tuple[str, str]:

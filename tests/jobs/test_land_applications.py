@@ -91,25 +91,34 @@ def test_a_semicolon_export_lands_with_the_configured_separator(config: Config, 
 def test_the_inbox_is_landed_and_moved_and_a_rerun_lands_the_same_files(config: Config, lake: LocalLake,
                                                                         tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
-    inbox.mkdir()
+    (inbox / "applications").mkdir(parents=True)
     cfg = config.replace(batch={"source": "inbox", "inbox": str(inbox)})
-    with pytest.raises(LandingError, match="no application files in .*inbox to land for 2026-11-01"):
+    with pytest.raises(LandingError, match="no application files in .*inbox/applications to land for 2026-11-01"):
         land_from_inbox(cfg, lake, D1)
-    (inbox / "apps-0601.csv").write_text("id,f1,f2,purpose\n1,1,2,car\n2,3,4,boat\n")
-    (inbox / ".apps-0602.csv.part").write_text("id,f1")  # still being written: left alone
+    assert land_from_inbox(cfg, lake, D1, "outcomes") is None  # no outcome arrived: nothing to land
+    (inbox / "applications" / "apps-0601.csv").write_text("id,f1,f2,purpose\n1,1,2,car\n2,3,4,boat\n")
+    (inbox / "applications" / ".apps-0602.csv.part").write_text("id,f1")  # still being written: left alone
     summary = land_from_inbox(cfg, lake, D1)
     assert summary["files"] == ["apps-0601.csv"] and summary["landed"] == 2
-    assert sorted(p.name for p in inbox.iterdir()) == [".apps-0602.csv.part", "processed"]
-    done = inbox / "processed" / "2026-11-01"
+    assert sorted(p.name for p in (inbox / "applications").iterdir()) == [".apps-0602.csv.part"]
+    done = inbox / "processed" / "2026-11-01" / "applications"
     assert sorted(p.name for p in done.iterdir()) == ["_landed.json", "apps-0601.csv"]
     first = batch(lake, D1)
     # the next day's file arrives; a rerun of D1 lands D1's files again, not it
-    (inbox / "apps-0602.csv").write_text("id,f1,f2,purpose\n3,1,2,car\n")
+    (inbox / "applications" / "apps-0602.csv").write_text("id,f1,f2,purpose\n3,1,2,car\n")
     again = land_from_inbox(cfg, lake, D1)
     assert again["files"] == ["apps-0601.csv"]
     pd.testing.assert_frame_equal(batch(lake, D1), first)
     assert land_from_inbox(cfg, lake, D2)["files"] == ["apps-0602.csv"]
     assert batch(lake, D2)["id"].tolist() == [3]
+    # outcomes dropped into outcomes/ land as arriving on the day they are landed, and move the same way
+    (inbox / "outcomes").mkdir()
+    (inbox / "outcomes" / "perf.csv").write_text("id,loss\n1,0\n2,40\n99,1\n")
+    landed = land_from_inbox(cfg, lake, D2, "outcomes")
+    assert landed["landed"] == 2 and landed["quarantined"] == 1 and landed["arrival_date"] == "2026-11-02"
+    records = catalog.read_table(lake, catalog.outcomes(lake, D2)).to_pandas()
+    assert records[["id", "default"]].values.tolist() == [[1, 0], [2, 1]]
+    assert (inbox / "processed" / "2026-11-02" / "outcomes" / "perf.csv").is_file()
     # in inbox mode the emulation does not sample
     with pytest.raises(data_gen.SamplingError, match="batch.source is inbox.*land applications --date 2026-11-03"):
         data_gen.make_request(cfg, "2026-11-03")

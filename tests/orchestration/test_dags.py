@@ -90,3 +90,25 @@ def test_pipeline_dags_run_on_schedules_with_timeouts_and_failure_mail(dagbag) -
     assert not dagbag.dags["dag_new_data"].deadline
     for dag_id in ("dag_new_data", "dag_app"):
         assert str(dagbag.dags[dag_id].timezone) in ("UTC", "Timezone('UTC')") and dagbag.dags[dag_id].end_date is None
+
+
+def test_in_inbox_mode_dag_new_data_waits_for_the_files_and_lands_them(tmp_path: Path) -> None:
+    """batch.source: inbox (set by the environment, as a deployment would): a rescheduling sensor on the inbox,
+    then the landing job shipped and run like the others, and the data-late deadline."""
+    import json
+    import os
+
+    code = ("import json; from airflow.dag_processing.dagbag import DagBag; "
+            f"dag = DagBag(dag_folder={str(ROOT / 'dags' / 'dag_new_data.py')!r}).dags"
+            "['dag_new_data']; s = dag.get_task('wait_for_applications'); "
+            "print(json.dumps({'edges': sorted([t.task_id, d] for t in dag.tasks for d in t.downstream_task_ids), "
+            "'mode': s.mode, 'command': dag.get_task('spark_submit_land').command, "
+            "'deadline': [a.callback.path for a in dag.deadline]}))")
+    env = {**os.environ, "LOANPIPE__BATCH__SOURCE": "inbox", "LOANPIPE__BATCH__INBOX": str(tmp_path / "inbox")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["edges"] == [["build_bundle", "sftp_bundle"], ["sftp_bundle", "spark_submit_land"],
+                            ["spark_submit_land", "email_report"], ["wait_for_applications", "build_bundle"]]
+    assert got["mode"] == "reschedule" and "--py-files loanpipe.zip land.py --run-date" in got["command"]
+    assert got["deadline"] == ["loanpipe.orchestration.deadline.applications_late"]

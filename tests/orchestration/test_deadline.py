@@ -28,7 +28,7 @@ def test_interval_is_the_deadline_minus_the_daily_tick() -> None:
     assert deadline.deadline_interval(moscow) == dt.timedelta(hours=2, minutes=45)  # a weekday (2026-01-05)
     assert deadline.deadline_interval(AirflowConfig(scores_deadline=None)) is None
     assert deadline.deadline_interval(AirflowConfig(schedule_app=None)) is None
-    with pytest.raises(ConfigError, match=r"scores_deadline 06:00 is not after the scoring run's start 06:30"):
+    with pytest.raises(ConfigError, match=r"scores_deadline 06:00 is not after its run's start 06:30"):
         deadline.deadline_interval(AirflowConfig(scores_deadline="06:00"))
     with pytest.raises(ConfigError, match="to run once a day"):
         deadline.deadline_interval(AirflowConfig(schedule_app="*/10 * * * *"))
@@ -120,3 +120,35 @@ def test_the_callback_alerts_a_late_scheduled_date_only(tmp_path: Path, smtp: Pa
 
     publish(lake, catalog.scores(lake, D))  # published in time after all: only the report was still going
     assert deadline.scores_late(ctx) is None and len(mails(smtp)) == 1
+
+
+def test_in_inbox_mode_no_application_by_its_deadline_raises_the_data_late_alert(
+        tmp_path: Path, smtp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from loanpipe.core.config import load_config
+    from loanpipe.orchestration import tasks
+
+    inbox = tmp_path / "inbox"
+    for key, value in (("STORAGE__ROOT", tmp_path / "lake"), ("BATCH__SOURCE", "inbox"), ("BATCH__INBOX", inbox)):
+        monkeypatch.setenv(f"LOANPIPE__{key}", str(value))
+    cfg = load_config()
+    alert = deadline.applications_deadline_alert(cfg)  # 06:00 tick -> 06:30
+    assert alert.interval == dt.timedelta(minutes=30) and alert.callback.path.endswith("deadline.applications_late")
+    assert deadline.applications_deadline_alert(cfg.replace(batch={"source": "emulated"})) is None
+    # the sensor: nothing yet, a file still being written, then a file
+    (inbox / "applications").mkdir(parents=True)
+    (inbox / "applications" / ".a.csv.part").write_text("id")
+    assert tasks.applications_arrived("2026-11-03") is False
+    lake = LocalLake(str(tmp_path / "lake"))
+    run = {"dag_id": "dag_new_data", "dag_run_id": "scheduled__2026-11-03T06:00:00+00:00", "run_type": "scheduled",
+           "logical_date": "2026-11-03T06:00:00Z", "conf": {}, "state": "running"}
+    assert deadline.applications_late({"dag_run": {**run, "run_type": "manual"}}) is None
+    subject = deadline.applications_late({"dag_run": run})
+    assert subject == "[loanpipe] LATE data 2026-11-03: no applications landed by 06:30 UTC"
+    [mail] = mails(smtp)
+    assert mail["Subject"] == subject
+    kept = lake.read_bytes(catalog.alert(lake, D, "late-data.html")).decode()
+    assert f"{inbox}/applications" in kept and "07:00 UTC" in kept
+    (inbox / "applications" / "a.csv").write_text("id")
+    assert tasks.applications_arrived("2026-11-03") is True
+    publish(lake, catalog.batch(lake, D))  # landed after all: no alert
+    assert deadline.applications_late({"dag_run": run}) is None and len(mails(smtp)) == 1

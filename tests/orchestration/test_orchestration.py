@@ -233,6 +233,22 @@ def test_data_gen_report_flags_leaks() -> None:
     assert "rows already in other batches" in body and "2026-12-01 (default rate 0.09)" in body
 
 
+def test_the_new_data_report_in_inbox_mode_says_what_landed_and_what_was_set_aside() -> None:
+    apps = {"landed": 98, "quarantined": 2, "files": ["a.csv", "b.parquet"], "reasons": {"empty id": 2},
+            "path": "/lake/test_sample/run_date=2026-11-29", "quarantine": "/lake/applications_quarantine/x",
+            "processed": "/inbox/processed/2026-11-29/applications"}
+    summary = {"source": "inbox", "run_date": "2026-11-29", "rows": 98, "applications": apps, "outcomes": None,
+               "seconds": 1.5}
+    subject, body = emails.data_gen_report(summary)
+    assert subject == "[loanpipe] ALERT new data 2026-11-29: 98 applications from 2 file(s), 2 quarantined"
+    assert "No outcome file arrived today" in body and "/inbox/processed/2026-11-29/applications" in body
+    summary["outcomes"] = {"landed": 40, "defaults": 4, "quarantined": 0, "reasons": {}, "files": ["o.csv"],
+                           "path": "/lake/outcomes/arrival_date=2026-11-29"}
+    subject, body = emails.data_gen_report({**summary, "applications": {**apps, "quarantined": 0}})
+    assert subject == "[loanpipe] OK new data 2026-11-29: 98 applications from 2 file(s), 40 outcomes"
+    assert "Outcomes that arrived" in body and "arrival_date=2026-11-29" in body
+
+
 def test_failure_report() -> None:
     subject, body = emails.failure_report("dag_app", "spark_submit_app", "2026-11-29", 2, "exit 1", "line <1>\nline 2")
     assert subject == "[loanpipe] FAILED dag_app.spark_submit_app for 2026-11-29 (try 2)"

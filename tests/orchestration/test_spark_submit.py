@@ -58,7 +58,7 @@ def submit(shipped: Path, master: str, script: str, conf: Path, *args: str) -> d
 
 
 def test_bundle_contents(shipped: Path) -> None:
-    assert sorted(p.name for p in shipped.iterdir()) == ["VERSION", "app.py", "conf", "data_gen.py", "loanpipe.zip"]
+    assert sorted(p.name for p in shipped.iterdir()) == ["VERSION", "app.py", "conf", "data_gen.py", "land.py", "loanpipe.zip"]
     assert (shipped / "VERSION").read_text().strip() == "test-1"
 
 
