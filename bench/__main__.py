@@ -1,7 +1,7 @@
 """The benchmarks, one command: ``python -m bench`` (or ``make bench``), about 25 minutes on 2 cores.
 
     python -m bench [cycle] [scoring] [profile] [reasons] [ingest] [real_tables] [synthetic] [rsm] [contract] [jvm]
-                    [growth] [--repeat N] [--sizes 6592,26368,105471] [--days 30] [--scales 16,160]
+                    [growth] [inbox] [--repeat N] [--sizes 6592,26368,105471] [--days 30] [--scales 16,160]
 
 * cycle   -- the daily cycle at 1x, 4x, 16x the rows (16x = the Kaggle size): per step, total, peak memory;
              --sizes 6592,26368,105471,1054710 adds 160x (10x the Kaggle size), saved as cycle-1054710.json
@@ -17,6 +17,8 @@
 * jvm     -- a quick stack's short jobs (data_gen, app on 6,000 rows) with the JVM's default compilers and C1 only
 * growth  -- (not in the default run: ~45 min) the daily cycle over --days simulated days at the Kaggle size:
              does it grow with history?
+* inbox   -- (not in the default run) the SBA loans table as production data: 6 dates of application files
+             through the inbox, outcomes 2 dates later; seconds per date to land, score and report
 
 Tables are printed and written as JSON under bench/results/ (with the versions and the machine); the lakes and
 inputs live under var/bench/ and are reused by the next run. Nothing here is a test: numbers, not verdicts.
@@ -32,8 +34,8 @@ import time
 from bench import common
 
 SECTIONS = ("cycle", "scoring", "profile", "reasons", "ingest", "real_tables", "synthetic", "rsm", "contract", "jvm",
-            "growth")
-DEFAULT_SECTIONS = tuple(s for s in SECTIONS if s not in ("profile", "growth"))
+            "growth", "inbox")
+DEFAULT_SECTIONS = tuple(s for s in SECTIONS if s not in ("profile", "growth", "inbox"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import cycle
 
         cycle.growth_run(info, sizes[-1], args.days)
+    if "inbox" in sections:
+        from bench import inbox
+
+        inbox.run(info)
     print(f"benchmarks done in {(time.monotonic() - started) / 60:.1f} min", flush=True)
     return 0
 

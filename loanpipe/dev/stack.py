@@ -82,8 +82,12 @@ def write_config(mode: str | None = None, scheduled: bool = True, airflow: dict[
     p = paths()
     mode = storage_mode(mode)
     store = storage_settings(mode)
+    # LOANPIPE_STACK_INBOX=<folder>: the day's applications come from that inbox (batch.source: inbox)
+    inbox = os.environ.get("LOANPIPE_STACK_INBOX")
+    batch = {"source": "inbox", "inbox": inbox} if inbox else {}
     conf = {
         "storage": store,
+        **({"batch": batch} if batch else {}),
         "cluster": {
             "ssh_conn_id": "loanpipe_ssh",
             "remote_dir": str(NODE_REMOTE_DIR),
@@ -96,6 +100,7 @@ def write_config(mode: str | None = None, scheduled: bool = True, airflow: dict[
             "env_file": str(NODE_S3_ENV),
             "env": {
                 **{f"LOANPIPE__STORAGE__{k.upper()}": str(v) for k, v in store.items()},
+                **{f"LOANPIPE__BATCH__{k.upper()}": str(v) for k, v in batch.items()},
                 "LOANPIPE__SPARK__MASTER": "null",
                 "SPARK_HOME": node_spark_home(),
                 "JAVA_HOME": java_home(),

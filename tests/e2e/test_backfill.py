@@ -5,6 +5,8 @@
   with no run). The first date's outcomes arrive on the second (``outcomes.lag_days`` = 2), so the second date
   backtests that cohort and its challenger must beat the weak model on it; the third has nothing new matured. Reruns of the second date, and then of the first
   one, reproduce the scores and the ledger and leave every later date as it was.
+* Inbox mode (``batch.source: inbox``) over four more dates: application files without outcomes land and are
+  scored, an outcome file lands two dates later, and what each date learns and reports is as of that date.
 * The scores deadline: a scheduled run stuck waiting for a batch that never comes raises the LATE alert at the
   deadline, naming the task that holds the date up.
 """
@@ -146,6 +148,76 @@ def test_backfill_with_a_promotion_then_reruns_reproduce(mails, stack: dict[str,
     assert not [s for s in subjects if "FAILED" in s or "LATE" in s], subjects
     assert sorted(p.name for p in (root / "artifacts" / "alerts" / D2).iterdir()) == [
         "report-dag_app.html", "report-dag_new_data.html"]
+
+
+I1, I2, I3, I4 = "2026-11-10", "2026-11-11", "2026-11-12", "2026-11-13"
+INBOX_ROWS = 150
+
+
+def use_the_inbox(env: dict[str, str]) -> None:
+    """The stack's config switched to batch.source: inbox (as the backfill command writes it), and the wait until
+    Airflow has parsed dag_new_data's inbox shape."""
+    code = ("import datetime as dt, time; from loanpipe.dev import stack; from loanpipe.dev import airflow_services "
+            "as af; stack.write_config(None, True, {'end_date': (stack.latest_scheduled_date() - "
+            "dt.timedelta(days=1)).isoformat()}); t = af.api_token(); end = time.monotonic() + 300\n"
+            "while 'wait_for_applications' not in [x['task_id'] for x in af.api('GET', "
+            "'/api/v2/dags/dag_new_data/tasks', token=t)['tasks']]:\n"
+            "    assert time.monotonic() < end, 'dag_new_data was not parsed in inbox mode'; time.sleep(3)")
+    python(env, code)
+
+
+def drop(inbox: Path, folder: str, name: str, frame: pd.DataFrame) -> None:
+    """A file as the upstream system drops it (written aside, then renamed into place), owned by the node's user."""
+    target = inbox / folder
+    target.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(target / f".{name}.part", index=False)
+    (target / f".{name}.part").rename(target / name)
+    subprocess.run(["chown", "-R", "loanpipe:loanpipe", str(inbox)], check=True)
+
+
+def test_inbox_applications_land_without_outcomes_and_the_backtest_waits_for_them(mails, stack: dict[str, str]) -> None:
+    """Inbox mode through Airflow over four dates: the day's application files (no target) land and are scored;
+    I1's outcome file arrives on I3, so I3 backtests I1's cohort and train_sup as of I3 holds I1's applications
+    and none of I2's; a rerun of I2 after I3 gives the same scores and the same report."""
+    root = Path(stack["LOANPIPE_STACK_DIR"]) / "lake"
+    inbox = Path(stack["LOANPIPE_STACK_DIR"]) / "inbox"
+    env = {**stack, "LOANPIPE_STACK_INBOX": str(inbox)}
+    use_the_inbox(env)
+    test = pd.read_parquet(root / "test").sort_values("id")
+    used = set(pd.read_parquet(root / "test_sample", columns=["id"])["id"])
+    pool = test[~test["id"].isin(used)].reset_index(drop=True)
+    apps = {day: pool.iloc[i * INBOX_ROWS:(i + 1) * INBOX_ROWS] for i, day in enumerate((I1, I2, I3, I4))}
+    for day, rows in apps.items():
+        if day == I3:  # I1's outcomes arrive
+            drop(inbox, "outcomes", "performance-1110.csv", apps[I1][["id", "loss"]])
+        drop(inbox, "applications", f"applications-{day}.csv", rows.drop(columns=["loss", "default"]))
+        result = backfill(env, day, day)
+        assert result["dag_runs"] == {"dag_new_data": {day: "success"}, "dag_app": {day: "success"}}
+        assert not list((inbox / "applications").glob("*.csv"))  # landed and moved
+    summaries = {d: json.loads((root / "artifacts" / "runs" / d / "summary.json").read_text()) for d in apps}
+    for day, rows in apps.items():
+        batch = pd.read_parquet(root / "test_sample" / f"run_date={day}")
+        assert "loss" not in batch.columns and sorted(batch["id"]) == sorted(rows["id"])
+        assert summaries[day]["scores"]["rows"] == len(scores(root, day)) > 0.95 * INBOX_ROWS
+    assert (inbox / "processed" / I3 / "outcomes" / "performance-1110.csv").is_file()
+    backtest = summaries[I3]["evaluation"]
+    assert [c["application_date"] for c in backtest["cohorts"]] == [I1] and backtest["since"] == I2
+    assert backtest["rows"] == summaries[I1]["scores"]["rows"] and 0.5 < backtest["roc_auc"] <= 1
+    assert summaries[I2]["evaluation"]["rows"] == 0 and summaries[I4]["evaluation"]["rows"] == 0
+    assert f"cohorts whose outcomes matured since {I2}" in (root / "artifacts" / "runs" / I3 / "report.html").read_text()
+    matured = pd.read_parquet(root / "train_sup" / f"run_date={I3}")
+    assert set(matured["id"]) == set(scores(root, I1)["id"]) and not set(matured["id"]) & set(apps[I2]["id"])
+    earlier = pd.read_parquet(root / "train_sup", columns=["id", "run_date"])
+    assert not set(earlier["id"]) & set(apps[I2]["id"])  # no partition up to I4 holds I2's applications
+    # a rerun of I2 after I3's outcomes arrived: as of I2 means as of I2
+    before = scores(root, I2), (root / "artifacts" / "runs" / I2 / "report.html").read_bytes()
+    rerun = backfill(env, I2, I2)
+    assert rerun["dag_runs"]["dag_app"] == {I2: "success"}
+    pd.testing.assert_frame_equal(scores(root, I2), before[0], check_exact=True)
+    assert (root / "artifacts" / "runs" / I2 / "report.html").read_bytes() == before[1]
+    subjects = [m["Subject"] for m in mails(stack)]
+    assert any(s.startswith(f"[loanpipe] OK new data {I3}: {INBOX_ROWS} applications from 1 file(s), "
+                            f"{INBOX_ROWS} outcomes") for s in subjects), subjects
 
 
 def test_a_stuck_scheduled_run_raises_the_late_alert_at_its_deadline(mails, html_of, stack: dict[str, str]) -> None:
