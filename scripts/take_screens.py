@@ -42,15 +42,16 @@ SHOTS = {
     "05_storage_bucket.png": "the lake's folders in the S3 bucket (MinIO console)",
     "06_storage_run_artifacts.png": "a run's artifacts in the bucket: metrics, plots, summary",
     "07_storage_models.png": "versioned models and the promotion ledger in the bucket",
-    "08_roc_curve.png": "ROC curve of the champion on the day's batch (artifact of the run)",
-    "09_score_histogram.png": "score histogram by true class (artifact of the run)",
+    "08_score_histogram.png": "the day's PDs against the cut-off, no outcome needed (artifact of the run)",
+    "09_trend.png": "the trend over the run dates: backtest AUC, default rate, score PSI (artifact of the run)",
     "10_airflow_dag_list.png": "Airflow: the pipeline's DAGs",
     "11_airflow_dag_new_data_run.png": "Airflow: a successful dag_new_data run",
     "12_airflow_dag_app_run.png": "Airflow: a successful dag_app run",
     "13_airflow_spark_submit_log.png": "Airflow: the spark-submit task's log (the job on the master node over SSH)",
     "14_airflow_connections.png": "Airflow: connections (SSH with pinned host key, SMTP, S3), secrets masked",
     "15_email_report.png": "dag_app's email report as received (HTML, ROC inline)",
-    "16_report_validation.png": "the run's report page (artifacts/runs/D/report.html): the validation section",
+    "16_report_validation.png": "the run's report page (artifacts/runs/D/report.html): the day's scores and the "
+                                "backtest section (on the first date: none matured yet, and why)",
     "17_decline_list.png": "a decline list with reason codes, read from the lake by fetch_scores (grades 9-10)",
 }
 
@@ -142,7 +143,7 @@ def minio_pages(driver: Any, out: Path, run_date: str) -> None:
         shoot(driver, out, name)
 
     browse("lake/", "test_sample_inference", "05_storage_bucket.png")
-    browse(f"lake/artifacts/runs/{run_date}/", "roc.png", "06_storage_run_artifacts.png")
+    browse(f"lake/artifacts/runs/{run_date}/", "score_hist.png", "06_storage_run_artifacts.png")
     browse("lake/artifacts/models/", "ledger.json", "07_storage_models.png")
 
 
@@ -168,7 +169,8 @@ def report_page(lake: Any, run_date: str, work: Path) -> Path:
     folder = work / "run"
     folder.mkdir(exist_ok=True)
     for name in ("report.html", "roc.png", "trend.png"):
-        (folder / name).write_bytes(lake.read_bytes(catalog.run_artifact(lake, run_date, name)))
+        if lake.exists(catalog.run_artifact(lake, run_date, name)):  # roc.png: once outcomes have matured
+            (folder / name).write_bytes(lake.read_bytes(catalog.run_artifact(lake, run_date, name)))
     return folder / "report.html"
 
 
@@ -252,16 +254,16 @@ def main(argv: list[str] | None = None) -> int:
             shoot(driver, out, "04_spark_model_notebook.png")
             minio_pages(driver, out, args.date)
             lake = stack.stack_lake()
-            for artifact, name in (("roc.png", "08_roc_curve.png"), ("score_hist.png", "09_score_histogram.png")):
+            for artifact, name in (("score_hist.png", "08_score_histogram.png"), ("trend.png", "09_trend.png")):
                 (out / name).write_bytes(lake.read_bytes(catalog.run_artifact(lake, args.date, artifact)))
                 print(f"  {name} (the run's own plot)", flush=True)
             airflow_pages(driver, out, runs)
             driver.get(email_html(local.paths()["mail"], f"scoring {args.date}", work).as_uri())
-            wait_text(driver, "ROC AUC")
+            wait_text(driver, "expected default rate")
             shoot(driver, out, "15_email_report.png")
             driver.get(report_page(lake, args.date, work).as_uri())
-            wait_text(driver, "Validation: discriminatory power")
-            scroll_to(driver, "Validation: discriminatory power")
+            wait_text(driver, "Backtest")
+            scroll_to(driver, "The day's scores")
             shoot(driver, out, "16_report_validation.png")
             driver.get(decline_list_page(lake, args.date, work).as_uri())
             wait_text(driver, "Decline list with reasons")

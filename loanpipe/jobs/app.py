@@ -153,6 +153,8 @@ def evaluate_stage(ctx: RunContext, batch: DailyBatch, scored: Scored, champion:
     cfg = ctx.cfg
     served = scored.frame.select("p_default", "grade").toPandas()
     daily = evaluation.daily_figures(served["p_default"].to_numpy(), served["grade"].to_numpy(), cfg.risk.master_scale)
+    folder.add("score_histogram", "score_hist.png", plots.score_hist_png(
+        None, served["p_default"].to_numpy(), cfg.model.cutoff, f"The day's PDs, {ctx.run_date}"))
     labels, since = backtest.matured_since(ctx)
     result, y, p = backtest.backtest(ctx, labels, since)
     if result["rows"]:

@@ -26,7 +26,7 @@ from typing import Any
 
 from loanpipe.core import catalog, dates, storage
 from loanpipe.core.config import Config
-from loanpipe.core.schema import DataSchema, SchemaError
+from loanpipe.core.schema import DERIVED_ID, DataSchema, SchemaError
 from loanpipe.core.storage import Lake
 from loanpipe.core.transaction import lease, run_date_transaction
 
@@ -76,7 +76,7 @@ def load_test(cfg: Config, lake: Lake, spark: Any) -> tuple[Any, DataSchema]:
     expected = expected_schema_config(cfg, lake)
     try:
         schema = DataSchema.from_columns(expected, df.columns, source=uri, id_is_string=dict(df.dtypes).get(
-            cfg.schema.id_column) == "string")
+            cfg.schema.id_column or DERIVED_ID) == "string")  # a derived id is text
         schema.check_spark_frame(df, uri)
     except SchemaError as exc:
         raise SamplingError(f"test/ does not match the configured schema: {exc}") from None

@@ -31,12 +31,16 @@ def roc_png(y: np.ndarray, curves: dict[str, np.ndarray], title: str) -> bytes:
     return _save(plt, fig)
 
 
-def score_hist_png(y: np.ndarray, p: np.ndarray, cutoff: float, title: str) -> bytes:
+def score_hist_png(y: np.ndarray | None, p: np.ndarray, cutoff: float, title: str) -> bytes:
+    """The PDs' histogram with the cut-off: by outcome when ``y`` is given, else all of them (a day's scores)."""
     plt = _figure()
     fig, ax = plt.subplots(figsize=(6.5, 4), dpi=110)
     bins = np.linspace(0, 1, 41)
-    ax.hist(p[y == 0], bins=bins, alpha=0.6, label="no default", color="tab:blue")
-    ax.hist(p[y == 1], bins=bins, alpha=0.6, label="default", color="tab:red")
+    if y is None:
+        ax.hist(p, bins=bins, alpha=0.7, label="applications", color="tab:gray")
+    else:
+        ax.hist(p[y == 0], bins=bins, alpha=0.6, label="no default", color="tab:blue")
+        ax.hist(p[y == 1], bins=bins, alpha=0.6, label="default", color="tab:red")
     ax.axvline(cutoff, color="black", linestyle="--", linewidth=1, label=f"cut-off {cutoff:g}")
     ax.set(xlabel="Predicted default probability", ylabel="Applications", title=title, yscale="log")
     ax.legend()
@@ -88,15 +92,15 @@ def trend_png(points: list[dict], title: str) -> bytes:
 
 def evaluation_plots(evaluation: dict, y: np.ndarray, p: np.ndarray, champion: str, cutoff: float,
                      run_date: object) -> dict[str, tuple[str, bytes]]:
-    """The daily run's evaluation plots, {artifact key: (file name, PNG)}: reliability (when the batch has rows),
-    ROC (when its AUC is defined) and the score histogram."""
+    """The backtest's plots, {artifact key: (file name, PNG)}: reliability (when it has rows), ROC (when its AUC
+    is defined) and the served PDs' histogram by outcome."""
     plots = {}
     if len(y):
         plots["reliability"] = ("reliability.png", reliability_png(
             evaluation["calibration"]["table"], f"Calibration, batch {run_date}"))
     if evaluation["roc_auc"] is not None:
         plots["roc_curve"] = ("roc.png", roc_png(y, {f"champion {champion}": p}, f"ROC, batch {run_date}"))
-    plots["score_histogram"] = ("score_hist.png", score_hist_png(y, p, cutoff, f"Scores, batch {run_date}"))
+    plots["backtest_histogram"] = ("backtest_hist.png", score_hist_png(y, p, cutoff, f"Scores by outcome, {run_date}"))
     return plots
 
 
