@@ -16,7 +16,6 @@ A scheduled date whose scores are not published by `airflow.scores_deadline` rai
 from __future__ import annotations
 
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.providers.standard.sensors.python import PythonSensor
 from airflow.sdk import DAG, Param
 
 from loanpipe.orchestration import shipping
@@ -40,14 +39,7 @@ with DAG(
     doc_md=__doc__,
     tags=["loanpipe", "model"],
 ):
-    wait = PythonSensor(
-        task_id="wait_for_batch",
-        python_callable=orch.batch_ready,
-        op_kwargs={"run_date": shipping.RUN_DATE_TEMPLATE},
-        mode="reschedule",
-        poke_interval=60,
-        timeout=CFG.airflow.batch_wait_timeout_minutes * 60,
-    )
+    wait = orch.wait_for("wait_for_batch", orch.batch_ready, CFG)
     build, upload, run = shipping.ship_and_submit(CFG, "app")
     report = PythonOperator(task_id="email_report", python_callable=orch.send_app_report)
 

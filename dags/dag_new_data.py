@@ -44,16 +44,7 @@ with DAG(
     tags=["loanpipe", "data"],
 ):
     if CFG.batch.source == "inbox":
-        from airflow.providers.standard.sensors.python import PythonSensor
-
-        wait = PythonSensor(
-            task_id="wait_for_applications",
-            python_callable=orch.applications_arrived,
-            op_kwargs={"run_date": shipping.RUN_DATE_TEMPLATE},
-            mode="reschedule",
-            poke_interval=60,
-            timeout=CFG.airflow.batch_wait_timeout_minutes * 60,
-        )
+        wait = orch.wait_for("wait_for_applications", orch.applications_arrived, CFG)
         build, upload, run = shipping.ship_and_submit(CFG, "land")
         wait >> build
     else:

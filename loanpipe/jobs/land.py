@@ -122,15 +122,9 @@ def land_applications(cfg: Config, lake: Lake, day: dt.date,
     """Land ``files`` (paths, or (name, bytes): one day's application files) as run date ``day``'s batch (module
     docstring)."""
     schema = catalog.read_schema(lake)
-    files = named(files)
-    if not files:
-        raise LandingError("no application files given; pass one or more CSV or Parquet files")
-    names = [n for n, _ in files]
-    if len(set(names)) < len(names):
-        raise LandingError(f"two application files share a name ({names}); a refused row is named by its file's "
-                           "name and line, so rename one")
+    files, names = files_to_land(files, "application")
     typed, refused = [], []
-    for name, data in sorted(files):
+    for name, data in files:
         frame = read_table_file(name, data, cfg.schema.csv_separator)
         application_columns(frame, name, schema, cfg.quality.on_extra_columns)
         rows, reason = type_applications(frame, schema, list(cfg.schema.numeric_strip))
@@ -244,6 +238,19 @@ def read_outcome_file(name: str, data: bytes, schema: DataSchema, sep: str) -> p
     return out
 
 
+def files_to_land(files: list[str] | list[tuple[str, bytes]], kind: str) -> tuple[list[tuple[str, bytes]], list[str]]:
+    """``files`` as (name, bytes) by name, and their names: at least one, no two with one name (a refused row is
+    named by its file's name and line)."""
+    files = named(files)
+    if not files:
+        raise LandingError(f"no {kind} files given; pass one or more CSV or Parquet files")
+    names = [n for n, _ in files]
+    if len(set(names)) < len(names):
+        raise LandingError(f"two {kind} files share a name ({names}); a refused row is named by its file's name and "
+                           "line, so rename one")
+    return files, names
+
+
 def named(files: list[str] | list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
     """Files as (name, bytes), by name: local paths are read."""
     return sorted((f if isinstance(f, tuple) else (Path(f).name, read_local(f)) for f in files),
@@ -288,13 +295,7 @@ def land_outcomes(cfg: Config, lake: Lake, arrival: dt.date, files: list[str] | 
     """Land ``files`` (paths, or (name, bytes)) as the outcome records that arrived on ``arrival`` (module
     docstring); returns a summary."""
     schema = catalog.read_schema(lake)
-    files = named(files)
-    if not files:
-        raise LandingError("no outcome files given; pass one or more CSV or Parquet files")
-    names = [n for n, _ in files]
-    if len(set(names)) < len(names):
-        raise LandingError(f"two outcome files share a name ({names}); a landed row is named by its file's name and "
-                           "line, so rename one")
+    files, names = files_to_land(files, "outcome")
     rows = pd.concat([read_outcome_file(n, d, schema, cfg.schema.csv_separator) for n, d in files],
                      ignore_index=True)
     checked = check_rows(rows, schema, maturity.read_applications(lake, arrival, schema.id_column), arrival)

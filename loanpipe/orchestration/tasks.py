@@ -71,6 +71,17 @@ def applications_arrived(run_date: str, config_path: str | None = None) -> bool:
     return any("/" not in f and not f.startswith((".", "_")) for f in inbox.list_files(inbox.uri("applications")))
 
 
+def wait_for(task_id: str, check: Any, cfg: Config) -> Any:
+    """A sensor calling ``check(run_date=...)`` in reschedule mode (no worker slot while it waits), for at most
+    ``airflow.batch_wait_timeout_minutes``. Call inside a ``with DAG(...)`` block."""
+    from airflow.providers.standard.sensors.python import PythonSensor
+
+    from loanpipe.orchestration.shipping import RUN_DATE_TEMPLATE
+
+    return PythonSensor(task_id=task_id, python_callable=check, op_kwargs={"run_date": RUN_DATE_TEMPLATE},
+                        mode="reschedule", poke_interval=60, timeout=cfg.airflow.batch_wait_timeout_minutes * 60)
+
+
 def context_run_date(context: dict[str, Any]) -> str:
     params = context.get("params") or {}
     return str(params.get("run_date") or context["ds"])
