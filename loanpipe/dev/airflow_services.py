@@ -209,10 +209,7 @@ def create_backfill(dag_id: str, from_date: str, to_date: str, token: str, port:
             detail = e.read().decode(errors="replace")
             if e.code == 503 and "locked" in detail and locked + 1 < attempts:
                 locked += 1
-                for half in backfills(dag_id, token, port):
-                    if half["id"] > before and half["completed_at"] is None:
-                        api("PUT", f"/api/v2/backfills/{half['id']}/cancel", token=token, port=port)
-                        log(f"{dag_id}: cancelled backfill {half['id']}, left open by a failed creation")
+                cancel_half_made(dag_id, before, token, port, log)
                 log(f"{dag_id}: the metadata DB was locked while the backfill was created (try {locked}); again")
                 time.sleep(3 * locked)
             elif e.code == 409 and time.monotonic() < open_until and not open_runs(dag_id, token, port):
@@ -220,6 +217,27 @@ def create_backfill(dag_id: str, from_date: str, to_date: str, token: str, port:
             else:
                 raise RuntimeError(f"backfill of {dag_id} {from_date} .. {to_date} refused (HTTP {e.code}, after "
                                    f"{locked} locked tries): {detail[-1500:]}") from None
+
+
+def cancel_half_made(dag_id: str, before: int, token: str, port: int = API_PORT, log=print,  # noqa: ANN001
+                     tries: int = 5) -> None:
+    """Cancel the backfills of ``dag_id`` newer than ``before`` that a failed creation left open. Airflow's own
+    cleanup of the half-made backfill races with this: a cancel can meet a backfill being deleted or the DB
+    locked again (HTTP 5xx), so the list is read again and the cancel retried until none is left open."""
+    import urllib.error
+
+    for attempt in range(1, tries + 1):
+        try:
+            for half in backfills(dag_id, token, port):
+                if half["id"] > before and half["completed_at"] is None:
+                    api("PUT", f"/api/v2/backfills/{half['id']}/cancel", token=token, port=port)
+                    log(f"{dag_id}: cancelled backfill {half['id']}, left open by a failed creation")
+            return
+        except urllib.error.HTTPError as e:
+            if e.code < 500 or attempt == tries:
+                raise
+            log(f"{dag_id}: cancelling a half-made backfill answered HTTP {e.code} (try {attempt}); again")
+            time.sleep(2 * attempt)
 
 
 def open_runs(dag_id: str, token: str, port: int = API_PORT) -> list[str]:

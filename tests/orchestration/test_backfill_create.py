@@ -23,7 +23,9 @@ OPEN = (409, '{"detail":"There is already a running backfill for dag dag_app"}')
 class Airflow:
     """The backfills table, the DAG's open runs and the REST calls create_backfill makes."""
 
-    def __init__(self, outcomes: list[tuple[int, str, bool]], open_runs: list[list[str]] | None = None) -> None:
+    def __init__(self, outcomes: list[tuple[int, str, bool]], open_runs: list[list[str]] | None = None,
+                 cancel_fails: int = 0) -> None:
+        self.cancel_fails = cancel_fails  # this many cancels answer 500 while Airflow deletes the backfill itself
         self.backfills: list[dict[str, Any]] = [{"id": 1, "completed_at": "2026-11-30T00:00:00Z"}]
         self.outcomes = outcomes  # per POST: HTTP status, body, whether the refused call left its row open
         self.open_runs = open_runs or []  # per look at the DAG's queued or running runs
@@ -49,14 +51,19 @@ class Airflow:
         assert method == "PUT" and path.endswith("/cancel"), path
         backfill_id = int(path.split("/")[-2])
         self.calls.append(f"cancel {backfill_id}")
+        if self.cancel_fails:
+            self.cancel_fails -= 1
+            self.backfills = [b for b in self.backfills if b["id"] != backfill_id]
+            raise urllib.error.HTTPError(path, 500, "Internal Server Error", {}, io.BytesIO(b"Internal Server Error"))
         next(b for b in self.backfills if b["id"] == backfill_id)["completed_at"] = "now"
         return {}
 
 
 @pytest.fixture()
 def airflow(monkeypatch: pytest.MonkeyPatch):
-    def install(outcomes: list[tuple[int, str, bool]], open_runs: list[list[str]] | None = None) -> Airflow:
-        fake = Airflow(outcomes, open_runs)
+    def install(outcomes: list[tuple[int, str, bool]], open_runs: list[list[str]] | None = None,
+                cancel_fails: int = 0) -> Airflow:
+        fake = Airflow(outcomes, open_runs, cancel_fails)
         monkeypatch.setattr(af, "api", fake.api)
         monkeypatch.setattr(af.time, "sleep", lambda s: None)
         return fake
@@ -70,6 +77,16 @@ def test_a_locked_db_is_tried_again_and_a_half_made_backfill_is_cancelled_first(
     assert fake.calls == ["create", "create", "cancel 2", "create"]
     assert backfill == {"id": 3, "completed_at": None}
     assert "cancelled backfill 2, left open by a failed creation" in lines[1]
+
+
+def test_a_cancel_that_meets_airflow_s_own_cleanup_reads_the_list_again(airflow) -> None:
+    """CI: the half-made backfill's cancel answered 500 (Airflow was deleting it); the list read again has nothing
+    open, so the creation is tried again instead of failing the whole backfill."""
+    fake = airflow([(*LOCKED, True), (200, "", False)], cancel_fails=1)
+    lines: list[str] = []
+    assert af.create_backfill("dag_app", "2026-11-02", "2026-11-02", "t", log=lines.append)["id"] == 2
+    assert fake.calls == ["create", "cancel 2", "create"]
+    assert "cancelling a half-made backfill answered HTTP 500 (try 1); again" in lines[0]
 
 
 def test_a_finished_backfill_not_yet_marked_complete_is_waited_for(airflow) -> None:
