@@ -1,7 +1,7 @@
 """The benchmarks, one command: ``python -m bench`` (or ``make bench``), about 25 minutes on 2 cores.
 
     python -m bench [cycle] [scoring] [profile] [reasons] [ingest] [real_tables] [synthetic] [rsm] [contract] [jvm]
-                    [growth] [inbox] [--repeat N] [--sizes 6592,26368,105471] [--days 30] [--scales 16,160]
+                    [growth] [inbox] [promotion] [--repeat N] [--sizes 6592,26368,105471] [--days 30] [--scales 16,160]
 
 * cycle   -- the daily cycle at 1x, 4x, 16x the rows (16x = the Kaggle size): per step, total, peak memory;
              --sizes 6592,26368,105471,1054710 adds 160x (10x the Kaggle size), saved as cycle-1054710.json
@@ -19,6 +19,8 @@
              does it grow with history?
 * inbox   -- (not in the default run) the SBA loans table as production data: 6 dates of application files
              through the inbox, outcomes 2 dates later; seconds per date to land, score and report
+* promotion -- (not in the default run) the old and the new promotion rule on simulated streams of 60 run dates,
+             stationary and with a change at date 20: how many proposals, how soon after the change
 
 Tables are printed and written as JSON under bench/results/ (with the versions and the machine); the lakes and
 inputs live under var/bench/ and are reused by the next run. Nothing here is a test: numbers, not verdicts.
@@ -34,8 +36,8 @@ import time
 from bench import common
 
 SECTIONS = ("cycle", "scoring", "profile", "reasons", "ingest", "real_tables", "synthetic", "rsm", "contract", "jvm",
-            "growth", "inbox")
-DEFAULT_SECTIONS = tuple(s for s in SECTIONS if s not in ("profile", "growth", "inbox"))
+            "growth", "inbox", "promotion")
+DEFAULT_SECTIONS = tuple(s for s in SECTIONS if s not in ("profile", "growth", "inbox", "promotion"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import inbox
 
         inbox.run(info)
+    if "promotion" in sections:
+        from bench import promotion
+
+        promotion.run(info)
     print(f"benchmarks done in {(time.monotonic() - started) / 60:.1f} min", flush=True)
     return 0
 

@@ -20,10 +20,9 @@ SETTINGS = {"default": "", "C1 only": "-XX:TieredStopAtLevel=1"}
 
 
 def _env(lake: str, java_options: str) -> dict[str, str]:
-    from loanpipe.dev.stack import QUICK_MODEL
+    from loanpipe.dev.stack import QUICK_MODEL, config_env
 
-    return {"LOANPIPE__STORAGE__ROOT": lake, "JDK_JAVA_OPTIONS": java_options,
-            **{f"LOANPIPE__MODEL__{k.upper()}": str(v) for k, v in QUICK_MODEL.items()}}
+    return {"LOANPIPE__STORAGE__ROOT": lake, "JDK_JAVA_OPTIONS": java_options, **config_env("model", QUICK_MODEL)}
 
 
 def _jobs(day: str) -> dict[str, list[str]]:

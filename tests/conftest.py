@@ -54,8 +54,8 @@ def base_config() -> Config:
         spark={"master": "local[2]", "driver_memory": "3g", "shuffle_partitions": 2,
                "extra_conf": {"spark.ui.enabled": "false"}},
         model={"iterations": 60, "top_k_features": 20, "max_forward_features": 6, "cv_folds": 3,
-               "search_iterations": 30, "cv_sample_rows": 3000, "compare_min_rows": 100,
-               "compare_min_defaults": 10},
+               "search_iterations": 30, "cv_sample_rows": 3000,
+               "promotion": {"min_rows": 100, "min_defaults": 10, "cooldown_dates": 0}},
     )
 
 

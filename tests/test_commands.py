@@ -45,9 +45,13 @@ def test_each_make_target_exists() -> None:
 def test_the_stacks_quick_model_is_the_unit_tests_model(base_config) -> None:  # noqa: ANN001 - a fixture
     """The end-to-end stacks (LOANPIPE_STACK_QUICK_MODEL=1) train with the unit tests' model sizes, as
     loanpipe/dev/stack.py says: the plumbing is under test there, not the model's quality."""
-    from loanpipe.dev.stack import QUICK_MODEL
+    import dataclasses
 
-    assert {k: getattr(base_config.model, k) for k in QUICK_MODEL} == QUICK_MODEL
+    from loanpipe.dev.stack import QUICK_MODEL, config_env
+
+    quick, model = config_env("model", QUICK_MODEL), config_env("model", dataclasses.asdict(base_config.model))
+    assert {k: model[k] for k in quick} == quick
+    assert config_env("model", QUICK_MODEL)["LOANPIPE__MODEL__PROMOTION__COOLDOWN_DATES"] == "0"
 
 
 @pytest.mark.parametrize("quick", [True, False])
@@ -62,7 +66,7 @@ def test_only_a_quick_stacks_jobs_get_the_quick_model_and_jvm(quick: bool, tmp_p
     monkeypatch.setattr(local, "STACK_DIR", tmp_path)
     monkeypatch.setenv("LOANPIPE_STACK_QUICK_MODEL", "1" if quick else "0")
     env = yaml.safe_load(stack.write_config("local").read_text())["cluster"]["env"]
-    quick_keys = {"JDK_JAVA_OPTIONS", *(f"LOANPIPE__MODEL__{k.upper()}" for k in stack.QUICK_MODEL)}
+    quick_keys = {"JDK_JAVA_OPTIONS", *stack.config_env("model", stack.QUICK_MODEL)}
     if quick:
         assert env["JDK_JAVA_OPTIONS"] == "-XX:TieredStopAtLevel=1" and env["LOANPIPE__MODEL__ITERATIONS"] == "60"
     else:

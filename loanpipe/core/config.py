@@ -31,12 +31,13 @@ DEFAULT_CONFIG_PATH = PROJECT_DIR / "conf" / "default.yaml"
 
 from loanpipe.core.sections import (ConfigError, StorageConfig, SparkConfig, TargetRule, SchemaConfig, SplitConfig,
                                      SyntheticConfig, SamplingConfig, BatchConfig, OutcomesConfig, QualityConfig,
-                                     ModelConfig,
+                                     ModelConfig, PromotionConfig,
                                      DEFAULT_MASTER_SCALE, REASONS_FOR, RiskConfig, ClusterConfig, AirflowConfig)
 
 __all__ = ["CONFIG_ENV", "Config", "DEFAULT_CONFIG_PATH", "ENV_PREFIX", "env_overrides", "load_config",
            "ConfigError", "StorageConfig", "SparkConfig", "TargetRule", "SchemaConfig", "SplitConfig",
-           "SyntheticConfig", "SamplingConfig", "BatchConfig", "OutcomesConfig", "QualityConfig", "ModelConfig", "DEFAULT_MASTER_SCALE",
+           "SyntheticConfig", "SamplingConfig", "BatchConfig", "OutcomesConfig", "QualityConfig", "ModelConfig", "PromotionConfig",
+           "DEFAULT_MASTER_SCALE",
            "REASONS_FOR", "RiskConfig", "ClusterConfig", "AirflowConfig"]
 
 

@@ -219,6 +219,26 @@ class QualityConfig:
 
 
 @dataclass(frozen=True)
+class PromotionConfig:
+    """When a challenger replaces the champion (``loanpipe.ml.policy``): every rule must hold, and each is reported
+    with its value. One paired test a day at 5% promotes by chance alone now and then (bench/results/promotion.json),
+    so the bar is a real gain, a stricter alpha, enough evidence and no change soon after the last one."""
+
+    min_auc_gain: float = 0.005   # the challenger's AUC minus the champion's, on the same comparison rows
+    alpha: float = 0.01           # the paired DeLong test's one-sided p must be under this
+    min_rows: int = 200           # matured comparison rows no model trained on ...
+    min_defaults: int = 30        # ... and defaults among them (fewer: no challenger is trained)
+    cooldown_dates: int = 14      # run dates after the last change of the serving model before the next one
+
+    def __post_init__(self) -> None:
+        if not 0 < self.alpha < 1:
+            raise ConfigError(f"model.promotion.alpha must be in (0, 1) (got {self.alpha})")
+        for name in ("min_auc_gain", "min_rows", "min_defaults", "cooldown_dates"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"model.promotion.{name} must be >= 0 (got {getattr(self, name)})")
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """Training, selection, scoring and promotion parameters."""
 
@@ -260,12 +280,10 @@ class ModelConfig:
     # files with pyarrow (loanpipe.ml.scoring.FileBatch); "spark", Spark's reader and its rows. Same scores.
     scoring_reader: str = "files"
     auc_floor: float = 0.75
-    significance: float = 0.05
     # The challenger is compared with the champion on the newest matured cohorts no model trained on: about this
-    # share of those rows (whole cohorts), and only with at least these many rows and defaults among them.
+    # share of those rows (whole cohorts); whether it replaces the champion is the promotion policy's rules.
     validation_fraction: float = 0.5
-    compare_min_rows: int = 200
-    compare_min_defaults: int = 30
+    promotion: PromotionConfig = field(default_factory=PromotionConfig)
 
     def __post_init__(self) -> None:
         if self.split_features < 0:

@@ -46,13 +46,28 @@ STORAGE_MODES = ("local", "s3")
 # the unit tests' model sizes (tests/conftest.py), so a run checks the wiring in minutes; `make run` never sets it.
 # Their batches are small (180 rows of a 6,000-row lake, ~17 defaults), so a challenger is decided on fewer
 # matured rows and defaults than a real table's default asks for.
+# Their promotion policy waits no run dates after a change: the backfill test switches to a weak model the day
+# before the challenger that must replace it (the cool-down has unit tests of its own, tests/ml/test_policy.py).
 QUICK_MODEL = {"iterations": 60, "cv_folds": 3, "search_iterations": 30, "max_forward_features": 6,
-               "top_k_features": 20, "cv_sample_rows": 3000, "compare_min_rows": 100, "compare_min_defaults": 10}
+               "top_k_features": 20, "cv_sample_rows": 3000,
+               "promotion": {"min_rows": 100, "min_defaults": 10, "cooldown_dates": 0}}
 # ... and their JVMs compile with C1 only: a job of a quick stack lives a minute on a few thousand rows, where
 # the optimising compiler's warm-up costs more than it earns (bench/results/jvm.json: data_gen 29.6 -> 23.7 s,
 # app 47.7 -> 39.6 s on 6,000 rows). The tests' own long-lived session keeps both compilers (C1 only was slower there).
 QUICK_JVM = {"JDK_JAVA_OPTIONS": "-XX:TieredStopAtLevel=1"}
 DAGS = ("dag_new_data", "dag_app")  # the pipeline's DAGs, in the order a date runs them
+
+
+def config_env(section: str, values: dict[str, Any]) -> dict[str, str]:
+    """``values`` of a config section as the ``LOANPIPE__SECTION__KEY`` variables a job reads (a nested mapping's
+    keys joined by ``__``)."""
+    out: dict[str, str] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out.update(config_env(f"{section}__{key}", value))
+        else:
+            out[f"LOANPIPE__{section.upper()}__{key.upper()}"] = str(value)
+    return out
 
 
 def catboost_spark_resolves() -> bool:
@@ -99,13 +114,12 @@ def write_config(mode: str | None = None, scheduled: bool = True, airflow: dict[
             "packages": catboost_spark_resolves(),
             "env_file": str(NODE_S3_ENV),
             "env": {
-                **{f"LOANPIPE__STORAGE__{k.upper()}": str(v) for k, v in store.items()},
-                **{f"LOANPIPE__BATCH__{k.upper()}": str(v) for k, v in batch.items()},
+                **config_env("storage", store), **config_env("batch", batch),
                 "LOANPIPE__SPARK__MASTER": "null",
                 "SPARK_HOME": node_spark_home(),
                 "JAVA_HOME": java_home(),
                 "SPARK_LOCAL_IP": "127.0.0.1",
-                **({**{f"LOANPIPE__MODEL__{k.upper()}": str(v) for k, v in QUICK_MODEL.items()}, **QUICK_JVM}
+                **({**config_env("model", QUICK_MODEL), **QUICK_JVM}
                    if os.environ.get("LOANPIPE_STACK_QUICK_MODEL") == "1" else {}),
             },
         },

@@ -170,8 +170,8 @@ def evaluate_stage(ctx: RunContext, batch: DailyBatch, scored: Scored, champion:
 
 
 def no_decision(holdout: backtest.Holdout, cfg: Config, label: str) -> promotion.Comparison:
-    decision = {"test": "DeLong (paired)", "significance": cfg.model.significance, "promoted": False,
-                "reason": holdout.reason, **holdout.describe(label)}
+    decision = {"test": "DeLong (paired)", "alpha": cfg.model.promotion.alpha, "promoted": False,
+                "reason": holdout.reason, "policy": [r.row() for r in holdout.rules], **holdout.describe(label)}
     return promotion.Comparison(decision, np.array([], int), np.array([]), np.array([]))
 
 
@@ -200,7 +200,8 @@ def challenge_stage(ctx: RunContext, timer: Timer, batch: DailyBatch, scored: Sc
         train_c = promotion.challenger_training(sup_df, ids, schema)
         chall, rediscover = promotion.challenger_of(ctx, train_c, champion, rediscover)
     with timer.step("compare"):
-        comparison = promotion.compare(sup_df, ids, champion, chall, schema, cfg.model.significance)
+        comparison = promotion.compare(sup_df, ids, champion, chall, schema, cfg.model.promotion,
+                                        holdout.rules)
         comparison.decision.update(holdout.describe(schema.label_column))
     migration = None
     if comparison.decision["promoted"]:  # before the ledger names it: a serving model has its calibrator and card

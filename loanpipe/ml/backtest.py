@@ -22,7 +22,7 @@ import pandas as pd
 
 from loanpipe.core import catalog, maturity, storage
 from loanpipe.core.context import RunContext
-from loanpipe.ml import evaluation, metrics, promotion
+from loanpipe.ml import evaluation, metrics, policy, promotion
 from loanpipe.ml.bundle import ModelBundle
 
 COHORT = maturity.APPLICATION_DATE
@@ -140,26 +140,51 @@ def matured_rows(ctx: RunContext, labels: pd.DataFrame) -> Any:
 
 @dataclass
 class Holdout:
-    """The out-of-time comparison rows: their ids and labels, their cohorts, and whether a decision can be made."""
+    """The out-of-time comparison rows (their ids and labels, their cohorts) and the promotion policy's rules known
+    before a challenger is trained (``loanpipe.ml.policy.evidence_rules``): no decision unless they all pass."""
 
     ids: pd.DataFrame
     cohorts: list[str]
     unseen: int
-    reason: str | None
+    rules: list[policy.Rule]
 
     @property
     def decidable(self) -> bool:
-        return self.reason is None
+        return not policy.failed(self.rules)
+
+    @property
+    def reason(self) -> str | None:
+        """Why no decision can be made (None: one can)."""
+        missed = policy.failed(self.rules)
+        if not missed:
+            return None
+        rows, defaults = self.rules[0].value, self.rules[1].value
+        return (f"no decision: {defaults} defaults and {rows} rows matured that no model trained on"
+                f"{' (cohorts ' + ', '.join(self.cohorts) + ')' if self.cohorts else ''}; not met: "
+                + "; ".join(r.text() for r in missed))
 
     def describe(self, label: str) -> dict[str, Any]:
         return {"validation_rows": len(self.ids), "validation_defaults": int(self.ids[label].sum()),
                 "validation_cohorts": self.cohorts, "unseen_matured_rows": self.unseen}
 
 
+def newest_cohorts(sizes: dict[str, int], fraction: float) -> list[str]:
+    """The newest whole cohorts (``sizes``: application date -> rows) holding at most ``fraction`` of all the rows,
+    and at least one; in date order."""
+    chosen: list[str] = []
+    taken, total = 0, sum(sizes.values())
+    for day in sorted(sizes, reverse=True):
+        if chosen and taken + sizes[day] > fraction * total:
+            break
+        chosen.append(day)
+        taken += sizes[day]
+    return sorted(chosen)
+
+
 def comparison_rows(ctx: RunContext, champion: ModelBundle) -> Holdout:
     """The newest cohorts of the matured rows no model has trained on: the ``train_sup`` partitions after the
     champion's own data (all of them for a champion trained on ``train/`` only), about ``model.validation_fraction``
-    of those rows in whole cohorts, newest first (at least one). Too few rows or defaults: no decision, and why."""
+    of those rows in whole cohorts, newest first (at least one), with the policy's evidence rules on them."""
     cfg, schema, lake = ctx.cfg, ctx.schema, ctx.lake
     ident, label = schema.id_column, schema.label_column
     through = champion.metadata.get(promotion.TRAINED_THROUGH) or ""
@@ -171,20 +196,10 @@ def comparison_rows(ctx: RunContext, champion: ModelBundle) -> Holdout:
     columns = [ident, label, COHORT]
     unseen = (pd.concat(parts, ignore_index=True).sort_values("_written", kind="stable")
               .drop_duplicates(ident, keep="last")[columns] if parts else pd.DataFrame(columns=columns))
-    chosen, total, days = [], len(unseen), sorted({str(d) for d in unseen[COHORT]}, reverse=True)
-    for day in days:
-        size = int((unseen[COHORT].astype(str) == day).sum())
-        if chosen and sum(c[1] for c in chosen) + size > cfg.model.validation_fraction * total:
-            break
-        chosen.append((day, size))
-    cohorts = sorted(c[0] for c in chosen)
+    total = len(unseen)
+    cohorts = newest_cohorts(unseen[COHORT].astype(str).value_counts().to_dict(), cfg.model.validation_fraction)
     ids = unseen[unseen[COHORT].astype(str).isin(cohorts)].reset_index(drop=True)
     rows, defaults = len(ids), int(ids[label].sum()) if len(ids) else 0
-    need_rows, need_defaults = cfg.model.compare_min_rows, cfg.model.compare_min_defaults
-    reason = None
-    if rows < need_rows or defaults < need_defaults:
-        reason = (f"no decision: {defaults} defaults and {rows} rows matured that no model trained on"
-                  f"{' (cohorts ' + ', '.join(cohorts) + ')' if cohorts else ''}; {need_defaults} defaults and "
-                  f"{need_rows} rows needed (model.compare_min_defaults, model.compare_min_rows)")
-    return Holdout(ids.astype({label: int}) if len(ids) else ids, cohorts, total, reason)
+    rules = promotion.evidence(ctx, rows, defaults)
+    return Holdout(ids.astype({label: int}) if len(ids) else ids, cohorts, total, rules)
 

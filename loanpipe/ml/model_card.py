@@ -91,8 +91,12 @@ def render(bundle: ModelBundle) -> str:
         lines += [f"- Against champion {promotion.get('champion')} on {promotion.get('validation_rows')} held-out "
                   f"rows of the {meta.get('run_date')} batch: AUC {_num(promotion.get('challenger_auc'))} vs "
                   f"{_num(promotion.get('champion_auc'))}, paired DeLong one-sided p = "
-                  f"{_num(promotion.get('p_value'), 4)} (needs < {promotion.get('significance')})",
+                  f"{_num(promotion.get('p_value'), 4)} (needs < {promotion.get('alpha')})",
                   f"- Decision: {promotion.get('reason')}"]
+        if promotion.get("policy"):
+            lines += ["", *_table(["promotion rule", "value", "needs", "config key", "passed"],
+                                  [[r["rule"], r["value"], r["needs"], r["key"], r["passed"]]
+                                   for r in promotion["policy"]])]
     elif disc.get("candidates"):
         best = max(disc["candidates"], key=lambda r: r["mean_auc"])
         lines += [f"- Best mean CV AUC of the candidates: {_num(best['mean_auc'])} (sd {_num(best['sd_auc'])})"]

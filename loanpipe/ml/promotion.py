@@ -5,8 +5,8 @@
 * ``challenger_of``: the date's challenger (reused when an earlier try of the date saved it);
 * ``rediscover_reason`` and ``challenger_columns``: whether it chooses its features again (cadence, drift);
 * ``challenger_training``: train_sup less the comparison rows (``loanpipe.ml.backtest.comparison_rows``);
-* ``decide`` and ``compare``: both models on those rows, the paired DeLong test, promoted only when better at the
-  configured significance;
+* ``evidence``, ``decide`` and ``compare``: both models on those rows, promoted only when every rule of the
+  promotion policy holds (``loanpipe.ml.policy``: evidence, cool-down, AUC gain, the paired DeLong test);
 * ``grade_migration``: the batch's applications by their grade under the old and the new champion.
 """
 
@@ -22,7 +22,8 @@ from loanpipe.core import catalog
 from loanpipe.core.config import Config
 from loanpipe.core.context import RunContext
 from loanpipe.core.schema import DataSchema
-from loanpipe.ml import metrics, risk, training
+from loanpipe.core.sections import PromotionConfig
+from loanpipe.ml import metrics, policy, risk, training
 from loanpipe.ml.bundle import ModelBundle
 from loanpipe.core.dates import version_for
 from loanpipe.ml.model import champion_for, find_model, ledger, load_model, record_decision, save_model
@@ -112,25 +113,40 @@ def challenger_training(train_sup: Any, holdout: Any, schema: DataSchema) -> Any
     return train_sup.join(holdout, on=schema.id_column, how="left_anti")
 
 
-def decide(y: np.ndarray, p_champion: np.ndarray, p_challenger: np.ndarray, significance: float) -> dict[str, Any]:
-    """Promote only when the challenger's AUC is higher with the paired DeLong test's one-sided p < significance."""
-    out: dict[str, Any] = {"validation_rows": int(len(y)), "significance": significance, "test": "DeLong (paired)"}
+def since_last_change(ctx: RunContext) -> tuple[str | None, int | None]:
+    """(the date the serving model last changed before D, the run dates since; both None if it never changed)."""
+    return policy.dates_since_change(ledger(ctx.lake), catalog.batch_dates(ctx.lake), ctx.run_date.isoformat())
+
+
+def evidence(ctx: RunContext, rows: int, defaults: int) -> list[policy.Rule]:
+    """The policy's rules known before a challenger is trained, for the date's comparison rows."""
+    last, since = since_last_change(ctx)
+    return policy.evidence_rules(ctx.cfg.model.promotion, rows, defaults, since)
+
+
+def decide(y: np.ndarray, p_champion: np.ndarray, p_challenger: np.ndarray, rules: PromotionConfig,
+           known: list[policy.Rule]) -> dict[str, Any]:
+    """Promote only when every rule of the policy holds: ``known`` (the evidence rules, measured before the fit)
+    and the comparison's own, the AUC gain and the paired DeLong test's one-sided p."""
+    out: dict[str, Any] = {"validation_rows": int(len(y)), "test": "DeLong (paired)", "alpha": rules.alpha,
+                           "min_auc_gain": rules.min_auc_gain}
     if len(y) == 0 or y.min() == y.max():
-        return {**out, "promoted": False, "reason": "not compared: the validation rows hold a single class"}
+        checked = known + policy.model_rules(rules, None, None)
+        return {**out, "promoted": False, "policy": [r.row() for r in checked],
+                "reason": "not compared: the validation rows hold a single class"}
     test = metrics.delong_test(y, p_champion, p_challenger)
-    better = test["difference"] > 0 and test["p_b_better"] < significance
+    checked = known + policy.model_rules(rules, test["difference"], test["p_b_better"])
+    promoted, why = policy.verdict(checked)
     return {**out,
             "champion_auc": test["auc_a"], "challenger_auc": test["auc_b"], "auc_difference": test["difference"],
             "z": test["z"], "p_value": test["p_b_better"], "p_value_two_sided": test["p_two_sided"],
-            "promoted": bool(better),
-            "reason": (f"challenger AUC {test['auc_b']:.4f} > champion {test['auc_a']:.4f}, one-sided p = "
-                       f"{test['p_b_better']:.3g} < {significance}") if better else
-                      (f"kept the champion: challenger AUC {test['auc_b']:.4f} vs {test['auc_a']:.4f}, one-sided p = "
-                       f"{test['p_b_better']:.3g} (needs < {significance})")}
+            "promoted": promoted, "policy": [r.row() for r in checked],
+            "reason": (f"challenger AUC {test['auc_b']:.4f} vs champion {test['auc_a']:.4f}: " if promoted else
+                       f"challenger AUC {test['auc_b']:.4f} vs {test['auc_a']:.4f}, ") + why}
 
 
 def compare(rows: Any, holdout: Any, champion: ModelBundle, chall: ModelBundle, schema: DataSchema,
-            significance: float) -> Comparison:
+            rules: PromotionConfig, known: list[policy.Rule]) -> Comparison:
     """Both models on the same comparison rows (those of ``rows`` whose id ``holdout`` holds), and the decision.
 
     They are compared on their raw scores: promotion is about ranking (AUC), which a PD calibrator leaves
@@ -143,7 +159,7 @@ def compare(rows: Any, holdout: Any, champion: ModelBundle, chall: ModelBundle, 
     pdf = rows.select(ident, schema.label_column).join(a, ident).join(b, ident).orderBy(ident).toPandas()
     y = pdf[schema.label_column].to_numpy(dtype=int)
     p_a, p_b = pdf["p_a"].to_numpy(), pdf["p_b"].to_numpy()
-    return Comparison(decide(y, p_a, p_b, significance), y, p_a, p_b)
+    return Comparison(decide(y, p_a, p_b, rules, known), y, p_a, p_b)
 
 
 def grade_migration(batch: Any, scored: Any, promoted: ModelBundle, schema: DataSchema,

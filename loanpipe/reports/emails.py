@@ -37,6 +37,10 @@ def _candidate_row(r: dict[str, Any], chosen: str | None) -> list[Any]:
             r["sd_auc"], ", ".join(f"{a:.3f}" for a in r["fold_aucs"]), r["seconds"]]
 
 
+def _rule_row(r: dict[str, Any]) -> list[Any]:
+    return [r["rule"], r["value"], r["needs"], r["key"], {True: "yes", False: "no"}.get(r["passed"], "not evaluated")]
+
+
 def _pct(value: Any) -> str:
     return "n/a" if value is None else f"{value:.2%}"
 
@@ -63,7 +67,8 @@ def _levels_row(item: tuple[str, dict[str, int]]) -> list[Any]:
 
 
 _ENV.filters.update(fmt=fmt, calibration_row=_calibration_row, cohort_row=_cohort_row, candidate_row=_candidate_row,
-                    quality_row=_quality_row, levels_row=_levels_row, lift_row=_lift_row, grade_row=_grade_row)
+                    quality_row=_quality_row, levels_row=_levels_row, lift_row=_lift_row, grade_row=_grade_row,
+                    rule_row=_rule_row)
 
 
 def _render(template: str, **values: Any) -> str:

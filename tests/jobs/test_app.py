@@ -276,7 +276,7 @@ def test_a_better_challenger_is_promoted_and_serves_next(cfg: Config, spark) -> 
     summary = app.run(cfg, lake, spark, D2)
     ch = summary["challenger"]
     assert summary["champion"]["version"] == "20261031-broken"
-    assert ch["promoted"] is True and ch["p_value"] < cfg.model.significance
+    assert ch["promoted"] is True and ch["p_value"] < cfg.model.promotion.alpha and all(r["passed"] for r in ch["policy"])
     assert ch["challenger_auc"] > ch["champion_auc"] + 0.2
     assert champion_version(lake) == ch["version"] == summary["serving_after_run"] == "20261102-challenger"
     # the backtest reads the PDs served on D1 (by the good champion): no alert, though a broken model serves now

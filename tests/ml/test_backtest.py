@@ -47,8 +47,9 @@ def lake(tmp_path: Path) -> LocalLake:
     return lake
 
 
-def context(lake: LocalLake, day: dt.date, **model: object) -> RunContext:
-    cfg = Config().replace(model={"compare_min_rows": 4, "compare_min_defaults": 1, **model})
+def context(lake: LocalLake, day: dt.date, promotion: dict | None = None, **model: object) -> RunContext:
+    rules = {"min_rows": 4, "min_defaults": 1, **(promotion or {})}
+    cfg = Config().replace(model={"promotion": rules, **model})
     return RunContext(cfg, lake, None, SCHEMA, day)
 
 
@@ -98,9 +99,18 @@ def test_the_comparison_rows_are_the_newest_cohorts_no_model_trained_on(lake: Lo
     promoted = ModelBundle("c", None, None, {"train_sup_through": "2026-11-03"})
     assert backtest.comparison_rows(context(lake, D4, validation_fraction=1.0), promoted).unseen == 6
     # too few defaults: no decision, and how many matured
-    short = backtest.comparison_rows(context(lake, D4, compare_min_defaults=30), bootstrap)
+    short = backtest.comparison_rows(context(lake, D4, {"min_defaults": 30}), bootstrap)
     assert not short.decidable
     assert short.reason == ("no decision: 2 defaults and 6 rows matured that no model trained on (cohorts "
-                            "2026-11-02); 30 defaults and 4 rows needed (model.compare_min_defaults, "
-                            "model.compare_min_rows)")
+                            "2026-11-02); not met: defaults among them 2 (needs >= 30, "
+                            "model.promotion.min_defaults)")
     assert not backtest.comparison_rows(context(lake, D2), bootstrap).decidable  # nothing yet
+    # the serving model changed on D2 (a switch the risk team recorded): D4 is 2 run dates after it (D3 and D4
+    # itself), so under a cool-down of 3 no challenger is trained, and under 2 one is
+    from loanpipe.ml.model import record_decision
+
+    record_decision(lake, D2, {"champion": "b", "serving": "manual", "promoted": True})
+    cooling = backtest.comparison_rows(context(lake, D4, {"cooldown_dates": 3}), bootstrap)
+    assert not cooling.decidable and cooling.reason.endswith(
+        "not met: run dates since the serving model changed 2 (needs >= 3, model.promotion.cooldown_dates)")
+    assert backtest.comparison_rows(context(lake, D4, {"cooldown_dates": 2}), bootstrap).decidable

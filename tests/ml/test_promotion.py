@@ -9,33 +9,45 @@ import numpy as np
 
 from loanpipe.core.config import Config
 from loanpipe.core.schema import DataSchema
-from loanpipe.ml import promotion
+from loanpipe.core.sections import PromotionConfig
+from loanpipe.ml import policy, promotion
 from loanpipe.ml.bundle import ModelBundle
 from loanpipe.ml.features import FeatureSpec
 
 
-def test_decide_promotes_only_a_significantly_better_challenger() -> None:
+def test_decide_promotes_only_a_challenger_that_passes_every_rule() -> None:
+    rules = PromotionConfig(min_auc_gain=0.005, alpha=0.01, min_rows=100, min_defaults=10, cooldown_dates=14)
+    enough = policy.evidence_rules(rules, 2000, 900, None)
     rng = np.random.default_rng(3)
     y = rng.integers(0, 2, 2000)
     good = y + rng.normal(scale=0.5, size=2000)
     weak = y + rng.normal(scale=2.0, size=2000)
-    promoted = promotion.decide(y, weak, good, significance=0.05)
+    promoted = promotion.decide(y, weak, good, rules, enough)
     assert promoted["promoted"] is True and promoted["challenger_auc"] > promoted["champion_auc"]
-    assert promoted["reason"].startswith("challenger AUC") and promoted["validation_rows"] == 2000
-    kept = promotion.decide(y, good, weak, significance=0.05)
-    assert kept["promoted"] is False and kept["reason"].startswith("kept the champion")
-    same = promotion.decide(y, good, good, significance=0.05)
-    assert same["promoted"] is False
-    # higher AUC by chance is not enough: the one-sided p must be under the significance
+    assert "every rule passed" in promoted["reason"] and promoted["validation_rows"] == 2000
+    assert [r["passed"] for r in promoted["policy"]] == [True] * 5
+    assert [r["key"] for r in promoted["policy"]] == [f"model.promotion.{k}" for k in (
+        "min_rows", "min_defaults", "cooldown_dates", "min_auc_gain", "alpha")]
+    kept = promotion.decide(y, good, weak, rules, enough)
+    assert kept["promoted"] is False and "kept the champion: AUC gain -" in kept["reason"]
+    assert promotion.decide(y, good, good, rules, enough)["promoted"] is False
+    # the same better challenger, three run dates after the serving model changed: the cool-down keeps it out
+    cooling = promotion.decide(y, weak, good, rules, policy.evidence_rules(rules, 2000, 900, 3))
+    assert cooling["promoted"] is False and "run dates since the serving model changed 3 (needs >= 14" in cooling["reason"]
+    # a higher AUC by chance is not enough: the one-sided p must be under alpha ...
     rng = np.random.default_rng(0)
     y2 = rng.integers(0, 2, 300)
     champion = y2 + rng.normal(scale=1.0, size=300)
     lucky = champion + rng.normal(scale=0.1, size=300)
-    chance = promotion.decide(y2, champion, lucky, significance=0.05)
-    assert chance["auc_difference"] > 0 and chance["p_value"] > 0.05 and chance["promoted"] is False
-    single = promotion.decide(np.zeros(5, int), np.arange(5.0), np.arange(5.0), significance=0.05)
-    assert single == {"validation_rows": 5, "significance": 0.05, "test": "DeLong (paired)", "promoted": False,
-                      "reason": "not compared: the validation rows hold a single class"}
+    chance = promotion.decide(y2, champion, lucky, rules, enough)
+    assert chance["auc_difference"] > 0 and chance["p_value"] > 0.01 and chance["promoted"] is False
+    # ... and a significant gain under min_auc_gain is not enough either
+    tiny = PromotionConfig(min_auc_gain=0.5, alpha=0.01)
+    small = promotion.decide(y, weak, good, tiny, enough)
+    assert small["p_value"] < 0.01 and small["promoted"] is False and "AUC gain" in small["reason"]
+    single = promotion.decide(np.zeros(5, int), np.arange(5.0), np.arange(5.0), rules, enough)
+    assert single["promoted"] is False and single["reason"] == "not compared: the validation rows hold a single class"
+    assert [r["passed"] for r in single["policy"]] == [True, True, True, None, None]
 
 
 def champion(discovered_on: str | None) -> ModelBundle:

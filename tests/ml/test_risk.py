@@ -200,14 +200,17 @@ def test_the_model_card_says_what_the_model_is(small_model) -> None:
         "calibration": {"method": "platt", "reason": "lowest CV log-loss", "before": {"brier": 0.08},
                         "after": {"brier": 0.06}},
         "promotion": {"champion": "20300101-bootstrap", "validation_rows": 1500, "champion_auc": 0.90,
-                      "challenger_auc": 0.93, "p_value": 0.001, "significance": 0.05, "reason": "better"}}
+                      "challenger_auc": 0.93, "p_value": 0.001, "alpha": 0.01, "reason": "better",
+                      "policy": [{"rule": "AUC gain", "key": "model.promotion.min_auc_gain", "value": 0.03,
+                                  "needs": ">= 0.005", "passed": True}]}}
     card = model_card.render(bundle)
     assert card.startswith("# Model card: 20300101-bootstrap")
     for text in ("Code version**: abc123", "80000 rows, 7440 defaults (9.30%)", "| f1 | raw (continuous) | left to CatBoost |", "| f3 | raw (continuous) | missing -> 2.9203e+07 |",
                  "| pair_1 | engineered pair: f1 - 0.5*f2 (alone: AUC 0.810) |", "| forward (chosen) | 3 | 0.9300",
                  "depth = 6, iterations = 500", "Against champion 20300101-bootstrap on 1500 held-out rows",
                  "AUC 0.9300 vs 0.9000", "Method: platt (lowest CV log-loss)", "0.0800 -> 0.0600",
-                 "## Known limitations", "chosen again: 7 days"):
+                 "## Known limitations", "chosen again: 7 days", "(needs < 0.01)",
+                 "| AUC gain | 0.0300 | >= 0.005 | model.promotion.min_auc_gain | True |"):
         assert text in card, text
     assert card == model_card.render(bundle)  # from the bundle alone: the same card every time
     bundle.metadata["calibration"] = {"status": "pending"}

@@ -123,7 +123,11 @@ def _app_summary(auc: float | None, status: str = "OK", promoted: bool = False) 
                        "observed_default_rate": 0.1, "mean_predicted_probability": 0.09, "true_positives": 1,
                        "defaults": 1, "false_positives": 0},
         "challenger": {"version": "m2", "test": "DeLong (paired)", "champion_auc": 0.9, "challenger_auc": 0.95,
-                       "p_value": 0.01 if promoted else 0.4, "promoted": promoted, "reason": "r <script>"},
+                       "p_value": 0.01 if promoted else 0.4, "promoted": promoted, "reason": "r <script>",
+                       "policy": [{"rule": "one-sided DeLong p", "key": "model.promotion.alpha", "value": 0.4,
+                                   "needs": "< 0.01", "passed": False},
+                                  {"rule": "AUC gain", "key": "model.promotion.min_auc_gain", "value": None,
+                                   "needs": ">= 0.005", "passed": None}]},
         "drift": {"score": {"psi": 0.01, "status": "stable"}, "features": {"f1": {"psi": 0.3, "status": "drift"}}},
         "artifacts": {"metrics": "/lake/artifacts/runs/2026-11-29/metrics.json"},
         "train_sup": {"path": "/lake/train_sup", "rows": 100}, "seconds": {"total": 12.5},
@@ -137,6 +141,8 @@ def test_app_report_subject_and_body() -> None:
     assert "cid:roc.png" in body and "DeLong" in body and "<td>f1</td><td>0.3000</td>" in body
     assert "test_sample_inference" in body and "cid:trend.png" not in body  # a run without a trend chart
     assert "<script>" not in body  # everything is escaped
+    assert ("<td>one-sided DeLong p</td><td>0.4000</td><td>&lt; 0.01</td><td>model.promotion.alpha</td><td>no</td>"
+            in body) and "<td>not evaluated</td>" in body  # the promotion policy, rule by rule
     subject, _ = emails.app_report(_app_summary(0.6, "ALERT", promoted=True))
     assert subject.startswith("[loanpipe] ALERT scoring") and "challenger promoted" in subject
     nothing = _app_summary(None)

@@ -17,7 +17,7 @@ from loanpipe.core import storage
 from loanpipe.core.config import Config
 from loanpipe.jobs.ingest import run_ingest
 from loanpipe.core.storage import open_lake
-from loanpipe.dev.stack import QUICK_JVM, QUICK_MODEL
+from loanpipe.dev.stack import QUICK_JVM, QUICK_MODEL, config_env
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,7 +93,7 @@ def test_the_cluster_command_on_a_yarn_shaped_standalone_cluster(lake_conf: tupl
         "master": master, "driver_memory": "2g", "executor_cores": 1, "packages": False,
         "env": {"LOANPIPE__STORAGE__ROOT": cfg.storage.root, "SPARK_LOCAL_IP": "127.0.0.1",
                 "LOANPIPE__SPARK__SHUFFLE_PARTITIONS": "4", **QUICK_JVM,  # the quick stacks' model sizes and JVM
-                **{f"LOANPIPE__MODEL__{k.upper()}": str(v) for k, v in QUICK_MODEL.items()},
+                **config_env("model", QUICK_MODEL),
                 "LOANPIPE__MODEL__TOP_K_FEATURES": "10", "LOANPIPE__MODEL__MAX_FORWARD_FEATURES": "4",
                 "LOANPIPE__MODEL__ENGINEERED_PAIRS": "3"}})
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK", "LOANPIPE", "SPARK"))}
