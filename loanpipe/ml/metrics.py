@@ -87,21 +87,27 @@ def auc_with_se(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     return aucs[0], math.sqrt(max(float(cov[0, 0]), 0.0))
 
 
-def delong_test(y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray) -> dict[str, float]:
+def delong_test(y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, margin: float = 0.0) -> dict[str, float]:
     """Paired DeLong test of two correlated ROC AUCs on the same rows (DeLong et al. 1988; Sun & Xu 2014).
 
     Returns both AUCs, their difference (b - a), its standard error, the z statistic, the two-sided p-value
-    and the one-sided p-value for "b is better than a".
+    (no difference) and the one-sided p-value for "b is better than a by more than ``margin``" (H0: b - a <=
+    margin; ``margin`` 0: simply better), a superiority-by-a-margin test: an observed gain just over the margin
+    does not pass it, a gain whose lower confidence bound clears the margin does.
     """
     aucs, cov = _delong(y, [p_a, p_b])
     diff = aucs[1] - aucs[0]
     var = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
     se = math.sqrt(max(var, 0.0))
-    if se == 0.0:
-        z = 0.0 if diff == 0 else math.copysign(math.inf, diff)
-    else:
-        z = diff / se
+
+    def z_of(shift: float) -> float:
+        if se == 0.0:
+            return 0.0 if diff == shift else math.copysign(math.inf, diff - shift)
+        return (diff - shift) / se
+
+    z = z_of(0.0)
     return {
         "auc_a": float(aucs[0]), "auc_b": float(aucs[1]), "difference": float(diff), "se": se, "z": float(z),
-        "p_two_sided": float(2 * stats.norm.sf(abs(z))), "p_b_better": float(stats.norm.sf(z)),
+        "p_two_sided": float(2 * stats.norm.sf(abs(z))), "margin": float(margin),
+        "p_b_better": float(stats.norm.sf(z_of(margin))),
     }

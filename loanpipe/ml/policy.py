@@ -7,7 +7,8 @@ report, the ledger and the model card show:
 * stability: at least ``cooldown_dates`` run dates since the serving model last changed (a promotion, or a switch
   the risk team recorded); never changed counts as passed;
 * gain: the challenger's AUC at least ``min_auc_gain`` above the champion's on the same rows;
-* significance: the paired DeLong test's one-sided p under ``alpha``.
+* significance: the paired DeLong test's one-sided p under ``alpha``, tested against the gain ``min_auc_gain``
+  (H0: the gain is at most that), so an observed gain just over the minimum by chance does not pass.
 
 The first two are known before a challenger is trained: when either fails, none is (its fit would decide
 nothing). The old rule, kept for the benchmark (``bench/promotion.py``), was significance alone at 5%.
@@ -64,7 +65,7 @@ def evidence_rules(policy: PromotionConfig, rows: int, defaults: int, dates_sinc
 def model_rules(policy: PromotionConfig, auc_gain: float | None, p_value: float | None) -> list[Rule]:
     """The rules on the comparison itself (None: not compared)."""
     return [Rule("AUC gain", "min_auc_gain", auc_gain, ">=", policy.min_auc_gain),
-            Rule("one-sided DeLong p", "alpha", p_value, "<", policy.alpha)]
+            Rule("one-sided DeLong p (gain above the minimum)", "alpha", p_value, "<", policy.alpha)]
 
 
 def failed(rules: list[Rule]) -> list[Rule]:

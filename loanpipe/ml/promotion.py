@@ -127,14 +127,15 @@ def evidence(ctx: RunContext, rows: int, defaults: int) -> list[policy.Rule]:
 def decide(y: np.ndarray, p_champion: np.ndarray, p_challenger: np.ndarray, rules: PromotionConfig,
            known: list[policy.Rule]) -> dict[str, Any]:
     """Promote only when every rule of the policy holds: ``known`` (the evidence rules, measured before the fit)
-    and the comparison's own, the AUC gain and the paired DeLong test's one-sided p."""
+    and the comparison's own: the AUC gain, and the paired DeLong test's one-sided p that the gain exceeds
+    ``min_auc_gain`` (a gain just over it by chance does not pass; a superiority-by-a-margin test)."""
     out: dict[str, Any] = {"validation_rows": int(len(y)), "test": "DeLong (paired)", "alpha": rules.alpha,
                            "min_auc_gain": rules.min_auc_gain}
     if len(y) == 0 or y.min() == y.max():
         checked = known + policy.model_rules(rules, None, None)
         return {**out, "promoted": False, "policy": [r.row() for r in checked],
                 "reason": "not compared: the validation rows hold a single class"}
-    test = metrics.delong_test(y, p_champion, p_challenger)
+    test = metrics.delong_test(y, p_champion, p_challenger, margin=rules.min_auc_gain)
     checked = known + policy.model_rules(rules, test["difference"], test["p_b_better"])
     promoted, why = policy.verdict(checked)
     return {**out,

@@ -10,6 +10,18 @@ from loanpipe.ml.bundle import ModelBundle
 
 
 @pytest.fixture(scope="session")
+def proc_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(labels, scores a, scores b): 20 rows whose AUCs, DeLong variances and paired test R's pROC computed (the
+    reference values are in tests/ml/test_metrics.py)."""
+    y = np.array([0] * 12 + [1] * 8)
+    a = np.array([0.05, 0.10, 0.10, 0.20, 0.25, 0.30, 0.35, 0.40, 0.45, 0.50, 0.60, 0.70,
+                  0.30, 0.40, 0.55, 0.60, 0.65, 0.80, 0.85, 0.90])
+    b = np.array([0.10, 0.05, 0.20, 0.15, 0.30, 0.20, 0.45, 0.35, 0.40, 0.55, 0.50, 0.60,
+                  0.50, 0.45, 0.60, 0.75, 0.70, 0.85, 0.80, 0.95])
+    return y, a, b
+
+
+@pytest.fixture(scope="session")
 def _small_model_trained() -> tuple[ModelBundle, pd.DataFrame]:
     return _small_model()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -92,19 +93,14 @@ def test_delong_is_antisymmetric(y: np.ndarray, a: np.ndarray, b: np.ndarray) ->
 #   roc.test(rb, ra, method = "delong", paired = TRUE)                          # z and the two-sided p
 #   roc.test(rb, ra, method = "delong", paired = TRUE, alternative = "greater") # one-sided: b better than a
 #   ks.test(pa[y == 1], pa[y == 0])$statistic;  mean((pa - y)^2)
-REF_Y = np.array([0] * 12 + [1] * 8)
-REF_A = np.array([0.05, 0.10, 0.10, 0.20, 0.25, 0.30, 0.35, 0.40, 0.45, 0.50, 0.60, 0.70,
-                  0.30, 0.40, 0.55, 0.60, 0.65, 0.80, 0.85, 0.90])
-REF_B = np.array([0.10, 0.05, 0.20, 0.15, 0.30, 0.20, 0.45, 0.35, 0.40, 0.55, 0.50, 0.60,
-                  0.50, 0.45, 0.60, 0.75, 0.70, 0.85, 0.80, 0.95])
-
-
-def test_auc_and_its_delong_standard_error_match_proc() -> None:
+def test_auc_and_its_delong_standard_error_match_proc(proc_table) -> None:  # noqa: ANN001 - a fixture
+    REF_Y, REF_A, REF_B = proc_table
     assert metrics.auc_with_se(REF_Y, REF_A) == pytest.approx((0.838541666666667, 0.091247720572846), abs=1e-12)
     assert metrics.auc_with_se(REF_Y, REF_B) == pytest.approx((0.932291666666667, 0.052561388300189), abs=1e-12)
 
 
-def test_the_paired_delong_test_matches_proc() -> None:
+def test_the_paired_delong_test_matches_proc(proc_table) -> None:  # noqa: ANN001 - a fixture
+    REF_Y, REF_A, REF_B = proc_table
     res = metrics.delong_test(REF_Y, REF_A, REF_B)
     assert res["difference"] == pytest.approx(0.09375, abs=1e-12)
     # var(b - a) = var_a + var_b - 2 cov(a, b), each from pROC
@@ -113,9 +109,14 @@ def test_the_paired_delong_test_matches_proc() -> None:
     assert res["z"] == pytest.approx(1.788424317230545, abs=1e-12)
     assert res["p_two_sided"] == pytest.approx(0.073707575957009, abs=1e-12)
     assert res["p_b_better"] == pytest.approx(0.036853787978504, abs=1e-12)
+    # better by more than a margin of 0.05: z = (0.09375 - 0.05) / se, se from pROC's z above
+    margin = metrics.delong_test(REF_Y, REF_A, REF_B, margin=0.05)
+    assert margin["p_b_better"] == pytest.approx(stats.norm.sf(0.04375 / (0.09375 / 1.788424317230545)), abs=1e-12)
+    assert margin["p_b_better"] == pytest.approx(0.2019, abs=1e-4) and margin["p_two_sided"] == res["p_two_sided"]
 
 
-def test_ks_and_brier_match_r() -> None:
+def test_ks_and_brier_match_r(proc_table) -> None:  # noqa: ANN001 - a fixture
+    REF_Y, REF_A = proc_table[:2]
     m = metrics.classification_metrics(REF_Y, REF_A)
     assert m["ks"] == pytest.approx(0.583333333333333, abs=1e-12)
     assert m["brier"] == pytest.approx(0.160375, abs=1e-12)

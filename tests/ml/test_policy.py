@@ -35,7 +35,7 @@ def test_the_verdict_names_every_failed_rule_with_its_value_threshold_and_key() 
     ok, why = policy.verdict(rules)
     assert not ok and why == ("kept the champion: comparison rows 150 (needs >= 200, model.promotion.min_rows); "
                               "defaults among them 12 (needs >= 30, model.promotion.min_defaults); one-sided DeLong "
-                              "p 0.2 (needs < 0.01, model.promotion.alpha)")
+                              "p (gain above the minimum) 0.2 (needs < 0.01, model.promotion.alpha)")
     ok, why = policy.verdict(policy.evidence_rules(RULES, 500, 60, None) + policy.model_rules(RULES, 0.02, 0.001))
     assert ok and why.startswith("every rule passed: comparison rows 500") and "none yet" in why
     assert policy.failed(policy.model_rules(RULES, None, None)) != []  # a rule not evaluated does not pass

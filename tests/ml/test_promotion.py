@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import pytest
 
 from loanpipe.core.config import Config
 from loanpipe.core.schema import DataSchema
@@ -15,7 +16,7 @@ from loanpipe.ml.bundle import ModelBundle
 from loanpipe.ml.features import FeatureSpec
 
 
-def test_decide_promotes_only_a_challenger_that_passes_every_rule() -> None:
+def test_decide_promotes_only_a_challenger_that_passes_every_rule(proc_table) -> None:  # noqa: ANN001 - a fixture
     rules = PromotionConfig(min_auc_gain=0.005, alpha=0.01, min_rows=100, min_defaults=10, cooldown_dates=14)
     enough = policy.evidence_rules(rules, 2000, 900, None)
     rng = np.random.default_rng(3)
@@ -41,10 +42,15 @@ def test_decide_promotes_only_a_challenger_that_passes_every_rule() -> None:
     lucky = champion + rng.normal(scale=0.1, size=300)
     chance = promotion.decide(y2, champion, lucky, rules, enough)
     assert chance["auc_difference"] > 0 and chance["p_value"] > 0.01 and chance["promoted"] is False
-    # ... and a significant gain under min_auc_gain is not enough either
+    # ... and a gain under min_auc_gain is not enough either, however significant against no gain
     tiny = PromotionConfig(min_auc_gain=0.5, alpha=0.01)
     small = promotion.decide(y, weak, good, tiny, enough)
-    assert small["p_value"] < 0.01 and small["promoted"] is False and "AUC gain" in small["reason"]
+    assert small["p_value_two_sided"] < 0.01 and small["promoted"] is False and "AUC gain" in small["reason"]
+    # an observed gain over the minimum is tested against the minimum: 0.094 over 0.05 on 20 rows is not shown
+    margin = PromotionConfig(min_auc_gain=0.05, alpha=0.01)
+    over = promotion.decide(*proc_table, margin, policy.evidence_rules(margin, 200, 30, None))
+    assert over["auc_difference"] > 0.05 and over["p_value"] == pytest.approx(0.2019, abs=1e-4)
+    assert [r["passed"] for r in over["policy"]][3:] == [True, False] and over["promoted"] is False
     single = promotion.decide(np.zeros(5, int), np.arange(5.0), np.arange(5.0), rules, enough)
     assert single["promoted"] is False and single["reason"] == "not compared: the validation rows hold a single class"
     assert [r["passed"] for r in single["policy"]] == [True, True, True, None, None]
