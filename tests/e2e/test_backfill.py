@@ -5,7 +5,7 @@
   with no run). The first date's outcomes arrive on the second (``outcomes.lag_days`` = 2), so the second date
   backtests that cohort and its challenger must beat the weak model on it; the third has nothing new matured. Reruns of the second date, and then of the first
   one, reproduce the scores and the ledger and leave every later date as it was.
-* Inbox mode (``batch.source: inbox``) over three more dates: application files without outcomes land and are
+* Inbox mode (``batch.source: inbox``) over four more dates: application files without outcomes land and are
   scored, an outcome file lands two dates later, and what each date learns and reports is as of that date.
 * The scores deadline: a scheduled run stuck waiting for a batch that never comes raises the LATE alert at the
   deadline, naming the task that holds the date up.
@@ -150,7 +150,7 @@ def test_backfill_with_a_promotion_then_reruns_reproduce(mails, stack: dict[str,
         "report-dag_app.html", "report-dag_new_data.html"]
 
 
-I1, I2, I3 = "2026-11-10", "2026-11-11", "2026-11-12"  # (a date after I3 that backtests nothing again: D3 above)
+I1, I2, I3, I4 = "2026-11-10", "2026-11-11", "2026-11-12", "2026-11-13"
 INBOX_ROWS = 150
 
 
@@ -176,7 +176,7 @@ def drop(inbox: Path, folder: str, name: str, frame: pd.DataFrame) -> None:
 
 
 def test_inbox_applications_land_without_outcomes_and_the_backtest_waits_for_them(mails, stack: dict[str, str]) -> None:
-    """Inbox mode through Airflow over three dates: the day's application files (no target) land and are scored;
+    """Inbox mode through Airflow over four dates: the day's application files (no target) land and are scored;
     I1's outcome file arrives on I3, so I3 backtests I1's cohort and train_sup as of I3 holds I1's applications
     and none of I2's; a rerun of I2 after I3 gives the same scores and the same report."""
     root = Path(stack["LOANPIPE_STACK_DIR"]) / "lake"
@@ -186,7 +186,7 @@ def test_inbox_applications_land_without_outcomes_and_the_backtest_waits_for_the
     test = pd.read_parquet(root / "test").sort_values("id")
     used = set(pd.read_parquet(root / "test_sample", columns=["id"])["id"])
     pool = test[~test["id"].isin(used)].reset_index(drop=True)
-    apps = {day: pool.iloc[i * INBOX_ROWS:(i + 1) * INBOX_ROWS] for i, day in enumerate((I1, I2, I3))}
+    apps = {day: pool.iloc[i * INBOX_ROWS:(i + 1) * INBOX_ROWS] for i, day in enumerate((I1, I2, I3, I4))}
     for day, rows in apps.items():
         if day == I3:  # I1's outcomes arrive
             drop(inbox, "outcomes", "performance-1110.csv", apps[I1][["id", "loss"]])
@@ -203,12 +203,12 @@ def test_inbox_applications_land_without_outcomes_and_the_backtest_waits_for_the
     backtest = summaries[I3]["evaluation"]
     assert [c["application_date"] for c in backtest["cohorts"]] == [I1] and backtest["since"] == I2
     assert backtest["rows"] == summaries[I1]["scores"]["rows"] and 0.5 < backtest["roc_auc"] <= 1
-    assert summaries[I2]["evaluation"]["rows"] == 0
+    assert summaries[I2]["evaluation"]["rows"] == 0 and summaries[I4]["evaluation"]["rows"] == 0
     assert f"cohorts whose outcomes matured since {I2}" in (root / "artifacts" / "runs" / I3 / "report.html").read_text()
     matured = pd.read_parquet(root / "train_sup" / f"run_date={I3}")
     assert set(matured["id"]) == set(scores(root, I1)["id"]) and not set(matured["id"]) & set(apps[I2]["id"])
     earlier = pd.read_parquet(root / "train_sup", columns=["id", "run_date"])
-    assert not set(earlier["id"]) & set(apps[I2]["id"])  # no partition up to I3 holds I2's applications
+    assert not set(earlier["id"]) & set(apps[I2]["id"])  # no partition up to I4 holds I2's applications
     # a rerun of I2 after I3's outcomes arrived: as of I2 means as of I2
     before = scores(root, I2), (root / "artifacts" / "runs" / I2 / "report.html").read_bytes()
     rerun = backfill(env, I2, I2)
