@@ -37,6 +37,11 @@ def _candidate_row(r: dict[str, Any], chosen: str | None) -> list[Any]:
             r["sd_auc"], ", ".join(f"{a:.3f}" for a in r["fold_aucs"]), r["seconds"]]
 
 
+def _counts(counts: dict[str, int] | None) -> str:
+    """``{"empty id": 2}`` as "empty id: 2"; nothing as "none"."""
+    return ", ".join(f"{k}: {v}" for k, v in (counts or {}).items()) or "none"
+
+
 def _rule_row(r: dict[str, Any]) -> list[Any]:
     return [r["rule"], r["value"], r["needs"], r["key"], {True: "yes", False: "no"}.get(r["passed"], "not evaluated")]
 
@@ -68,7 +73,7 @@ def _levels_row(item: tuple[str, dict[str, int]]) -> list[Any]:
 
 _ENV.filters.update(fmt=fmt, calibration_row=_calibration_row, cohort_row=_cohort_row, candidate_row=_candidate_row,
                     quality_row=_quality_row, levels_row=_levels_row, lift_row=_lift_row, grade_row=_grade_row,
-                    rule_row=_rule_row)
+                    rule_row=_rule_row, counts=_counts)
 
 
 def _render(template: str, **values: Any) -> str:

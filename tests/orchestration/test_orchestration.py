@@ -248,11 +248,13 @@ def test_the_new_data_report_in_inbox_mode_says_what_landed_and_what_was_set_asi
     subject, body = emails.data_gen_report(summary)
     assert subject == "[loanpipe] ALERT new data 2026-11-29: 98 applications from 2 file(s), 2 quarantined"
     assert "No outcome file arrived today" in body and "/inbox/processed/2026-11-29/applications" in body
+    assert "why set aside</th><td>empty id: 2</td>" in body
     summary["outcomes"] = {"landed": 40, "defaults": 4, "quarantined": 0, "reasons": {}, "files": ["o.csv"],
                            "path": "/lake/outcomes/arrival_date=2026-11-29"}
     subject, body = emails.data_gen_report({**summary, "applications": {**apps, "quarantined": 0}})
     assert subject == "[loanpipe] OK new data 2026-11-29: 98 applications from 2 file(s), 40 outcomes"
     assert "Outcomes that arrived" in body and "arrival_date=2026-11-29" in body
+    assert "why set aside</th><td>none</td>" in body  # nothing set aside: no empty mapping on the page
 
 
 def test_failure_report() -> None:
