@@ -120,7 +120,7 @@ def since_last_change(ctx: RunContext) -> tuple[str | None, int | None]:
 
 def evidence(ctx: RunContext, rows: int, defaults: int) -> list[policy.Rule]:
     """The policy's rules known before a challenger is trained, for the date's comparison rows."""
-    last, since = since_last_change(ctx)
+    _, since = since_last_change(ctx)
     return policy.evidence_rules(ctx.cfg.model.promotion, rows, defaults, since)
 
 
