@@ -14,7 +14,7 @@ import numpy as np
 
 from loanpipe.core import catalog
 from loanpipe.core.storage import Lake
-from loanpipe.ml import calibration, metrics, risk
+from loanpipe.ml import calibration, ecb, metrics, risk
 
 TREND_DAYS = 30
 
@@ -28,10 +28,11 @@ def evaluate(y: np.ndarray, p: np.ndarray, cutoff: float) -> dict[str, Any]:
 
 def validation(y: np.ndarray, p: np.ndarray, master_scale: list[float]) -> dict[str, Any]:
     """The validation figures beyond the daily metrics: AUC with its DeLong 95% interval, lift by score decile
-    (riskiest first, with the share of defaults captured), and each rating grade's observed default rate against
-    its PDs (Jeffreys test)."""
-    return {"auc_interval": risk.auc_interval(y, p), "lift": risk.lift_table(y, p),
-            "grades": risk.grade_table(y, p, master_scale)}
+    (riskiest first, with the share of defaults captured), each rating grade's observed default rate against its
+    PDs (Jeffreys and binomial tests), and the Hosmer-Lemeshow test over the grades."""
+    grades = risk.grade_table(y, p, master_scale)
+    return {"auc_interval": risk.auc_interval(y, p), "lift": risk.lift_table(y, p), "grades": grades,
+            "hosmer_lemeshow": ecb.hosmer_lemeshow(grades)}
 
 
 def daily_figures(p: np.ndarray, grades: np.ndarray, master_scale: list[float]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from loanpipe.ml import calibration  # not metrics nor scipy: grade_of and top_reasons run in executors (calibration.py)
+from loanpipe.ml import calibration, ecb  # not metrics nor scipy: grade_of and top_reasons run in executors (calibration.py)
 
 REASON_PREFIX = "reason_"
 
@@ -94,8 +94,8 @@ def grade_bands(bounds: list[float]) -> list[tuple[float, float]]:
 
 def grade_table(y: np.ndarray, p: np.ndarray, bounds: list[float]) -> list[dict[str, Any]]:
     """Per grade of the master scale: its PD band, N, share, defaults, observed default rate, mean PD, whether the
-    observed rate lies in the band, and the two-sided Jeffreys p-value of the defaults against the grade's mean PD
-    (None for an empty grade)."""
+    observed rate lies in the band, the two-sided Jeffreys p-value of the defaults against the grade's mean PD and
+    the one-sided binomial one (:func:`loanpipe.ml.ecb.binomial_p`; both None for an empty grade)."""
     y = np.asarray(y, int)
     p = np.asarray(p, float)
     grades = grade_of(p, bounds)
@@ -110,13 +110,15 @@ def grade_table(y: np.ndarray, p: np.ndarray, bounds: list[float]) -> list[dict[
         rows.append({"grade": k, "pd_from": lo, "pd_to": hi, "n": n, "share": n / total if total else 0.0,
                      "defaults": d, "observed_rate": observed, "mean_pd": mean_pd,
                      "in_band": None if observed is None else bool(lo <= observed <= hi),
-                     "jeffreys_p": calibration.jeffreys_p(d, n, mean_pd) if n else None})
+                     "jeffreys_p": calibration.jeffreys_p(d, n, mean_pd) if n else None,
+                     "binomial_p": ecb.binomial_p(d, n, mean_pd) if n else None})
     return rows
 
 
 def migration_matrix(old: np.ndarray, new: np.ndarray, grades: int) -> dict[str, Any]:
     """Counts of applications by (grade under the old model, grade under the new), with the row and column
-    totals and the shares that stayed, moved up (safer) and moved down (riskier)."""
+    totals, the shares that stayed, moved up (safer) and moved down (riskier), the matrix weighted bandwidths and
+    the migration stability test (loanpipe.ml.ecb)."""
     old = np.asarray(old, int)
     new = np.asarray(new, int)
     counts = np.zeros((grades, grades), dtype=int)
@@ -129,7 +131,8 @@ def migration_matrix(old: np.ndarray, new: np.ndarray, grades: int) -> dict[str,
             "stayed": stayed / n if n else None, "safer": safer / n if n else None,
             "riskier": (n - stayed - safer) / n if n else None,
             "within_one_grade": float(sum(counts[i, j] for i in range(grades) for j in range(grades)
-                                          if abs(i - j) <= 1)) / n if n else None}
+                                          if abs(i - j) <= 1)) / n if n else None,
+            "bandwidth": ecb.bandwidth(counts), "stability": ecb.migration_stability(counts)}
 
 
 # -- discriminatory power ------------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def _lift_row(r: dict[str, Any]) -> list[Any]:
 def _grade_row(r: dict[str, Any]) -> list[Any]:
     return [r["grade"], f"{r['pd_from']:.2%}-{r['pd_to']:.2%}", r["n"], _pct(r["share"]), r["defaults"],
             _pct(r["observed_rate"]), _pct(r["mean_pd"]), {True: "yes", False: "no"}.get(r["in_band"], "n/a"),
-            r["jeffreys_p"]]
+            r["jeffreys_p"], r.get("binomial_p")]
 
 
 def _quality_row(item: tuple[str, int], examples: dict[str, list[dict[str, Any]]]) -> list[Any]:

@@ -10,7 +10,7 @@ from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from loanpipe.core.config import DEFAULT_MASTER_SCALE, ConfigError, RiskConfig
-from loanpipe.ml import calibration, risk
+from loanpipe.ml import calibration, ecb, risk
 
 BOUNDS = [0.01, 0.05, 0.2, 1.0]
 
@@ -69,6 +69,8 @@ def test_grade_table_counts_rates_and_tests_each_grade() -> None:
     assert table[2]["observed_rate"] == 0.2 and table[2]["in_band"]  # 0.2 is the band's inclusive top
     assert table[2]["jeffreys_p"] == pytest.approx(calibration.jeffreys_p(10, 50, 0.1))
     assert table[3]["jeffreys_p"] is None and table[3]["in_band"] is None
+    # the one-sided binomial test beside it: P[Bin(50, .1) >= 10]; the empty grade is not tested
+    assert table[2]["binomial_p"] == pytest.approx(ecb.binomial_p(10, 50, 0.1)) and table[3]["binomial_p"] is None
 
 
 def test_migration_matrix_totals() -> None:
@@ -81,6 +83,9 @@ def test_migration_matrix_totals() -> None:
     assert m["column_totals"] == np.bincount(new, minlength=5)[1:].tolist()
     assert (m["stayed"], m["safer"], m["riskier"]) == (4 / 8, 2 / 8, 2 / 8)
     assert m["within_one_grade"] == 7 / 8
+    # moves (1->2), (3->4) up one grade; (2->1) down one, (3->1) down two; farthest reach: rows 1, 4: 3, rows 2, 3: 2
+    assert m["bandwidth"] == pytest.approx({"upper": (1 + 1) / (3 * 1 + 2 * 1), "lower": (1 + 2) / (2 * 1 + 2 * 1)})
+    assert m["stability"] == ecb.migration_stability(counts)
 
 
 def test_auc_interval_covers_the_auc_and_shrinks_with_rows() -> None:

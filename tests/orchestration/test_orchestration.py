@@ -180,15 +180,14 @@ def test_app_report_shows_the_candidate_table_and_calibration() -> None:
 def test_app_report_has_the_validation_section_with_numbers() -> None:
     import numpy as np
 
-    from loanpipe.ml import risk
+    from loanpipe.ml import evaluation, risk
 
     rng = np.random.default_rng(5)
     y = (rng.random(2000) < 0.1).astype(int)
     p = np.clip(0.1 + 0.2 * (y - 0.1) + rng.normal(0, 0.05, 2000), 0.0001, 0.9999)
     scale = [0.01, 0.05, 0.1, 0.2, 1.0]
     summary = _app_summary(0.95, promoted=True)
-    summary["evaluation"]["validation"] = {"auc_interval": risk.auc_interval(y, p), "lift": risk.lift_table(y, p),
-                                           "grades": risk.grade_table(y, p, scale)}
+    summary["evaluation"]["validation"] = evaluation.validation(y, p, scale)
     summary["drift"] = {"score": {"psi": 0.02, "status": "stable", "light": "green"},
                         "features": {"f1": {"psi": 0.3, "status": "drift", "light": "red"},
                                      "f2": {"psi": 0.12, "status": "moderate shift", "light": "amber"}},
@@ -205,6 +204,13 @@ def test_app_report_has_the_validation_section_with_numbers() -> None:
     assert "Validation: rating grades (master scale)" in body and "<td>5.00%-10.00%</td>" in body
     assert "Characteristics: 0 green, 1 amber, 1 red." in body and "color:#c22'>red (drift)" in body
     assert "Grade migration: old champion (rows) to new (columns)" in body
+    hl, m = summary["evaluation"]["validation"]["hosmer_lemeshow"], summary["risk"]["migration"]
+    assert f"Hosmer-Lemeshow over 5 grade(s): {hl['statistic']:.4f}, p = {hl['p_value']:.4f} <b style='color:" in body
+    assert "<th>binomial p (PD too low)</th>" in body
+    assert f"upper (to riskier grades) {m['bandwidth']['upper']:.4f}, lower (to safer) n/a" in body
+    stability = m["stability"]
+    assert f"{stability['cells_under_5pct']} of {stability['cells_tested']} cells hold more" in body
+    assert f"Bonferroni p = {stability['p_value']:.4f} <b style='color:" in body
     assert f"<th>total</th>{''.join(f'<td>{c}</td>' for c in summary['risk']['migration']['column_totals'])}<td>2000</td>" in body
     assert "cid:trend.png" in body and "Model card of the new champion" in body and "# Model card: m2" in body
     _, page = emails.app_report(summary, images={"roc": "roc.png", "trend": "trend.png"})
