@@ -6,7 +6,9 @@ arrived by D (``loanpipe.core.maturity``), so a rerun of D after later outcomes 
 * ``matured_since``: the labels that matured as of D and not yet as of the previous run date (the cohorts D's
   report backtests and D's ``train_sup`` partition adds);
 * ``backtest``: those applications' PDs as they were served on their own dates, against the matured labels: the
-  AUC with its DeLong interval, each grade's Jeffreys test, the default rate against the mean PD, by cohort;
+  AUC with its DeLong interval, each grade's Jeffreys and binomial tests, Hosmer-Lemeshow, the default rate against
+  the mean PD, by cohort, and the ECB's AUC decline and concentration tests against the serving model's initial
+  validation;
 * ``matured_rows``: their features (as scored) with the labels, for ``train_sup/run_date=D``;
 * ``comparison_rows``: the newest matured cohorts that neither the champion nor the date's challenger trains on
   (out of time), or why there are not enough of them for a decision.
@@ -18,11 +20,12 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from loanpipe.core import catalog, maturity, storage
 from loanpipe.core.context import RunContext
-from loanpipe.ml import evaluation, metrics, policy, promotion
+from loanpipe.ml import ecb, evaluation, metrics, policy, promotion
 from loanpipe.ml.bundle import ModelBundle
 
 COHORT = maturity.APPLICATION_DATE
@@ -55,10 +58,12 @@ def served_pds(ctx: RunContext, labels: pd.DataFrame) -> pd.DataFrame:
     for day in sorted(set(labels[COHORT])):
         uri = catalog.scores(ctx.lake, day)
         if ctx.lake.is_published(uri):
-            served = catalog.read_table(ctx.lake, uri, columns=[ident, "p_default", "grade"]).to_pandas()
+            served = catalog.read_table(ctx.lake, uri, columns=[ident, "p_default", "grade", "model_version"]
+                                        ).to_pandas()
             parts.append(served.drop_duplicates(ident).assign(**{COHORT: day}))
     if not parts:
-        return labels.assign(p_default=pd.Series(dtype=float), grade=pd.Series(dtype="int32")).iloc[0:0]
+        return labels.assign(p_default=pd.Series(dtype=float), grade=pd.Series(dtype="int32"),
+                             model_version=pd.Series(dtype=object)).iloc[0:0]
     return labels.merge(pd.concat(parts, ignore_index=True), on=[ident, COHORT], how="inner")
 
 
@@ -87,9 +92,25 @@ def backtest(ctx: RunContext, labels: pd.DataFrame, since: dt.date | None) -> tu
             f"{cfg.outcomes.performance_window_days} days)")
         return {**head, "rows": 0, "roc_auc": None, "reason": why, "cohorts": []}, y, p
     result = evaluation.evaluate(y, p, cfg.model.cutoff)
-    result["validation"] = evaluation.validation(y, p, cfg.risk.master_scale)
+    result["validation"] = {**evaluation.validation(y, p, cfg.risk.master_scale), **against_initial(ctx, rows)}
     result["oracle_auc"] = oracle_auc(ctx, rows)
     return {**head, **result, "reason": None, "cohorts": cohort_table(rows, schema.label_column)}, y, p
+
+
+def against_initial(ctx: RunContext, rows: pd.DataFrame) -> dict[str, Any]:
+    """The ECB's AUC decline and concentration tests of the backtest's served PDs and grades, against the initial
+    validation of the model that served most of them (:meth:`ModelBundle.initial_validation`)."""
+    from loanpipe.ml.model import find_model
+
+    version = str(rows["model_version"].mode().iloc[0])
+    bundle = find_model(ctx.lake, version)
+    initial = bundle.initial_validation() if bundle else {}
+    grades = np.bincount(rows["grade"].to_numpy(int), minlength=len(ctx.cfg.risk.master_scale) + 1)[1:]
+    y, p = rows[ctx.schema.label_column].to_numpy(int), rows["p_default"].to_numpy(float)
+    start = initial.get("grade_counts")
+    return {"initial": {"model": version, **initial},
+            "auc_decline": ecb.auc_decline(initial.get("auc"), y, p),
+            "concentration": ecb.concentration_test(start, grades) if start else None}
 
 
 def oracle_auc(ctx: RunContext, rows: pd.DataFrame) -> float | None:

@@ -19,6 +19,23 @@ class ModelBundle:
     native: bytes
     metadata: dict[str, Any]
 
+    def initial_validation(self) -> dict[str, Any]:
+        """The figures of the model's initial validation that the ECB's tests compare with (loanpipe.ml.ecb): its
+        out-of-sample AUC (a promoted challenger's on the comparison rows; a bootstrap's chosen candidate's mean CV
+        AUC) and its training sample's applications by grade (None where the model predates them)."""
+        promotion = self.metadata.get("promotion") or {}
+        discovery = self.metadata.get("discovery") or {}
+        chosen = [c for c in discovery.get("candidates", []) if c.get("candidate") == discovery.get("decision", {})
+                  .get("chosen")]
+        if promotion.get("challenger_auc") is not None:
+            auc, source = promotion["challenger_auc"], f"on the comparison rows of its promotion ({self.metadata.get('run_date')})"
+        elif chosen:
+            auc, source = chosen[0]["mean_auc"], f"mean {discovery.get('cv', {}).get('folds')}-fold CV AUC of its discovery"
+        else:
+            auc, source = None, None
+        return {"auc": auc, "auc_source": source,
+                "grade_counts": (self.spec.reference or {}).get("score", {}).get("grade_counts")}
+
     def predictor(self) -> Any:
         from loanpipe.ml.engine import load_native
 

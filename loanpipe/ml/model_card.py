@@ -85,8 +85,28 @@ def render(bundle: ModelBundle) -> str:
     else:
         lines += ["## How the features were chosen", "",
                   "The champion's features, kept (no candidate comparison on this date).", ""]
+    lines += validation_lines(bundle)
+    lines += ["", "## PD calibration", ""]
+    if cal.get("status") == "pending":
+        lines += ["Pending: a challenger gets its calibrator when it is promoted."]
+    else:
+        lines += [f"- Method: {spec.calibration.get('method', 'none') if spec.calibration else 'none'}"
+                  + (f" ({cal['reason']})" if cal.get("reason") else ""),
+                  f"- CV Brier before -> after: {_num((cal.get('before') or {}).get('brier'))} -> "
+                  f"{_num((cal.get('after') or {}).get('brier'))}"]
+    lines += ["", "## Known limitations", "", *[f"- {item}" for item in LIMITATIONS]]
+    if meta.get("engine_note"):
+        lines.append(f"- {meta['engine_note']}")
+    return "\n".join(lines) + "\n"
+
+
+def validation_lines(bundle: ModelBundle) -> list[str]:
+    """The card's validation section: the promotion's comparison and policy, or the discovery's CV AUC; and the
+    initial validation figures the reports' ECB tests compare with."""
+    meta = bundle.metadata
+    disc = meta.get("discovery") or {}
     promotion = meta.get("promotion")
-    lines += ["## Validation", ""]
+    lines = ["## Validation", ""]
     if promotion:
         lines += [f"- Against champion {promotion.get('champion')} on {promotion.get('validation_rows')} held-out "
                   f"rows of the {meta.get('run_date')} batch: AUC {_num(promotion.get('challenger_auc'))} vs "
@@ -102,15 +122,9 @@ def render(bundle: ModelBundle) -> str:
         lines += [f"- Best mean CV AUC of the candidates: {_num(best['mean_auc'])} (sd {_num(best['sd_auc'])})"]
     else:
         lines += ["- Not validated against a champion yet (a challenger's comparison is in its run's report)."]
-    lines += ["", "## PD calibration", ""]
-    if cal.get("status") == "pending":
-        lines += ["Pending: a challenger gets its calibrator when it is promoted."]
-    else:
-        lines += [f"- Method: {spec.calibration.get('method', 'none') if spec.calibration else 'none'}"
-                  + (f" ({cal['reason']})" if cal.get("reason") else ""),
-                  f"- CV Brier before -> after: {_num((cal.get('before') or {}).get('brier'))} -> "
-                  f"{_num((cal.get('after') or {}).get('brier'))}"]
-    lines += ["", "## Known limitations", "", *[f"- {item}" for item in LIMITATIONS]]
-    if meta.get("engine_note"):
-        lines.append(f"- {meta['engine_note']}")
-    return "\n".join(lines) + "\n"
+    initial = bundle.initial_validation()
+    if initial["auc"] is not None or initial["grade_counts"]:
+        lines += [f"- Initial validation, what the reports' AUC decline and concentration tests compare with: AUC "
+                  f"{_num(initial['auc'])} ({initial['auc_source']}); applications of its training sample by grade "
+                  f"(1 = safest): {initial['grade_counts']}"]
+    return lines

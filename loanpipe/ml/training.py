@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from loanpipe.ml import calibration, metrics, psi, selection
+from loanpipe.ml import calibration, metrics, psi, risk, selection
 from loanpipe.ml import engine as engines
 from loanpipe.ml import features as fx
 from loanpipe.core.config import Config
@@ -313,9 +313,10 @@ def fit(cfg: Config, spark: Any, train_df: Any, spec: fx.FeatureSpec, schema: Da
     return native, sample
 
 
-def reference(spec: fx.FeatureSpec, sample: pd.DataFrame, scores: np.ndarray) -> dict[str, Any]:
+def reference(spec: fx.FeatureSpec, sample: pd.DataFrame, scores: np.ndarray, master_scale: list[float]
+              ) -> dict[str, Any]:
     """PSI reference: for each model feature its bins and training shares (deciles for numbers, the frequent
-    levels for categories), and the same for the served score."""
+    levels for categories), and the same for the served score (:func:`score_reference`)."""
     ref: dict[str, Any] = {"features": {}, "score": {}}
     for f in spec.features:
         if f in spec.categorical:
@@ -323,14 +324,16 @@ def reference(spec: fx.FeatureSpec, sample: pd.DataFrame, scores: np.ndarray) ->
             continue
         edges = psi.quantile_edges(sample[f].to_numpy(dtype=float))
         ref["features"][f] = {"edges": edges, "shares": psi.bin_shares(sample[f].to_numpy(dtype=float), edges)}
-    ref["score"] = score_reference(scores)
+    ref["score"] = score_reference(scores, master_scale)
     return ref
 
 
-def score_reference(scores: np.ndarray) -> dict[str, Any]:
-    """PSI reference of the served score: its deciles on the training sample."""
+def score_reference(scores: np.ndarray, master_scale: list[float]) -> dict[str, Any]:
+    """PSI reference of the served score: its deciles on the training sample; and the sample's applications by
+    grade of the master scale, the initial grade distribution the concentration test compares with."""
     edges = psi.quantile_edges(scores)
-    return {"edges": edges, "shares": psi.bin_shares(scores, edges)}
+    grades = np.bincount(risk.grade_of(scores, master_scale), minlength=len(master_scale) + 1)[1:]
+    return {"edges": edges, "shares": psi.bin_shares(scores, edges), "grade_counts": grades.tolist()}
 
 
 def build_bundle(cfg: Config, spark: Any, train_df: Any, spec: fx.FeatureSpec, schema: DataSchema, engine: str,
@@ -340,7 +343,7 @@ def build_bundle(cfg: Config, spark: Any, train_df: Any, spec: fx.FeatureSpec, s
     native, sample = fit(cfg, spark, train_df, spec, schema, engine)
     model = engines.load_native(native)
     scores = calibration.apply(spec.calibration, model.predict_proba(sample[spec.features])[:, 1])
-    spec.reference = reference(spec, sample, scores)
+    spec.reference = reference(spec, sample, scores, cfg.risk.master_scale)
     metadata = {
         "role": role,
         "engine": engine,
@@ -405,7 +408,7 @@ def calibrate_promoted(cfg: Config, train_df: Any, bundle: ModelBundle, schema: 
                             cfg.model.train_sample_rows, cfg.model.seed)
     bundle.metadata["calibration"] = calibrate_spec(cfg, spec, sample, schema)
     raw = bundle.predictor().predict_proba(spec.transform_pandas(sample)[spec.features])[:, 1]
-    spec.reference["score"] = score_reference(calibration.apply(spec.calibration, raw))
+    spec.reference["score"] = score_reference(calibration.apply(spec.calibration, raw), cfg.risk.master_scale)
 
 
 def challenger(cfg: Config, spark: Any, train_df: Any, champion: ModelBundle, schema: DataSchema, engine: str,

@@ -88,6 +88,13 @@ def test_first_run_bootstraps_a_versioned_champion(pristine: tuple[Path, dict], 
     assert disc["calibration"]["method"] in ("platt", "isotonic", "none")
     assert set(champion.spec.imputation) == set(champion.spec.raw_features)
     assert Path(lake.uri(storage.ARTIFACTS, "models", version, "model.cbm")).stat().st_size > 1000
+    # its initial validation, kept in its card for the reports' ECB tests: the chosen candidate's CV AUC and the
+    # grades of the sample the PSI reference was drawn from
+    initial = champion.initial_validation()
+    assert initial["auc"] == table[disc["decision"]["chosen"]]["mean_auc"]
+    assert len(initial["grade_counts"]) == len(small_config.risk.master_scale) and sum(initial["grade_counts"]) > 1000
+    card = Path(lake.uri(storage.ARTIFACTS, "models", version, "model_card.md")).read_text()
+    assert f"- Initial validation, what the reports' AUC decline and concentration tests compare with: AUC {initial['auc']:.4f}" in card
 
 
 def test_scores_evaluation_and_artifacts(pristine: tuple[Path, dict], small_config: Config, spark) -> None:

@@ -15,8 +15,9 @@ from loanpipe.core.config import Config
 from loanpipe.core.context import RunContext
 from loanpipe.core.schema import DataSchema
 from loanpipe.core.storage import LocalLake
-from loanpipe.ml import backtest
+from loanpipe.ml import backtest, ecb
 from loanpipe.ml.bundle import ModelBundle
+from loanpipe.ml.model import save_model
 
 D1, D2, D3, D4 = (dt.date(2026, 11, d) for d in (1, 2, 3, 4))
 SCHEMA = DataSchema(id_column="id", target_column="loss", label_column="default", features=("f1",), categorical=())
@@ -39,9 +40,9 @@ def lake(tmp_path: Path) -> LocalLake:
     for day, ids in ((D1, range(1, 7)), (D2, range(7, 13)), (D3, range(13, 15)), (D4, range(15, 17))):
         catalog.write_table(lake, table(pd.DataFrame({"id": list(ids), "f1": [0.5] * len(ids)})),
                             catalog.batch(lake, day))
-    catalog.write_table(lake, table(pd.DataFrame({"id": range(1, 7), "p_default": [0.9, 0.1, 0.2, 0.7, 0.3, 0.05],
-                                                  "grade": [10, 7, 8, 10, 9, 6]}).astype({"grade": "int32"})),
-                        catalog.scores(lake, D1))
+    catalog.write_table(lake, table(pd.DataFrame({"id": range(1, 7), "p_default": [0.9, 0.1, 0.2, 0.25, 0.3, 0.05],
+                                                  "grade": [10, 7, 8, 10, 9, 6], "model_version": "m1"})
+                                    .astype({"grade": "int32"})), catalog.scores(lake, D1))
     catalog.write_table(lake, outcome([1, 2, 3, 4, 5, 6], [1, 0, 0, 1, 0, 0]), catalog.outcomes(lake, D3))
     catalog.write_table(lake, outcome([2], [1]), catalog.outcomes(lake, D4))
     return lake
@@ -61,15 +62,32 @@ def test_a_day_with_no_matured_cohort_says_so(lake: LocalLake) -> None:
     assert section["reason"].startswith("no outcome matured since 2026-11-01")
 
 
-def test_the_backtest_reads_the_pds_served_then_against_the_labels_matured_since_the_last_run(lake: LocalLake) -> None:
+def test_the_backtest_reads_the_pds_served_then_against_the_labels_matured_since_the_last_run(lake: LocalLake,
+                                                                                           small_model) -> None:
     labels, since = backtest.matured_since(context(lake, D3))
     assert since == D2 and sorted(labels["id"]) == [1, 2, 3, 4, 5, 6]
     assert labels["loss"].tolist() == [7, 0, 0, 7, 0, 0]  # the record's target travels with the label
     section, y, p = backtest.backtest(context(lake, D3), labels, since)
-    assert section["rows"] == 6 and section["roc_auc"] == 1.0 and section["defaults"] == 2
+    # defaults at .9 and .25, goods at .1 .2 .3 .05: 7 of the 8 pairs ranked right
+    assert section["rows"] == 6 and section["roc_auc"] == 0.875 and section["defaults"] == 2
     assert section["cohorts"] == [{"application_date": "2026-11-01", "rows": 6, "defaults": 2, "default_rate": 2 / 6,
-                                   "mean_pd": pytest.approx(2.25 / 6), "roc_auc": 1.0}]
+                                   "mean_pd": pytest.approx(1.8 / 6), "roc_auc": 0.875}]
     assert section["how"] == {"bad": 2, "good": 4} and section["validation"]["auc_interval"]
+    v = section["validation"]  # m1, which served them, is not in the lake: nothing to compare with
+    assert v["initial"] == {"model": "m1"} and v["auc_decline"] is None and v["concentration"] is None
+    # published with its initial validation: a mean CV AUC of .95 and its training sample's grades
+    bundle, _ = small_model
+    start = [0, 0, 0, 0, 0, 10, 10, 10, 10, 10]
+    bundle.spec.reference = {"score": {"grade_counts": start}}
+    save_model(lake, ModelBundle("m1", bundle.spec, bundle.native, {
+        "discovery": {"candidates": [{"candidate": "all_raw", "n_features": 3, "mean_auc": 0.95, "sd_auc": 0.01}],
+                      "decision": {"chosen": "all_raw"},
+                      "cv": {"folds": 5}}}))
+    v = backtest.backtest(context(lake, D3), labels, since)[0]["validation"]
+    assert v["initial"] == {"model": "m1", "auc": 0.95, "auc_source": "mean 5-fold CV AUC of its discovery",
+                            "grade_counts": start}
+    assert v["auc_decline"] == ecb.auc_decline(0.95, y, p) and v["auc_decline"]["auc"] == 0.875
+    assert v["concentration"] == ecb.concentration_test(start, [0, 0, 0, 0, 0, 1, 1, 1, 1, 2])
     # D4: only the corrected outcome is new, with its new label
     later, since = backtest.matured_since(context(lake, D4))
     assert since == D3 and later[["id", "default"]].values.tolist() == [[2, 1]]
@@ -114,3 +132,22 @@ def test_the_comparison_rows_are_the_newest_cohorts_no_model_trained_on(lake: Lo
     assert not cooling.decidable and cooling.reason.endswith(
         "not met: run dates since the serving model changed 2 (needs >= 3, model.promotion.cooldown_dates)")
     assert backtest.comparison_rows(context(lake, D4, {"cooldown_dates": 2}), bootstrap).decidable
+
+
+def test_a_model_s_initial_validation_is_its_promotion_s_auc_or_its_discovery_s() -> None:
+    from loanpipe.ml.features import FeatureSpec
+
+    spec = FeatureSpec(raw_features=["f1"], pairs=[], features=["f1"], categorical=[], imputation={"f1": None},
+                       column_kinds={"f1": "continuous"}, reference={"score": {"grade_counts": [3, 2, 1]}})
+    discovery = {"candidates": [{"candidate": "top_k", "mean_auc": 0.8}, {"candidate": "all_raw", "mean_auc": 0.7}],
+                 "decision": {"chosen": "all_raw"}, "cv": {"folds": 3}}
+    booted = ModelBundle("b", spec, b"", {"discovery": discovery})
+    assert booted.initial_validation() == {"auc": 0.7, "auc_source": "mean 3-fold CV AUC of its discovery",
+                                           "grade_counts": [3, 2, 1]}  # the chosen candidate's, not the best's
+    promoted = ModelBundle("c", spec, b"", {"discovery": discovery, "run_date": "2026-11-03",
+                                            "promotion": {"challenger_auc": 0.75}})
+    assert promoted.initial_validation()["auc"] == 0.75
+    assert promoted.initial_validation()["auc_source"] == "on the comparison rows of its promotion (2026-11-03)"
+    assert ModelBundle("old", FeatureSpec(raw_features=[], pairs=[], features=[], categorical=[], imputation={},
+                                          column_kinds={}), b"", {}).initial_validation() == {
+        "auc": None, "auc_source": None, "grade_counts": None}

@@ -180,7 +180,7 @@ def test_app_report_shows_the_candidate_table_and_calibration() -> None:
 def test_app_report_has_the_validation_section_with_numbers() -> None:
     import numpy as np
 
-    from loanpipe.ml import evaluation, risk
+    from loanpipe.ml import ecb, evaluation, risk
 
     rng = np.random.default_rng(5)
     y = (rng.random(2000) < 0.1).astype(int)
@@ -188,6 +188,11 @@ def test_app_report_has_the_validation_section_with_numbers() -> None:
     scale = [0.01, 0.05, 0.1, 0.2, 1.0]
     summary = _app_summary(0.95, promoted=True)
     summary["evaluation"]["validation"] = evaluation.validation(y, p, scale)
+    start = [400, 400, 400, 400, 400]
+    summary["evaluation"]["validation"].update(
+        initial={"model": "m1", "auc": 0.99, "auc_source": "mean 5-fold CV AUC of its discovery", "grade_counts": start},
+        auc_decline=ecb.auc_decline(0.99, y, p), concentration=ecb.concentration_test(start, np.bincount(
+            risk.grade_of(p, scale), minlength=6)[1:]))
     summary["drift"] = {"score": {"psi": 0.02, "status": "stable", "light": "green"},
                         "features": {"f1": {"psi": 0.3, "status": "drift", "light": "red"},
                                      "f2": {"psi": 0.12, "status": "moderate shift", "light": "amber"}},
@@ -207,6 +212,12 @@ def test_app_report_has_the_validation_section_with_numbers() -> None:
     hl, m = summary["evaluation"]["validation"]["hosmer_lemeshow"], summary["risk"]["migration"]
     assert f"Hosmer-Lemeshow over 5 grade(s): {hl['statistic']:.4f}, p = {hl['p_value']:.4f} <b style='color:" in body
     assert "<th>binomial p (PD too low)</th>" in body
+    decline, conc = (summary["evaluation"]["validation"][k] for k in ("auc_decline", "concentration"))
+    assert "Against the initial validation of m1" in body
+    assert (f"AUC {decline['auc']:.4f} now against 0.9900 (mean 5-fold CV AUC of its discovery), "
+            f"S = {decline['statistic']:.4f}, p = {decline['p_value']:.4f} <b style='color:") in body
+    assert f"p = {conc['p_value']:.4f} <b style='color:#d90'>{conc['light']}</b>" in body  # even at the start: amber
+    assert f"Herfindahl {conc['current']['herfindahl']:.4f} now against 0.0000 on its training sample" in body
     assert f"upper (to riskier grades) {m['bandwidth']['upper']:.4f}, lower (to safer) n/a" in body
     stability = m["stability"]
     assert f"{stability['cells_under_5pct']} of {stability['cells_tested']} cells hold more" in body
