@@ -10,8 +10,10 @@ the comparison rows as the daily job chooses them (``loanpipe.ml.backtest.newest
 CatBoost at the project's quick settings on train plus the other matured rows; the decision is
 ``loanpipe.ml.promotion.decide`` under each rule, with the evidence rules of ``loanpipe.ml.policy``:
 
-* old: the paired DeLong test alone at 5% (with the same minimum rows and defaults), as the job promoted before;
-* new: ``model.promotion``'s defaults (a gain of 0.005, alpha 0.01, the minimum evidence, a 14-date cool-down).
+* old: the paired DeLong test alone at 5% (with the same minimum rows and defaults) on the newest half of the
+  unseen cohorts, as the job promoted before;
+* new: ``model.promotion``'s defaults (a gain of 0.005, alpha 0.01, the minimum evidence, a 14-date cool-down, the
+  comparison window capped at the newest 3 application dates).
 
 A proposal that the new rule makes is taken as approved at once (it serves from the next date), so both rules are
 counted the same way. Reported per stream and rule: the proposals and their dates, in (b) the dates from the change
@@ -82,7 +84,8 @@ def simulate(rules: Any, train: tuple[np.ndarray, np.ndarray], dates: list[tuple
         unseen = [c for c in matured if c > through]
         if not unseen:
             continue
-        held = [int(c) for c in backtest.newest_cohorts({f"{c:03d}": ROWS for c in unseen}, 0.5)]
+        held = [int(c) for c in backtest.newest_cohorts({f"{c:03d}": ROWS for c in unseen}, 0.5,
+                                                        rules.window_dates)]
         y_held = np.concatenate([dates[c][1] for c in held])
         last, since = policy.dates_since_change(ledger, [f"{c:03d}" for c in range(d + 1)], f"{d:03d}")
         known = policy.evidence_rules(rules, len(y_held), int(y_held.sum()), since)
@@ -108,7 +111,7 @@ def run(info: dict[str, Any]) -> dict[str, Any]:
     from loanpipe.core.sections import PromotionConfig
 
     new = PromotionConfig()
-    old = dataclasses.replace(new, min_auc_gain=0.0, alpha=0.05, cooldown_dates=0)
+    old = dataclasses.replace(new, min_auc_gain=0.0, alpha=0.05, cooldown_dates=0, window_dates=0)
     out: dict[str, Any] = {"dates": DATES, "change_at": CHANGE, "lag": LAG, "rows_per_date": ROWS,
                            "train_rows": TRAIN_ROWS, "features": FEATURES, "iterations": ITERATIONS,
                            "rules": {"old": dataclasses.asdict(old), "new": dataclasses.asdict(new)}, "results": []}

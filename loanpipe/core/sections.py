@@ -229,11 +229,15 @@ class PromotionConfig:
     min_rows: int = 200           # matured comparison rows no model trained on ...
     min_defaults: int = 30        # ... and defaults among them (fewer: no challenger is trained)
     cooldown_dates: int = 14      # run dates after the last change of the serving model before the next one
+    # The comparison rows are the newest matured cohorts no model trained on, at most this many application dates
+    # (0: no cap, only model.validation_fraction): a window over all unseen cohorts is mostly the past, so after a
+    # real change the first proposal came 22 dates later (bench/results/promotion.json at 48bc886), with the cap 5.
+    window_dates: int = 3
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 1:
             raise ConfigError(f"model.promotion.alpha must be in (0, 1) (got {self.alpha})")
-        for name in ("min_auc_gain", "min_rows", "min_defaults", "cooldown_dates"):
+        for name in ("min_auc_gain", "min_rows", "min_defaults", "cooldown_dates", "window_dates"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"model.promotion.{name} must be >= 0 (got {getattr(self, name)})")
 

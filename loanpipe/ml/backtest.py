@@ -189,13 +189,13 @@ class Holdout:
                 "validation_cohorts": self.cohorts, "unseen_matured_rows": self.unseen}
 
 
-def newest_cohorts(sizes: dict[str, int], fraction: float) -> list[str]:
+def newest_cohorts(sizes: dict[str, int], fraction: float, most: int = 0) -> list[str]:
     """The newest whole cohorts (``sizes``: application date -> rows) holding at most ``fraction`` of all the rows,
-    and at least one; in date order."""
+    and at least one, at most ``most`` of them (0: no cap); in date order."""
     chosen: list[str] = []
     taken, total = 0, sum(sizes.values())
     for day in sorted(sizes, reverse=True):
-        if chosen and taken + sizes[day] > fraction * total:
+        if chosen and (taken + sizes[day] > fraction * total or len(chosen) == most):
             break
         chosen.append(day)
         taken += sizes[day]
@@ -205,7 +205,8 @@ def newest_cohorts(sizes: dict[str, int], fraction: float) -> list[str]:
 def comparison_rows(ctx: RunContext, champion: ModelBundle) -> Holdout:
     """The newest cohorts of the matured rows no model has trained on: the ``train_sup`` partitions after the
     champion's own data (all of them for a champion trained on ``train/`` only), about ``model.validation_fraction``
-    of those rows in whole cohorts, newest first (at least one), with the policy's evidence rules on them."""
+    of those rows in whole cohorts, newest first (at least one, at most ``model.promotion.window_dates``), with the
+    policy's evidence rules on them."""
     cfg, schema, lake = ctx.cfg, ctx.schema, ctx.lake
     ident, label = schema.id_column, schema.label_column
     through = champion.metadata.get(promotion.TRAINED_THROUGH) or ""
@@ -218,7 +219,8 @@ def comparison_rows(ctx: RunContext, champion: ModelBundle) -> Holdout:
     unseen = (pd.concat(parts, ignore_index=True).sort_values("_written", kind="stable")
               .drop_duplicates(ident, keep="last")[columns] if parts else pd.DataFrame(columns=columns))
     total = len(unseen)
-    cohorts = newest_cohorts(unseen[COHORT].astype(str).value_counts().to_dict(), cfg.model.validation_fraction)
+    cohorts = newest_cohorts(unseen[COHORT].astype(str).value_counts().to_dict(), cfg.model.validation_fraction,
+                             cfg.model.promotion.window_dates)
     ids = unseen[unseen[COHORT].astype(str).isin(cohorts)].reset_index(drop=True)
     rows, defaults = len(ids), int(ids[label].sum()) if len(ids) else 0
     rules = promotion.evidence(ctx, rows, defaults)

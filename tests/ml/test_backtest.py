@@ -113,6 +113,9 @@ def test_the_comparison_rows_are_the_newest_cohorts_no_model_trained_on(lake: Lo
     assert backtest.comparison_rows(context(lake, D4, validation_fraction=1.0), bootstrap).cohorts == [
         "2026-11-01", "2026-11-02"]
     assert backtest.comparison_rows(context(lake, D3), bootstrap).cohorts == ["2026-11-01"]
+    # ... but never more application dates than model.promotion.window_dates
+    capped = context(lake, D4, {"window_dates": 1}, validation_fraction=1.0)
+    assert backtest.comparison_rows(capped, bootstrap).cohorts == ["2026-11-02"]
     # a challenger trained through D3 saw D3's partition: only D4's rows are unseen
     promoted = ModelBundle("c", None, None, {"train_sup_through": "2026-11-03"})
     assert backtest.comparison_rows(context(lake, D4, validation_fraction=1.0), promoted).unseen == 6
@@ -151,3 +154,11 @@ def test_a_model_s_initial_validation_is_its_promotion_s_auc_or_its_discovery_s(
     assert ModelBundle("old", FeatureSpec(raw_features=[], pairs=[], features=[], categorical=[], imputation={},
                                           column_kinds={}), b"", {}).initial_validation() == {
         "auc": None, "auc_source": None, "grade_counts": None}
+
+
+def test_newest_cohorts_by_share_and_by_count() -> None:
+    sizes = {"2026-11-01": 10, "2026-11-02": 10, "2026-11-03": 10, "2026-11-04": 10}
+    assert backtest.newest_cohorts(sizes, 0.5) == ["2026-11-03", "2026-11-04"]  # 20 of 40 rows
+    assert backtest.newest_cohorts(sizes, 1.0, 3) == ["2026-11-02", "2026-11-03", "2026-11-04"]
+    assert backtest.newest_cohorts(sizes, 1.0, 0) == sorted(sizes)  # 0: no cap
+    assert backtest.newest_cohorts(sizes, 0.01, 3) == ["2026-11-04"]  # at least one
