@@ -22,7 +22,8 @@ class ModelBundle:
     def initial_validation(self) -> dict[str, Any]:
         """The figures of the model's initial validation that the ECB's tests compare with (loanpipe.ml.ecb): its
         out-of-sample AUC (a promoted challenger's on the comparison rows; a bootstrap's chosen candidate's mean CV
-        AUC) and its training sample's applications by grade (None where the model predates them)."""
+        AUC) and its training sample's applications by grade (None where the model predates them, or for a
+        challenger whose calibrator waits for its promotion)."""
         promotion = self.metadata.get("promotion") or {}
         discovery = self.metadata.get("discovery") or {}
         chosen = [c for c in discovery.get("candidates", []) if c.get("candidate") == discovery.get("decision", {})
@@ -33,8 +34,9 @@ class ModelBundle:
             auc, source = chosen[0]["mean_auc"], f"mean {discovery.get('cv', {}).get('folds')}-fold CV AUC of its discovery"
         else:
             auc, source = None, None
+        pending = (self.metadata.get("calibration") or {}).get("status") == "pending"  # its PDs are not calibrated
         return {"auc": auc, "auc_source": source,
-                "grade_counts": (self.spec.reference or {}).get("score", {}).get("grade_counts")}
+                "grade_counts": None if pending else (self.spec.reference or {}).get("score", {}).get("grade_counts")}
 
     def predictor(self) -> Any:
         from loanpipe.ml.engine import load_native

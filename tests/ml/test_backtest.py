@@ -151,6 +151,8 @@ def test_a_model_s_initial_validation_is_its_promotion_s_auc_or_its_discovery_s(
                                             "promotion": {"challenger_auc": 0.75}})
     assert promoted.initial_validation()["auc"] == 0.75
     assert promoted.initial_validation()["auc_source"] == "on the comparison rows of its promotion (2026-11-03)"
+    waiting = ModelBundle("w", spec, b"", {"calibration": {"status": "pending"}})  # not promoted: raw PDs
+    assert waiting.initial_validation() == {"auc": None, "auc_source": None, "grade_counts": None}
     assert ModelBundle("old", FeatureSpec(raw_features=[], pairs=[], features=[], categorical=[], imputation={},
                                           column_kinds={}), b"", {}).initial_validation() == {
         "auc": None, "auc_source": None, "grade_counts": None}
