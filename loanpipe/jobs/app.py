@@ -156,7 +156,7 @@ def evaluate_stage(ctx: RunContext, batch: DailyBatch, scored: Scored, champion:
     folder.add("score_histogram", "score_hist.png", plots.score_hist_png(
         None, served["p_default"].to_numpy(), cfg.model.cutoff, f"The day's PDs, {ctx.run_date}"))
     labels, since = backtest.matured_since(ctx)
-    result, y, p = backtest.backtest(ctx, labels, since)
+    result, y, p = backtest.backtest(ctx, labels, since, champion)
     if result["rows"]:
         for key, (name, png) in plots.evaluation_plots(result, y, p, champion.version, cfg.model.cutoff,
                                                        f"{ctx.run_date} (backtest)").items():

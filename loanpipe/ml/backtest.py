@@ -78,9 +78,11 @@ def cohort_table(rows: pd.DataFrame, label: str) -> list[dict[str, Any]]:
     return out
 
 
-def backtest(ctx: RunContext, labels: pd.DataFrame, since: dt.date | None) -> tuple[dict[str, Any], Any, Any]:
+def backtest(ctx: RunContext, labels: pd.DataFrame, since: dt.date | None, held: ModelBundle | None = None
+             ) -> tuple[dict[str, Any], Any, Any]:
     """(the backtest section, its labels, its PDs): the served PDs of the cohorts whose labels matured since the
-    previous run date, against those labels. With none, the section says so and its metrics are None."""
+    previous run date, against those labels. With none, the section says so and its metrics are None. ``held``: a
+    model the caller already holds (the champion), not read again when it served the backtested rows."""
     schema, cfg = ctx.schema, ctx.cfg
     rows = served_pds(ctx, labels)
     y, p = rows[schema.label_column].to_numpy(int), rows["p_default"].to_numpy(float)
@@ -92,18 +94,19 @@ def backtest(ctx: RunContext, labels: pd.DataFrame, since: dt.date | None) -> tu
             f"{cfg.outcomes.performance_window_days} days)")
         return {**head, "rows": 0, "roc_auc": None, "reason": why, "cohorts": []}, y, p
     result = evaluation.evaluate(y, p, cfg.model.cutoff)
-    result["validation"] = {**evaluation.validation(y, p, cfg.risk.master_scale), **against_initial(ctx, rows)}
+    result["validation"] = {**evaluation.validation(y, p, cfg.risk.master_scale), **against_initial(ctx, rows, held)}
     result["oracle_auc"] = oracle_auc(ctx, rows)
     return {**head, **result, "reason": None, "cohorts": cohort_table(rows, schema.label_column)}, y, p
 
 
-def against_initial(ctx: RunContext, rows: pd.DataFrame) -> dict[str, Any]:
+def against_initial(ctx: RunContext, rows: pd.DataFrame, held: ModelBundle | None = None) -> dict[str, Any]:
     """The ECB's AUC decline and concentration tests of the backtest's served PDs and grades, against the initial
-    validation of the model that served most of them (:meth:`ModelBundle.initial_validation`)."""
+    validation of the model that served most of them (:meth:`ModelBundle.initial_validation`); read from the lake
+    unless it is ``held``."""
     from loanpipe.ml.model import find_model
 
     version = str(rows["model_version"].mode().iloc[0])
-    bundle = find_model(ctx.lake, version)
+    bundle = held if held is not None and held.version == version else find_model(ctx.lake, version)
     initial = bundle.initial_validation() if bundle else {}
     grades = np.bincount(rows["grade"].to_numpy(int), minlength=len(ctx.cfg.risk.master_scale) + 1)[1:]
     y, p = rows[ctx.schema.label_column].to_numpy(int), rows["p_default"].to_numpy(float)

@@ -88,6 +88,9 @@ def test_the_backtest_reads_the_pds_served_then_against_the_labels_matured_since
                             "grade_counts": start}
     assert v["auc_decline"] == ecb.auc_decline(0.95, y, p) and v["auc_decline"]["auc"] == 0.875
     assert v["concentration"] == ecb.concentration_test(start, [0, 0, 0, 0, 0, 1, 1, 1, 1, 2])
+    # the model the job holds (the champion that served them) is used as it is, not read from the lake again
+    held = ModelBundle("m1", bundle.spec, bundle.native, {"promotion": {"challenger_auc": 0.9}})
+    assert backtest.backtest(context(lake, D3), labels, since, held)[0]["validation"]["initial"]["auc"] == 0.9
     # D4: only the corrected outcome is new, with its new label
     later, since = backtest.matured_since(context(lake, D4))
     assert since == D3 and later[["id", "default"]].values.tolist() == [[2, 1]]
